@@ -1,0 +1,20 @@
+// The command line: one file per subcommand, dispatched by run_cli().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tame::cli {
+
+/// Parses argv and runs a subcommand. Every user-caused failure is one line on
+/// stderr ("tame: error: ...") and a non-zero exit.
+int run_cli(int argc, char** argv);
+
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_sample(CLI::App& app);
+void add_info(CLI::App& app);  // `tame models` and `tame data`
+
+/// Set by a subcommand's callback: the process exit code.
+extern int g_exit_code;
+
+}  // namespace tame::cli

@@ -1,0 +1,38 @@
+// tame models, tame data
+#include <cstdio>
+
+#include "tame/cli/cli.h"
+#include "tame/data/datasets.h"
+#include "tame/registry.h"
+
+namespace tame::cli {
+
+void add_info(CLI::App& app) {
+  auto* m = app.add_subcommand("models", "list the models with their default hyper-parameters");
+  m->callback([] {
+    for (const auto& e : model_registry()) {
+      std::printf("%-16s %s\n", e.name.c_str(), e.summary.c_str());
+      std::printf("%-16s defaults: ", "");
+      bool first = true;
+      for (auto it = e.defaults.begin(); it != e.defaults.end(); ++it) {
+        std::printf("%s%s=%s", first ? "" : " ", it.key().c_str(), it.value().dump().c_str());
+        first = false;
+      }
+      std::printf("\n");
+    }
+    std::printf("\nOverride a default with --set KEY=VALUE on `tame train`.\n");
+  });
+  auto* d = app.add_subcommand("data", "list the datasets and where each was found");
+  d->callback([] {
+    for (const auto& i : list_datasets()) {
+      if (i.train_size > 0)
+        std::printf("%-18s %-9s K=%-3lld train %-6lld test %-6lld %s\n", i.name.c_str(), i.shape.str().c_str(),
+                    (long long)i.levels, (long long)i.train_size, (long long)i.test_size, i.location.c_str());
+      else
+        std::printf("%-18s %-9s %s: %s\n", i.name.c_str(), i.available ? i.shape.str().c_str() : "-",
+                    i.description.c_str(), i.location.c_str());
+    }
+  });
+}
+
+}  // namespace tame::cli

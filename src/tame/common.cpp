@@ -1,0 +1,52 @@
+#include "tame/common.h"
+
+#include <thread>
+
+namespace tame {
+
+std::string ImageShape::str() const {
+  return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
+}
+
+void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels) {
+  if (!x.defined() || x.dim() != 4) throw Error("expected a batch of images [B, C, H, W]");
+  if (x.scalar_type() != torch::kUInt8) throw Error("expected uint8 images");
+  ImageShape got{x.size(1), x.size(2), x.size(3)};
+  if (got != shape) throw Error("expected " + shape.str() + " images, got " + got.str());
+  if (x.numel() > 0) {
+    int64_t mx = x.max().item<int64_t>();
+    if (mx >= levels)
+      throw Error("pixel value " + std::to_string(mx) + " out of range for " +
+                  std::to_string(levels) + " levels");
+  }
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error("--device " + name +
+                  ": this LibTorch build has no CUDA support or no GPU is visible");
+    return torch::Device(name);
+  }
+  throw Error("unknown device '" + name + "' (use cpu or cuda)");
+}
+
+std::string first_line(const std::exception& e) {
+  std::string s;
+  if (auto* ce = dynamic_cast<const c10::Error*>(&e))
+    s = ce->what_without_backtrace();
+  else
+    s = e.what();
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s = s.substr(0, nl);
+  return s;
+}
+
+int set_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return threads;
+}
+
+}  // namespace tame

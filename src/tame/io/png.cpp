@@ -1,0 +1,135 @@
+#include "tame/io/png.h"
+
+#include <png.h>
+
+#include <cmath>
+#include <csetjmp>
+#include <cstring>
+
+#include "tame/common.h"
+#include "tame/io/file.h"
+
+namespace tame {
+namespace {
+
+struct ReadState {
+  const std::string* bytes;
+  size_t pos = 0;
+};
+
+void read_cb(png_structp png, png_bytep out, png_size_t n) {
+  auto* st = static_cast<ReadState*>(png_get_io_ptr(png));
+  if (st->pos + n > st->bytes->size()) png_error(png, "file is truncated");
+  std::memcpy(out, st->bytes->data() + st->pos, n);
+  st->pos += n;
+}
+
+void write_cb(png_structp png, png_bytep data, png_size_t n) {
+  auto* out = static_cast<std::string*>(png_get_io_ptr(png));
+  out->append(reinterpret_cast<const char*>(data), n);
+}
+
+void flush_cb(png_structp) {}
+
+struct ErrorText {
+  char text[256] = {0};
+};
+
+void error_cb(png_structp png, png_const_charp msg) {
+  auto* et = static_cast<ErrorText*>(png_get_error_ptr(png));
+  std::snprintf(et->text, sizeof(et->text), "%s", msg);
+  longjmp(png_jmpbuf(png), 1);
+}
+
+void warning_cb(png_structp, png_const_charp) {}
+
+}  // namespace
+
+torch::Tensor read_png(const std::string& path) {
+  std::string bytes = read_file(path);
+  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
+    throw Error(path + ": not a PNG file");
+  ErrorText et;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &et, error_cb, warning_cb);
+  png_infop info = png_create_info_struct(png);
+  ReadState st{&bytes, 0};
+  torch::Tensor out;
+  std::vector<png_bytep> rows;
+  // Variables touched after setjmp must not live in registers; keep them in objects above.
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw Error(path + ": corrupt PNG (" + et.text + ")");
+  }
+  png_set_read_fn(png, &st, read_cb);
+  png_read_info(png, info);
+  png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+  int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
+  if (depth == 16) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw Error(path + ": 16-bit PNG is not supported (expected 8-bit)");
+  }
+  if (type & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw Error(path + ": PNG with an alpha channel is not supported (expected gray or RGB)");
+  }
+  if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  png_read_update_info(png, info);
+  int channels = png_get_channels(png, info);
+  auto hwc = torch::empty({static_cast<int64_t>(h), static_cast<int64_t>(w), channels}, torch::kUInt8);
+  rows.resize(h);
+  for (png_uint_32 y = 0; y < h; ++y) rows[y] = hwc.data_ptr<uint8_t>() + static_cast<size_t>(y) * w * channels;
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  return hwc.permute({2, 0, 1}).contiguous();
+}
+
+std::string encode_png(const torch::Tensor& image, int level) {
+  TORCH_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3),
+              "encode_png: expected [1|3, H, W], got ", image.sizes());
+  auto hwc = image.to(torch::kCPU, torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const int64_t c = image.size(0), h = image.size(1), w = image.size(2);
+  std::string out;
+  ErrorText et;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &et, error_cb, warning_cb);
+  png_infop info = png_create_info_struct(png);
+  std::vector<png_bytep> rows(h);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    throw Error(std::string("PNG encoding failed: ") + et.text);
+  }
+  png_set_write_fn(png, &out, write_cb, flush_cb);
+  png_set_compression_level(png, level);
+  png_set_IHDR(png, info, w, h, 8, c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int64_t y = 0; y < h; ++y) rows[y] = hwc.data_ptr<uint8_t>() + y * w * c;
+  png_write_image(png, rows.data());
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+void write_png(const std::string& path, const torch::Tensor& image) {
+  write_file_atomic(path, encode_png(image));
+}
+
+torch::Tensor image_grid(const torch::Tensor& images, int64_t levels, int64_t pad,
+                         int64_t columns) {
+  TORCH_CHECK(images.dim() == 4, "image_grid: expected [N, C, H, W]");
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  if (columns <= 0) columns = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(double(n)))));
+  const int64_t rows = (n + columns - 1) / columns;
+  auto scaled = (images.to(torch::kCPU, torch::kFloat) * (255.0 / double(levels - 1))).round().to(torch::kUInt8);
+  auto grid = torch::full({c, rows * (h + pad) + pad, columns * (w + pad) + pad}, 64, torch::kUInt8);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = i / columns, col = i % columns;
+    grid.slice(1, pad + r * (h + pad), pad + r * (h + pad) + h)
+        .slice(2, pad + col * (w + pad), pad + col * (w + pad) + w)
+        .copy_(scaled[i]);
+  }
+  return grid;
+}
+
+}  // namespace tame

@@ -1,0 +1,61 @@
+// The one interface every model family implements (see DESIGN.md).
+//
+// A model is a distribution over discrete images x in {0..K-1}^(C x H x W),
+// held as uint8 tensors [B, C, H, W]. Scaling, dequantization and logits are
+// each model's own business; nll() is in nats per image and bits/dim is
+// computed by bits_per_dim() alone.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "tame/common.h"
+
+namespace tame {
+
+/// Whether nll() is the exact negative log-likelihood or an upper bound on it.
+enum class Bound { kExact, kUpper };
+const char* bound_name(Bound b);  // "exact" | "upper"
+
+class ImageModel : public torch::nn::Module {
+ public:
+  ImageModel(ImageShape shape, int64_t levels) : shape_(shape), levels_(levels) {}
+  /// -log p(x) (or its upper bound) in nats per image: [B].
+  virtual torch::Tensor nll(const torch::Tensor& x) = 0;
+  /// The training objective; by default the mean NLL.
+  virtual torch::Tensor loss(const torch::Tensor& x) { return nll(x).mean(); }
+  /// n samples as uint8 [n, C, H, W]; temperature scales the logits (1 = the model).
+  virtual torch::Tensor sample(int64_t n, double temperature = 1.0) = 0;
+  virtual Bound bound() const = 0;
+  /// k-sample importance-weighted NLL for models with a stochastic bound; exact
+  /// models return nll(x).
+  virtual torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) { return nll(x); }
+
+  const ImageShape& shape() const { return shape_; }
+  int64_t levels() const { return levels_; }
+  torch::Device device() const;
+
+ protected:
+  ImageShape shape_;
+  int64_t levels_;
+};
+
+/// Autoregressive models over sub-pixels in raster order, R before G before B
+/// within a pixel, with a Categorical(K) conditional for each sub-pixel.
+class AutoregressiveModel : public ImageModel {
+ public:
+  using ImageModel::ImageModel;
+  /// Logits of every sub-pixel's conditional: [B, K, C, H, W]. Output (c, i, j)
+  /// depends only on sub-pixels that precede it.
+  torch::Tensor logits(const torch::Tensor& x);
+  /// The network on inputs already scaled to [-1, 1] (float [B, C, H, W]);
+  /// tests take gradients through it.
+  virtual torch::Tensor forward_unit(const torch::Tensor& x_unit) = 0;
+
+  torch::Tensor nll(const torch::Tensor& x) override;
+  Bound bound() const override { return Bound::kExact; }
+  /// Naive sampling: one network pass per sub-pixel, over the rows generated so
+  /// far (outputs on row i depend only on rows <= i).
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+};
+
+}  // namespace tame

@@ -1,0 +1,66 @@
+#include "tame/nn/masked_conv.h"
+
+#include <cmath>
+
+namespace tame {
+
+torch::Tensor make_mask(int64_t out_channels, int64_t in_channels, int64_t kh, int64_t kw,
+                        int64_t center_row, int64_t center_col, int64_t colors, Mask mask) {
+  TORCH_CHECK(center_row >= 0 && center_row < kh && center_col >= 0 && center_col < kw,
+              "mask centre (", center_row, ", ", center_col, ") outside a ", kh, "x", kw, " kernel");
+  auto m = torch::zeros({out_channels, in_channels, kh, kw});
+  if (mask == Mask::kNone) return m.fill_(1.0);
+  auto acc = m.accessor<float, 4>();
+  for (int64_t r = 0; r < kh; ++r)
+    for (int64_t s = 0; s < kw; ++s) {
+      bool before = r < center_row || (r == center_row && s < center_col);
+      bool centre = r == center_row && s == center_col;
+      for (int64_t o = 0; o < out_channels; ++o)
+        for (int64_t i = 0; i < in_channels; ++i) {
+          bool keep = before;
+          if (centre) {
+            int64_t co = o % colors, ci = i % colors;
+            keep = mask == Mask::kA ? ci < co : ci <= co;
+          }
+          acc[o][i][r][s] = keep ? 1.0f : 0.0f;
+        }
+    }
+  return m;
+}
+
+MaskedConv2dImpl::MaskedConv2dImpl(MaskedConv2dOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void MaskedConv2dImpl::reset() {
+  const auto& o = options;
+  weight = register_parameter("weight", torch::empty({o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w()}));
+  // PyTorch's default Conv2d initialisation (Kaiming-uniform with a = sqrt(5)).
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (o.bias()) {
+    double bound = 1.0 / std::sqrt(static_cast<double>(o.in_channels() * o.kernel_h() * o.kernel_w()));
+    bias = register_parameter("bias", torch::empty({o.out_channels()}).uniform_(-bound, bound));
+  }
+  mask = register_buffer("mask", make_mask(o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w(),
+                                           o.center_row(), o.center_col(), o.colors(), o.mask()));
+}
+
+torch::Tensor MaskedConv2dImpl::forward(const torch::Tensor& x) {
+  const auto& o = options;
+  int64_t top = o.center_row(), bottom = o.kernel_h() - 1 - o.center_row();
+  int64_t left = o.center_col(), right = o.kernel_w() - 1 - o.center_col();
+  auto w = o.mask() == Mask::kNone ? weight : weight * mask;
+  namespace F = torch::nn::functional;
+  if (top == bottom && left == right)
+    return F::conv2d(x, w, F::Conv2dFuncOptions().bias(bias).padding({top, left}));
+  auto padded = F::pad(x, F::PadFuncOptions({left, right, top, bottom}));
+  return F::conv2d(padded, w, F::Conv2dFuncOptions().bias(bias));
+}
+
+torch::Tensor shift_down(const torch::Tensor& x) {
+  namespace F = torch::nn::functional;
+  auto padded = F::pad(x, F::PadFuncOptions({0, 0, 1, 0}));
+  return padded.slice(2, 0, x.size(2));
+}
+
+}  // namespace tame

@@ -1,0 +1,92 @@
+#include "tame/registry.h"
+
+#include "tame/models/autoregressive/gated_pixelcnn.h"
+#include "tame/models/autoregressive/pixelcnn.h"
+
+namespace tame {
+namespace {
+
+template <class Options, class Model>
+ModelEntry entry(std::string name, std::string family, std::string summary) {
+  ModelEntry e;
+  e.name = std::move(name);
+  e.family = std::move(family);
+  e.summary = std::move(summary);
+  e.defaults = Options();
+  e.make = [](const nlohmann::json& hp, ImageShape shape, int64_t levels) -> std::shared_ptr<ImageModel> {
+    return std::make_shared<Model>(hp.get<Options>(), shape, levels);
+  };
+  return e;
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& model_registry() {
+  static const std::vector<ModelEntry> models = {
+      entry<PixelCNNOptions, PixelCNN>(
+          "pixelcnn", "autoregressive",
+          "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, mask-B residual blocks, K-way softmax"),
+      entry<GatedPixelCNNOptions, GatedPixelCNN>(
+          "gated-pixelcnn", "autoregressive",
+          "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind spot"),
+  };
+  return models;
+}
+
+const ModelEntry& find_model(const std::string& name) {
+  std::string known;
+  for (const auto& e : model_registry()) {
+    if (e.name == name) return e;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  throw Error("unknown model '" + name + "' (known: " + known + ")");
+}
+
+nlohmann::json resolve_hparams(const std::string& name, const nlohmann::json& overrides) {
+  const auto& e = find_model(name);
+  nlohmann::json hp = e.defaults;
+  if (!overrides.is_null()) {
+    for (auto it = overrides.begin(); it != overrides.end(); ++it) {
+      if (!hp.contains(it.key())) {
+        std::string keys;
+        for (auto k = hp.begin(); k != hp.end(); ++k) keys += (keys.empty() ? "" : ", ") + k.key();
+        throw Error("model " + name + " has no hyper-parameter '" + it.key() + "' (it has: " + keys + ")");
+      }
+      const auto& def = hp[it.key()];
+      const auto& val = it.value();
+      bool ok = (def.is_number_integer() && val.is_number_integer()) ||
+                (def.is_number_float() && val.is_number()) || (def.is_boolean() && val.is_boolean()) ||
+                (def.is_string() && val.is_string());
+      if (!ok) throw Error("hyper-parameter " + it.key() + "=" + val.dump() + ": expected a value like " + def.dump());
+      hp[it.key()] = val;
+    }
+  }
+  return hp;
+}
+
+std::shared_ptr<ImageModel> make_model(const std::string& name, const nlohmann::json& hparams, ImageShape shape,
+                                       int64_t levels) {
+  const auto& e = find_model(name);
+  try {
+    return e.make(resolve_hparams(name, hparams), shape, levels);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& ex) {
+    throw Error(name + ": " + first_line(ex));
+  }
+}
+
+std::pair<std::string, nlohmann::json> parse_hparam(const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("expected KEY=VALUE, got '" + kv + "'");
+  std::string key = kv.substr(0, eq), val = kv.substr(eq + 1);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(val);
+  } catch (const nlohmann::json::exception&) {
+    j = val;  // a bare string
+  }
+  return {key, j};
+}
+
+}  // namespace tame

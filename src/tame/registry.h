@@ -1,0 +1,38 @@
+// The one place that knows every model's name. The CLI, the tests, the
+// benchmarks and `tame models` all read this table, so a new model appears
+// everywhere at once. Defaults live next to each model, in its options struct.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+struct ModelEntry {
+  std::string name;
+  std::string family;   // "autoregressive", "flow", "latent"
+  std::string summary;  // one line: the paper and the architecture
+  nlohmann::json defaults;
+  std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape, int64_t levels)> make;
+};
+
+const std::vector<ModelEntry>& model_registry();
+const ModelEntry& find_model(const std::string& name);  // Error listing the known names
+
+/// The defaults of `name` with `overrides` applied; an unknown key or a value
+/// of the wrong type is an Error.
+nlohmann::json resolve_hparams(const std::string& name, const nlohmann::json& overrides);
+
+/// Builds a model from fully resolved hyper-parameters.
+std::shared_ptr<ImageModel> make_model(const std::string& name, const nlohmann::json& hparams,
+                                       ImageShape shape, int64_t levels);
+
+/// Parses "key=value" into a JSON override (numbers, true/false, else a string).
+std::pair<std::string, nlohmann::json> parse_hparam(const std::string& kv);
+
+}  // namespace tame

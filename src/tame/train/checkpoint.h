@@ -1,0 +1,38 @@
+// Checkpoint files: one self-checking container, written atomically.
+//
+//   "TAMECKPT" | u32 version | u32 meta_len | meta JSON | u64 payload_len | payload | u32 crc32
+//
+// all integers little-endian, the CRC-32 over every byte before it. The meta
+// JSON names the model and its hyper-parameters (a checkpoint of another model
+// is refused by name) and the training state; the payload is a LibTorch
+// archive of the parameters and buffers ("model.<name>"), the optimizer state
+// ("optimizer") and the CPU random generator ("rng"). Loading checks every
+// tensor's presence and shape before copying anything.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "tame/models/image_model.h"
+#include "tame/train/run.h"
+
+namespace tame {
+
+struct TrainState {
+  int64_t step = 0;            // optimizer steps taken
+  int64_t epoch = 0;           // current epoch (0-based)
+  int64_t batch_in_epoch = 0;  // batches of `epoch` already consumed
+  double elapsed = 0;          // seconds of training so far, across resumes
+};
+
+void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
+                     torch::optim::Optimizer* optimizer, const TrainState& state);
+
+/// Loads weights (and, when given, the optimizer state and the random
+/// generator) into `model`; returns the training state. Any mismatch or
+/// corruption is an Error naming the file.
+TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
+                           torch::optim::Optimizer* optimizer);
+
+}  // namespace tame

@@ -1,0 +1,50 @@
+// A run directory: config.json (everything needed to rebuild the model and
+// continue training), metrics.jsonl, checkpoint.tame and sample grids.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tame/common.h"
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+struct RunConfig {
+  std::string model;
+  nlohmann::json hparams;  // fully resolved (defaults + overrides)
+  std::string data;
+  ImageShape shape;
+  int64_t levels = 256;
+  // Training settings (documented in `tame train --help`).
+  int64_t batch_size = 64;
+  double lr = 1e-3;
+  int64_t warmup = 200;  // steps of linear learning-rate warm-up
+  double clip = 1.0;     // gradient-norm clipping threshold (0 = off)
+  uint64_t seed = 0;
+  int64_t epochs = 10;
+  double time_limit = 0;   // seconds of training in total, 0 = none
+  int64_t eval_limit = 0;  // test images evaluated after each epoch, 0 = all
+  std::string device = "cpu";
+
+  nlohmann::json to_json() const;
+  static RunConfig from_json(const nlohmann::json& j, const std::string& where);
+};
+
+std::string config_path(const std::string& run_dir);
+std::string checkpoint_path(const std::string& run_dir);
+std::string metrics_path(const std::string& run_dir);
+
+/// Reads RUN_DIR/config.json; a missing run dir or corrupt file is an Error.
+RunConfig read_run_config(const std::string& run_dir);
+void write_run_config(const std::string& run_dir, const RunConfig& cfg);
+
+/// Builds the model a config describes (fresh weights).
+std::shared_ptr<ImageModel> build_model(const RunConfig& cfg);
+
+/// Builds the model of a run and loads its latest checkpoint's weights, on `device`.
+std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunConfig* cfg_out,
+                                               const std::string& device = "");
+
+}  // namespace tame

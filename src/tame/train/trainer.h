@@ -1,0 +1,40 @@
+// The one training loop, shared by every model.
+//
+// Adam on the model's loss divided by C*H*W (nats per dimension, so one
+// learning rate suits every image size), gradient-norm clipping, and the
+// learning-rate schedule of learning_rate() below. After each epoch: a test
+// evaluation, a line in metrics.jsonl and an atomic checkpoint; also at the
+// end, at --time-limit and on Ctrl-C (SIGINT/SIGTERM). A non-finite loss stops
+// the run without overwriting the last good checkpoint. Data order is a
+// function of (seed, epoch), and the checkpoint stores step, epoch, the batch
+// within the epoch, optimizer state and the random generator, so --resume
+// continues exactly.
+#pragma once
+
+#include <string>
+
+#include "tame/train/run.h"
+
+namespace tame {
+
+/// Learning rate at `step`: lr * warm-up * cosine decay,
+///   warm-up = min(1, (step + 1) / warmup),
+///   decay   = (1 + cos(pi * p)) / 2 with p = max(step / total_steps, elapsed / time_limit),
+/// so the rate reaches zero when either the planned epochs or the time limit
+/// run out, whichever comes first.
+double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, double elapsed);
+
+struct TrainOptions {
+  std::string run_dir;
+  int threads = 0;          // 0 = every hardware thread
+  int64_t log_every = 50;   // steps between metrics.jsonl training lines
+  bool quiet = false;       // no progress output
+};
+
+enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kDiverged };
+
+/// Trains the run in options.run_dir, whose config.json must exist; resumes
+/// from checkpoint.tame when `resume` is set. Returns how the run ended.
+TrainStatus train(const TrainOptions& options, bool resume);
+
+}  // namespace tame
