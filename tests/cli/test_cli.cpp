@@ -1,1 +1,139 @@
+// The command line end to end, through the real binary: train, eval, sample,
+// and one clear error line with a non-zero exit for each kind of bad input.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "../test_util.h"
+#include "tame/io/file.h"
+#include "tame/io/png.h"
+
+using tame::testing::TempDir;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result run(const std::string& args, const TempDir& tmp) {
+  std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
+  std::string cmd = std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = tame::read_file(out_file);
+  r.err = tame::read_file(err_file);
+  return r;
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// A failure: non-zero exit, exactly one line on stderr, mentioning `needle`.
+void expect_clean_failure(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("tame: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override { tame::testing::write_idx_dataset(tmp / "data", 48, 10, 8, 8); }
+  TempDir tmp;
+  std::string data() const { return "idx:" + (tmp / "data"); }
+};
+
+}  // namespace
+
+TEST_F(Cli, TrainEvalSampleEndToEnd) {
+  for (const std::string model : {"pixelcnn", "gated-pixelcnn"}) {
+    std::string run_dir = tmp / ("run-" + model);
+    std::string hp = model == "pixelcnn" ? "--set hidden=8 --set blocks=1 --set out_hidden=16"
+                                         : "--set hidden=8 --set layers=1 --set out_hidden=16";
+    auto r = run("train --model " + model + " --data " + data() + " --out " + run_dir +
+                     " --epochs 2 --batch-size 16 --threads 1 " + hp,
+                 tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    for (const char* f : {"config.json", "metrics.jsonl", "checkpoint.tame"})
+      EXPECT_TRUE(tame::file_exists(tame::join_path(run_dir, f))) << f;
+    EXPECT_NE(r.err.find("bits/dim"), std::string::npos) << r.err;  // progress and evaluation lines
+
+    r = run("eval " + run_dir + " --json --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["model"], model);
+    EXPECT_EQ(j["split"], "test");
+    EXPECT_EQ(j["images"], 10);
+    EXPECT_EQ(j["bound"], "exact");
+    EXPECT_EQ(j["iw_samples"], 1);
+    EXPECT_GT(j["bpd"].get<double>(), 0.5);
+    EXPECT_LT(j["bpd"].get<double>(), 8.5);
+    EXPECT_NEAR(j["bpd"].get<double>(), j["nll_nats"].get<double>() / (64 * std::log(2.0)), 1e-9);
+
+    r = run("eval " + run_dir + " --json --split train --limit 5 --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["images"], 5);
+
+    std::string png = tmp / ("grid-" + model + ".png");
+    r = run("sample " + run_dir + " -n 4 --out " + png + " --temperature 0.9 --seed 3 --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto grid = tame::read_png(png);
+    EXPECT_EQ(grid.sizes(), (std::vector<int64_t>{1, 2 * 10 + 2, 2 * 10 + 2}));
+
+    // Resume for one more epoch.
+    r = run("train --out " + run_dir + " --resume --epochs 3 --threads 1 --quiet", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+}
+
+TEST_F(Cli, ListsModelsAndData) {
+  auto r = run("models", tmp);
+  ASSERT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("pixelcnn"), std::string::npos);
+  EXPECT_NE(r.out.find("gated-pixelcnn"), std::string::npos);
+  r = run("data", tmp);
+  ASSERT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("fashion-mnist"), std::string::npos);
+}
+
+TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
+  expect_clean_failure(run("train --model nope --data " + data() + " --out " + (tmp / "r"), tmp), "unknown model");
+  EXPECT_FALSE(tame::is_directory(tmp / "r"));  // nothing half-made
+  expect_clean_failure(run("train --model pixelcnn --data nowhere --out " + (tmp / "r"), tmp), "unknown dataset");
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --set widht=3", tmp),
+                       "widht");
+  expect_clean_failure(run("eval " + (tmp / "missing"), tmp), "no such run directory");
+  expect_clean_failure(run("sample " + (tmp / "missing"), tmp), "no such run directory");
+  expect_clean_failure(run("train --out " + (tmp / "missing") + " --resume", tmp), "no such run directory");
+  expect_clean_failure(run("frobnicate", tmp), "subcommand");
+  expect_clean_failure(run("eval", tmp), "run_dir");
+
+  std::string run_dir = tmp / "run";
+  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
+                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 --set out_hidden=8",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + run_dir, tmp), "already holds a run");
+  expect_clean_failure(run("train --out " + run_dir + " --resume --lr 0.1", tmp), "--lr");
+
+  std::string ckpt = tame::join_path(run_dir, "checkpoint.tame");
+  std::string bytes = tame::read_file(ckpt);
+  bytes[bytes.size() / 3] ^= 0x11;
+  tame::write_file_atomic(ckpt, bytes);
+  expect_clean_failure(run("eval " + run_dir, tmp), "checksum");
+  std::string out_png = tmp / "never.png";
+  expect_clean_failure(run("sample " + run_dir + " --out " + out_png, tmp), "checksum");
+  EXPECT_FALSE(tame::file_exists(out_png));
+
+  tame::write_file_atomic(tame::join_path(run_dir, "config.json"), "{ not json");
+  expect_clean_failure(run("eval " + run_dir, tmp), "config.json");
+}

@@ -13,7 +13,8 @@ namespace tame::cli {
 void add_train(CLI::App& app) {
   struct Args {
     std::string model, data, out, device = "cpu";
-    int64_t epochs = 10, batch_size = 64, warmup = 200, eval_limit = 0, log_every = 50;
+    int64_t epochs = 10, batch_size = 64, warmup = 200, eval_limit = 0, log_every = 50, max_steps = 0;
+    std::string schedule = "cosine";
     double time_limit = 0, lr = 1e-3, clip = 1.0;
     uint64_t seed = 0;
     int threads = 0;
@@ -29,6 +30,10 @@ void add_train(CLI::App& app) {
   auto* o_time = c->add_option("--time-limit", a->time_limit, "seconds of training in all, across resumes (0 = none); the schedule reaches zero by then");
   auto* o_bs = c->add_option("--batch-size", a->batch_size, "images per step")->capture_default_str();
   auto* o_lr = c->add_option("--lr", a->lr, "peak Adam learning rate")->capture_default_str();
+  auto* o_sched = c->add_option("--schedule", a->schedule, "learning-rate schedule after warm-up: cosine or constant")
+                      ->check(CLI::IsMember({"cosine", "constant"}))
+                      ->capture_default_str();
+  c->add_option("--max-steps", a->max_steps, "stop after N steps of this call, with a checkpoint (continue with --resume)");
   auto* o_warm = c->add_option("--warmup", a->warmup, "steps of linear warm-up")->capture_default_str();
   auto* o_clip = c->add_option("--clip", a->clip, "gradient-norm clipping (0 = off)")->capture_default_str();
   auto* o_seed = c->add_option("--seed", a->seed, "seed for initialisation and data order")->capture_default_str();
@@ -47,7 +52,7 @@ void add_train(CLI::App& app) {
         throw Error("--model " + a->model + " does not match the run's model " + cfg.model);
       if (o_data->count() && a->data != cfg.data)
         throw Error("--data " + a->data + " does not match the run's data " + cfg.data);
-      for (auto* opt : {o_bs, o_lr, o_warm, o_clip, o_seed, o_set})
+      for (auto* opt : {o_bs, o_lr, o_sched, o_warm, o_clip, o_seed, o_set})
         if (opt->count()) throw Error(opt->get_name() + " cannot change on --resume (it would not be the same run)");
       if (o_epochs->count()) cfg.epochs = a->epochs;
       if (o_time->count()) cfg.time_limit = a->time_limit;
@@ -71,6 +76,7 @@ void add_train(CLI::App& app) {
       cfg.batch_size = a->batch_size;
       cfg.lr = a->lr;
       cfg.warmup = a->warmup;
+      cfg.schedule = a->schedule;
       cfg.clip = a->clip;
       cfg.seed = a->seed;
       cfg.time_limit = a->time_limit;
@@ -90,9 +96,11 @@ void add_train(CLI::App& app) {
     opt.threads = a->threads;
     opt.log_every = std::max<int64_t>(1, a->log_every);
     opt.quiet = a->quiet;
+    opt.max_steps = std::max<int64_t>(0, a->max_steps);
     switch (train(opt, a->resume)) {
       case TrainStatus::kDone:
       case TrainStatus::kTimeLimit:
+      case TrainStatus::kStepLimit:
         std::printf("trained %s; run directory: %s\n", cfg.model.c_str(), a->out.c_str());
         g_exit_code = 0;
         break;

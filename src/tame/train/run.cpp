@@ -15,6 +15,7 @@ nlohmann::json RunConfig::to_json() const {
           {"train",
            {{"batch_size", batch_size},
             {"lr", lr},
+            {"schedule", schedule},
             {"warmup", warmup},
             {"clip", clip},
             {"seed", seed},
@@ -36,6 +37,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     const auto& t = j.at("train");
     c.batch_size = t.at("batch_size").get<int64_t>();
     c.lr = t.at("lr").get<double>();
+    c.schedule = t.at("schedule").get<std::string>();
     c.warmup = t.at("warmup").get<int64_t>();
     c.clip = t.at("clip").get<double>();
     c.seed = t.at("seed").get<uint64_t>();
@@ -46,6 +48,8 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
   }
+  if (c.schedule != "cosine" && c.schedule != "constant")
+    throw Error(where + ": unknown schedule '" + c.schedule + "' (use cosine or constant)");
   if (c.levels < 2 || c.levels > 256 || c.shape.dims() <= 0) throw Error(where + ": invalid image shape or levels");
   return c;
 }

@@ -20,6 +20,7 @@ struct RunConfig {
   // Training settings (documented in `tame train --help`).
   int64_t batch_size = 64;
   double lr = 1e-3;
+  std::string schedule = "cosine";  // "cosine" (to zero over --epochs / --time-limit) or "constant"
   int64_t warmup = 200;  // steps of linear learning-rate warm-up
   double clip = 1.0;     // gradient-norm clipping threshold (0 = off)
   uint64_t seed = 0;

@@ -32,6 +32,7 @@ void append_metrics(const std::string& run_dir, const nlohmann::json& j) {
 
 double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, double elapsed) {
   double warm = cfg.warmup > 0 ? std::min(1.0, double(step + 1) / double(cfg.warmup)) : 1.0;
+  if (cfg.schedule == "constant") return cfg.lr * warm;
   double p = total_steps > 0 ? double(step) / double(total_steps) : 0.0;
   if (cfg.time_limit > 0) p = std::max(p, elapsed / cfg.time_limit);
   p = std::min(1.0, std::max(0.0, p));
@@ -92,6 +93,7 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
     }
   } restore{old_int, old_term};
 
+  const int64_t first_step = st.step;
   Progress progress(30.0, opt.quiet);
   const auto session_start = clock::now();
   const double elapsed_before = st.elapsed;
@@ -134,6 +136,10 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
       }
       if (cfg.time_limit > 0 && elapsed_now() >= cfg.time_limit) {
         status = TrainStatus::kTimeLimit;
+        break;
+      }
+      if (opt.max_steps > 0 && st.step - first_step >= opt.max_steps) {
+        status = TrainStatus::kStepLimit;
         break;
       }
       auto idx = perm_t.slice(0, st.batch_in_epoch * B, (st.batch_in_epoch + 1) * B);
@@ -196,6 +202,10 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
     if (status == TrainStatus::kTimeLimit) {
       std::fprintf(stderr, "time limit reached after %s\n", format_duration(st.elapsed).c_str());
       if (last_eval_step != st.step) run_eval("time-limit");
+    } else if (status == TrainStatus::kStepLimit) {
+      if (!opt.quiet)
+        std::fprintf(stderr, "stopped after %lld steps; continue with: tame train --out %s --resume\n",
+                     (long long)opt.max_steps, dir.c_str());
     } else {
       std::fprintf(stderr, "interrupted; checkpoint saved in %s (continue with: tame train --out %s --resume)\n",
                    dir.c_str(), dir.c_str());

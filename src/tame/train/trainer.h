@@ -17,11 +17,15 @@
 
 namespace tame {
 
-/// Learning rate at `step`: lr * warm-up * cosine decay,
+/// Learning rate at `step`: lr * warm-up * decay,
 ///   warm-up = min(1, (step + 1) / warmup),
-///   decay   = (1 + cos(pi * p)) / 2 with p = max(step / total_steps, elapsed / time_limit),
-/// so the rate reaches zero when either the planned epochs or the time limit
-/// run out, whichever comes first.
+///   decay   = (1 + cos(pi * p)) / 2 with p = max(step / total_steps, elapsed / time_limit)
+///             for the "cosine" schedule, so the rate reaches zero when either the
+///             planned epochs or the time limit run out, whichever comes first;
+///             1 for the "constant" schedule.
+/// The cosine schedule depends on the plan: raising --epochs on --resume
+/// stretches it. The constant one does not, so 1 epoch + 1 resumed epoch
+/// equals 2 epochs exactly.
 double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, double elapsed);
 
 struct TrainOptions {
@@ -29,9 +33,10 @@ struct TrainOptions {
   int threads = 0;          // 0 = every hardware thread
   int64_t log_every = 50;   // steps between metrics.jsonl training lines
   bool quiet = false;       // no progress output
+  int64_t max_steps = 0;    // stop (with a checkpoint, resumable) after this many steps in this call; 0 = no cap
 };
 
-enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kDiverged };
+enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kStepLimit, kDiverged };
 
 /// Trains the run in options.run_dir, whose config.json must exist; resumes
 /// from checkpoint.tame when `resume` is set. Returns how the run ended.

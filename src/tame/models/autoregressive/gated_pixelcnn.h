@@ -20,11 +20,11 @@
 namespace tame {
 
 struct GatedPixelCNNOptions {
-  int64_t hidden = 64;       // n: feature maps in each stack (2n before each gate); a multiple of C
-  int64_t layers = 12;       // gated layers after the input layer
+  int64_t hidden = 32;       // n: feature maps in each stack (2n before each gate); a multiple of C
+  int64_t layers = 8;        // gated layers after the input layer
   int64_t input_kernel = 7;  // k of the input layer: (k/2+1) x k vertical, 1 x (k/2+1) horizontal
   int64_t kernel = 3;        // k of the later layers
-  int64_t out_hidden = 256;  // width of the 1x1 layer before the K-way logits
+  int64_t out_hidden = 64;   // width of the 1x1 layer before the K-way logits
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GatedPixelCNNOptions, hidden, layers, input_kernel,
                                                 kernel, out_hidden)

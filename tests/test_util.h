@@ -1,0 +1,52 @@
+// Helpers shared by the tests: temporary directories and tiny synthetic datasets.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "tame/data/idx.h"
+#include "tame/io/file.h"
+
+namespace tame::testing {
+
+/// A fresh directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tame-test-XXXXXX").string();
+    char* p = ::mkdtemp(tmpl.data());
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return join_path(path_, name); }
+
+ private:
+  std::string path_;
+};
+
+/// Smooth-ish 8-bit images [n, 1, h, w] (gradients plus noise), deterministic.
+inline torch::Tensor synthetic_images(int64_t n, int64_t h, int64_t w, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto yy = torch::arange(h).view({1, 1, h, 1}).to(torch::kFloat) / h;
+  auto xx = torch::arange(w).view({1, 1, 1, w}).to(torch::kFloat) / w;
+  auto a = torch::rand({n, 1, 1, 1}), b = torch::rand({n, 1, 1, 1});
+  auto img = 255.0 * (a * yy + b * xx) / 2.0 + 20.0 * torch::rand({n, 1, h, w});
+  return img.clamp(0, 255).to(torch::kUInt8);
+}
+
+/// Writes an IDX dataset directory usable as `idx:DIR`.
+inline void write_idx_dataset(const std::string& dir, int64_t n_train, int64_t n_test, int64_t h, int64_t w) {
+  make_directories(dir);
+  write_file_atomic(join_path(dir, "train-images-idx3-ubyte"), encode_idx(synthetic_images(n_train, h, w, 1).squeeze(1)));
+  write_file_atomic(join_path(dir, "t10k-images-idx3-ubyte"), encode_idx(synthetic_images(n_test, h, w, 2).squeeze(1)));
+}
+
+}  // namespace tame::testing
