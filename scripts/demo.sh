@@ -22,7 +22,7 @@ echo "== evaluating on the full test set"
 "$TAME" eval "$RUN" --json | tee "$RUN/eval.json"
 echo "== sampling 64 images"
 "$TAME" sample "$RUN" -n 64 --out "$RUN/samples.png" --seed 1
-BPD=$(sed -n 's/.*"bpd":\([0-9.]*\).*/\1/p' "$RUN/eval.json")
+BPD=$(sed -n 's/.*"bpd":\([0-9.]*\).*/\1/p' "$RUN/eval.json" | xargs printf "%.3f")
 echo
 echo "Fashion-MNIST test: $BPD bits/dim (exact NLL, 10,000 images)"
 echo "  for scale: JPEG-XL lossless 3.94, WebP 4.55, PNG 5.05 bits/dim on these images"

@@ -20,9 +20,9 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args, const TempDir& tmp) {
+Result run(const std::string& args, const TempDir& tmp, const std::string& prefix = "") {
   std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd = std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  std::string cmd = prefix + std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
   int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -117,6 +117,10 @@ TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
   expect_clean_failure(run("frobnicate", tmp), "subcommand");
   expect_clean_failure(run("eval", tmp), "run_dir");
 
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --device cuda", tmp),
+                       "cuda");
+  EXPECT_FALSE(tame::is_directory(tmp / "r"));
+
   std::string run_dir = tmp / "run";
   auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
                    " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 --set out_hidden=8",
@@ -136,4 +140,20 @@ TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
 
   tame::write_file_atomic(tame::join_path(run_dir, "config.json"), "{ not json");
   expect_clean_failure(run("eval " + run_dir, tmp), "config.json");
+}
+
+// Ctrl-C (SIGINT) saves a checkpoint and exits 130; the run then resumes.
+TEST_F(Cli, InterruptSavesACheckpointThatResumes) {
+  std::string run_dir = tmp / "run";
+  // `timeout -s INT 4` plays the user pressing Ctrl-C four seconds in.
+  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
+                   " --epochs 1000000 --batch-size 4 --eval-limit 2 --threads 1 --set hidden=4 --set blocks=1"
+                   " --set out_hidden=8",
+               tmp, "timeout --preserve-status -s INT 4 ");
+  EXPECT_EQ(r.code, 130) << r.err;
+  EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+  ASSERT_TRUE(tame::file_exists(tame::join_path(run_dir, "checkpoint.tame")));
+  r = run("train --out " + run_dir + " --resume --max-steps 3 --threads 1", tmp);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
 }
