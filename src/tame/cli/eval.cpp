@@ -16,7 +16,7 @@ namespace tame::cli {
 void add_eval(CLI::App& app) {
   struct Args {
     std::string run_dir, split = "test", device;
-    int64_t limit = 0, iw_samples = 1, batch_size = 256;
+    int64_t limit = 0, iw_samples = 1, batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
     int threads = 0;
     bool json = false;
   };

@@ -104,7 +104,7 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
     last_eval_step = st.step;
     progress.finish();
     Progress eval_progress(30.0, opt.quiet);
-    auto r = evaluate(*model, test_images, 256, 1, [&](int64_t done, int64_t total) {
+    auto r = evaluate(*model, test_images, 32, 1, [&](int64_t done, int64_t total) {
       char buf[128];
       std::snprintf(buf, sizeof buf, "eval  %lld/%lld test images", (long long)done, (long long)total);
       eval_progress.update(buf);
