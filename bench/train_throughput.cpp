@@ -11,7 +11,7 @@
 #include "tame/registry.h"
 
 int main(int argc, char** argv) {
-  int64_t steps = 10, batch = 64;
+  int64_t steps = 10, batch = 32;  // the batch size the demo trains with
   int threads = 0;
   std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
