@@ -9,6 +9,7 @@
 
 #include "../test_util.h"
 #include "tame/io/file.h"
+#include "tame/test_paths.h"
 #include "tame/io/png.h"
 
 using tame::testing::TempDir;
@@ -20,9 +21,9 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args, const TempDir& tmp, const std::string& prefix = "") {
+Result run(const std::string& args, const TempDir& tmp) {
   std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd = prefix + std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  std::string cmd = std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
   int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -145,15 +146,41 @@ TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
 // Ctrl-C (SIGINT) saves a checkpoint and exits 130; the run then resumes.
 TEST_F(Cli, InterruptSavesACheckpointThatResumes) {
   std::string run_dir = tmp / "run";
-  // `timeout -s INT 4` plays the user pressing Ctrl-C four seconds in.
-  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
-                   " --epochs 1000000 --batch-size 4 --eval-limit 2 --threads 1 --set hidden=4 --set blocks=1"
-                   " --set out_hidden=8",
-               tmp, "timeout --preserve-status -s INT 4 ");
-  EXPECT_EQ(r.code, 130) << r.err;
-  EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+  // The shell plays the user: it starts training, waits for the first logged
+  // step (so the signal lands inside the training loop), then presses Ctrl-C.
+  std::string script = tmp / "interrupt.sh";
+  tame::write_file_atomic(
+      script, std::string(TAME_BINARY) + " train --model pixelcnn --data " + data() + " --out " + run_dir +
+                  " --epochs 1000000 --batch-size 4 --eval-limit 2 --threads 1 --log-every 1 --set hidden=4"
+                  " --set blocks=1 --set out_hidden=8 2>" + (tmp / "train.err") + " &\n"
+                  "pid=$!\n"
+                  "for i in $(seq 1200); do grep -q '\"train\"' " + run_dir +
+                  "/metrics.jsonl 2>/dev/null && break; sleep 0.1; done\n"
+                  "kill -INT $pid\n"
+                  "wait $pid\n");
+  int status = std::system(("sh " + script).c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  std::string err = tame::read_file(tmp / "train.err");
+  EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+  EXPECT_NE(err.find("interrupted"), std::string::npos) << err;
   ASSERT_TRUE(tame::file_exists(tame::join_path(run_dir, "checkpoint.tame")));
-  r = run("train --out " + run_dir + " --resume --max-steps 3 --threads 1", tmp);
+  auto r = run("train --out " + run_dir + " --resume --max-steps 3 --threads 1", tmp);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
+}
+
+// A run directory whose first attempt died before saving a checkpoint (a
+// config.json and nothing else) is started over, not refused.
+TEST_F(Cli, RunDirWithoutCheckpointStartsOver) {
+  std::string run_dir = tmp / "stale";
+  tame::make_directories(run_dir);
+  tame::write_file_atomic(tame::join_path(run_dir, "config.json"), "{}");
+  tame::write_file_atomic(tame::join_path(run_dir, "metrics.jsonl"), "{\"type\":\"train\"}\n");
+  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
+                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 --set out_hidden=8",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(tame::file_exists(tame::join_path(run_dir, "checkpoint.tame")));
+  std::string metrics = tame::read_file(tame::join_path(run_dir, "metrics.jsonl"));
+  EXPECT_EQ(metrics.find("{\"type\":\"train\"}\n"), std::string::npos);  // the stale log was cleared
 }

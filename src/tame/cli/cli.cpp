@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "tame/build_info.h"
 #include "tame/common.h"
 
 namespace tame::cli {

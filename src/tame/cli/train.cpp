@@ -60,7 +60,9 @@ void add_train(CLI::App& app) {
       if (o_dev->count()) cfg.device = a->device;
     } else {
       if (a->model.empty() || a->data.empty()) throw Error("train needs --model and --data (or --resume)");
-      if (file_exists(config_path(a->out)))
+      // A run dir with a checkpoint is never overwritten; one whose first attempt
+      // died before saving anything starts over.
+      if (file_exists(checkpoint_path(a->out)))
         throw Error(a->out + " already holds a run; use --resume to continue it, or another --out");
       nlohmann::json overrides = nlohmann::json::object();
       for (const auto& kv : a->set) {
@@ -89,6 +91,7 @@ void add_train(CLI::App& app) {
       cfg.levels = probe.levels;
       build_model(cfg);  // rejects bad hyper-parameters before anything is written
       make_directories(a->out);
+      write_file_atomic(metrics_path(a->out), "");
     }
     write_run_config(a->out, cfg);
     TrainOptions opt;

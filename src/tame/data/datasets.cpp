@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "tame/build_info.h"
 #include "tame/data/idx.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"

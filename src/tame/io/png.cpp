@@ -9,6 +9,10 @@
 #include "tame/common.h"
 #include "tame/io/file.h"
 
+// libpng reports errors by longjmp; the error paths only free and throw, so
+// GCC's -Wclobbered warnings about locals set before setjmp are false alarms.
+#pragma GCC diagnostic ignored "-Wclobbered"
+
 namespace tame {
 namespace {
 

@@ -114,8 +114,9 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
                          {"images", r.images}, {"nll_nats", r.nll_nats}, {"bpd", r.bpd},
                          {"bound", bound_name(r.bound)}, {"time", elapsed_now()}, {"why", why}});
     if (!opt.quiet)
-      std::fprintf(stderr, "epoch %lld  step %lld  test %.4f bits/dim (%s, %lld images)\n", (long long)st.epoch,
-                   (long long)st.step, r.bpd, bound_name(r.bound), (long long)r.images);
+      std::fprintf(stderr, "test %.4f bits/dim (%s, %lld images) after %.2f epochs, step %lld\n", r.bpd,
+                   bound_name(r.bound), (long long)r.images, double(st.step) / double(steps_per_epoch),
+                   (long long)st.step);
     return r;
   };
 
