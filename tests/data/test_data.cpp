@@ -134,6 +134,12 @@ TEST(Datasets, MnistFromNpmHasTheDocumentedSplit) {
   EXPECT_EQ(test.size(), 2004);
   EXPECT_EQ(train.shape(), (ImageShape{1, 28, 28}));
   EXPECT_EQ(train.images.max().item<int>(), 255);
+  // `tame data` states the split sizes without parsing the JSON: they must agree.
+  for (const auto& info : list_datasets())
+    if (info.name == "mnist") {
+      EXPECT_EQ(info.train_size, train.size());
+      EXPECT_EQ(info.test_size, test.size());
+    }
   auto bin = load_dataset("mnist-bin", "test");
   EXPECT_EQ(bin.levels, 2);
   EXPECT_EQ(bin.images.max().item<int>(), 1);
