@@ -10,6 +10,8 @@ PKGS=(
   libopenblas0-pthread    # without it libblas.so.3 is the reference BLAS, 14x slower
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libgtest-dev
+  libwebp-dev libjxl-dev  # the codec baselines: WebP lossless and JPEG-XL lossless
+  clang libclang-rt-14-dev  # libFuzzer and the sanitizers for fuzz/
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   nodejs npm
 )
