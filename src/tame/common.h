@@ -8,14 +8,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace tame {
+#include "tame/error.h"
 
-/// An error the user can cause (bad file, bad argument, mismatched checkpoint).
-/// The CLI prints what() as one line and exits non-zero; no backtrace.
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
-};
+namespace tame {
 
 /// Shape of one image, channels first.
 struct ImageShape {

@@ -12,7 +12,7 @@
 #include <random>
 #include <sstream>
 
-#include "tame/common.h"
+#include "tame/error.h"
 
 namespace tame {
 

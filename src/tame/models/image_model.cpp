@@ -1,5 +1,8 @@
 #include "tame/models/image_model.h"
 
+#include <cmath>
+
+#include "tame/data/datasets.h"
 #include "tame/dist/likelihood.h"
 
 namespace tame {
@@ -20,6 +23,52 @@ torch::Tensor AutoregressiveModel::nll(const torch::Tensor& x) {
 }
 
 torch::Tensor AutoregressiveModel::sample(int64_t n, double temperature) {
+  TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
+  TORCH_CHECK(n > 0, "sample: n must be positive, got ", n);
+  auto engine = incremental();
+  if (!engine) return sample_naive(n, temperature);
+  auto seed = static_cast<uint64_t>(torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  return sample_incremental(*engine, n, temperature, seed).to(device());
+}
+
+torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature, uint64_t seed) {
+  TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
+  const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
+  auto out = torch::empty({n, C, H, W}, torch::kUInt8);
+  const int64_t chunks = std::min<int64_t>(n, std::max(1, at::get_num_threads()));
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t ch = begin; ch < end; ++ch) {
+      const int64_t first = n * ch / chunks, count = n * (ch + 1) / chunks - first;
+      if (count == 0) continue;
+      auto e = engine.clone();
+      e->begin(count);
+      std::vector<uint64_t> rng(count);
+      for (int64_t b = 0; b < count; ++b) rng[b] = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(first + b)));
+      std::vector<uint8_t> values(count);
+      std::vector<double> p(K);
+      for (int64_t s = 0; s < e->sub_pixels(); ++s) {
+        const float* logits = e->conditional();
+        for (int64_t b = 0; b < count; ++b) {
+          const float* l = logits + b * K;
+          double top = l[0];
+          for (int64_t k = 1; k < K; ++k) top = std::max(top, static_cast<double>(l[k]));
+          double total = 0;
+          for (int64_t k = 0; k < K; ++k) total += p[k] = std::exp((l[k] - top) / temperature);
+          double u = static_cast<double>(splitmix64(rng[b]++) >> 11) * 0x1.0p-53 * total;
+          int64_t k = 0;
+          while (k + 1 < K && u >= p[k]) u -= p[k++];
+          values[b] = static_cast<uint8_t>(k);
+        }
+        e->observe(values.data());
+      }
+      auto imgs = e->images();
+      std::memcpy(out.data_ptr<uint8_t>() + first * C * H * W, imgs.data(), imgs.size());
+    }
+  });
+  return out;
+}
+
+torch::Tensor AutoregressiveModel::sample_naive(int64_t n, double temperature) {
   TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
   c10::InferenceMode guard;
   const int64_t C = shape_.channels, H = shape_.height, W = shape_.width;

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "tame/common.h"
+#include "tame/models/autoregressive/incremental.h"
 
 namespace tame {
 
@@ -53,9 +54,20 @@ class AutoregressiveModel : public ImageModel {
 
   torch::Tensor nll(const torch::Tensor& x) override;
   Bound bound() const override { return Bound::kExact; }
+  /// The cached step engine (incremental.h) over a CPU copy of the current
+  /// weights, or nullptr for a model without one.
+  virtual std::unique_ptr<IncrementalModel> incremental() { return nullptr; }
+  /// Sampling through incremental() when the model has one, else naive. Image b
+  /// draws from its own random stream, seeded from torch's generator and b, so
+  /// the samples don't depend on the thread count.
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
   /// Naive sampling: one network pass per sub-pixel, over the rows generated so
   /// far (outputs on row i depend only on rows <= i).
-  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+  torch::Tensor sample_naive(int64_t n, double temperature = 1.0);
 };
+
+/// Draws n images from an engine, splitting them over the intra-op threads.
+/// Image b uses the random stream (seed, b). Returns uint8 [n, C, H, W] on the CPU.
+torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature, uint64_t seed);
 
 }  // namespace tame

@@ -57,6 +57,41 @@ torch::Tensor MaskedConv2dImpl::forward(const torch::Tensor& x) {
   return F::conv2d(padded, w, F::Conv2dFuncOptions().bias(bias));
 }
 
+steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
+  torch::NoGradGuard no_grad;
+  const auto& o = conv.options;
+  auto w = (conv.weight * conv.mask).to(torch::kCPU, torch::kFloat).contiguous();
+  auto kept = conv.mask.to(torch::kCPU).sum(at::IntArrayRef{0, 1});  // [kh, kw]
+  steps::Conv out;
+  for (int64_t r = 0; r < o.kernel_h(); ++r)
+    for (int64_t s = 0; s < o.kernel_w(); ++s)
+      if (kept[r][s].item<float>() > 0) out.taps.push_back({r - o.center_row(), s - o.center_col()});
+  const int64_t cin = o.in_channels(), cout = o.out_channels(), T = static_cast<int64_t>(out.taps.size());
+  auto& d = out.dense;
+  d.in = T * cin;
+  d.out = cout;
+  d.w.assign(d.in * cout, 0.0f);
+  auto acc = w.accessor<float, 4>();
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t r = out.taps[t].dy + o.center_row(), s = out.taps[t].dx + o.center_col();
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t co = 0; co < cout; ++co) d.w[(t * cin + ci) * cout + co] = acc[co][ci][r][s];
+  }
+  d.b.assign(cout, 0.0f);
+  if (conv.bias.defined()) {
+    auto b = conv.bias.to(torch::kCPU, torch::kFloat).contiguous();
+    std::copy(b.data_ptr<float>(), b.data_ptr<float>() + cout, d.b.begin());
+  }
+  return out;
+}
+
+steps::Dense to_step_dense(const MaskedConv2dImpl& conv) {
+  TORCH_CHECK(conv.options.kernel_h() == 1 && conv.options.kernel_w() == 1, "to_step_dense: expected a 1x1 layer");
+  auto c = to_step_conv(conv);
+  TORCH_CHECK(c.taps.size() == 1, "to_step_dense: the 1x1 layer is masked out entirely");
+  return std::move(c.dense);
+}
+
 torch::Tensor shift_down(const torch::Tensor& x) {
   namespace F = torch::nn::functional;
   auto padded = F::pad(x, F::PadFuncOptions({0, 0, 1, 0}));

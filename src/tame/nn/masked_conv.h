@@ -20,6 +20,8 @@
 
 #include <torch/torch.h>
 
+#include "tame/nn/step_kernels.h"
+
 namespace tame {
 
 enum class Mask { kA, kB, kNone };
@@ -52,6 +54,12 @@ class MaskedConv2dImpl : public torch::nn::Cloneable<MaskedConv2dImpl> {
   torch::Tensor weight, bias, mask;
 };
 TORCH_MODULE(MaskedConv2d);
+
+/// The layer for the step engine (nn/step_kernels.h): the taps whose mask is not
+/// all zero, in raster order, and weight * mask as one Dense over them.
+steps::Conv to_step_conv(const MaskedConv2dImpl& conv);
+/// A 1x1 layer as a Dense.
+steps::Dense to_step_dense(const MaskedConv2dImpl& conv);
 
 /// Shifts feature maps down by one row (zero row on top, last row dropped):
 /// the Gated PixelCNN feeds its vertical stack to the horizontal one this way.

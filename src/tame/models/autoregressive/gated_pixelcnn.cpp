@@ -31,6 +31,16 @@ std::pair<torch::Tensor, torch::Tensor> GatedLayerImpl::forward(const torch::Ten
   return {v_out, h_out};
 }
 
+GatedPixelCNNSteps::Layer GatedLayerImpl::to_steps() const {
+  GatedPixelCNNSteps::Layer l;
+  l.v = to_step_conv(*vconv_);
+  l.h = to_step_conv(*hconv_);
+  l.v2h = to_step_dense(*v2h_);
+  if (!first_) l.hout = to_step_dense(*hout_);
+  l.first = first_;
+  return l;
+}
+
 GatedPixelCNN::GatedPixelCNN(const GatedPixelCNNOptions& o, ImageShape shape, int64_t levels)
     : AutoregressiveModel(shape, levels), options(o) {
   const int64_t C = shape.channels;
@@ -50,6 +60,15 @@ torch::Tensor GatedPixelCNN::forward_unit(const torch::Tensor& x) {
   for (const auto& l : *layers_) std::tie(v, h) = l->as<GatedLayer>()->forward(v, h);
   auto out = out2_(torch::relu(out1_(torch::relu(h))));
   return out.view({x.size(0), levels_, shape_.channels, x.size(2), x.size(3)});
+}
+
+std::unique_ptr<IncrementalModel> GatedPixelCNN::incremental() {
+  auto net = std::make_shared<GatedPixelCNNSteps::Net>();
+  net->hidden = options.hidden;
+  for (const auto& l : *layers_) net->layers.push_back(l->as<GatedLayer>()->to_steps());
+  net->out1 = to_step_dense(*out1_);
+  net->out2 = to_step_dense(*out2_);
+  return std::make_unique<GatedPixelCNNSteps>(net, shape_.channels, shape_.height, shape_.width, levels_);
 }
 
 }  // namespace tame

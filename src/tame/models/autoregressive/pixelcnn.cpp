@@ -15,6 +15,10 @@ torch::Tensor PixelCNNBlockImpl::forward(const torch::Tensor& x) {
   return x + h;
 }
 
+PixelCNNSteps::Block PixelCNNBlockImpl::to_steps() const {
+  return {to_step_dense(*reduce_), to_step_conv(*conv_), to_step_dense(*expand_)};
+}
+
 PixelCNN::PixelCNN(const PixelCNNOptions& o, ImageShape shape, int64_t levels)
     : AutoregressiveModel(shape, levels), options(o) {
   const int64_t C = shape.channels;
@@ -34,6 +38,15 @@ torch::Tensor PixelCNN::forward_unit(const torch::Tensor& x) {
   auto out = out2_(torch::relu(out1_(torch::relu(h))));
   // Output feature o = k*C + c has colour c: view as [B, K, C, H, W].
   return out.view({x.size(0), levels_, shape_.channels, x.size(2), x.size(3)});
+}
+
+std::unique_ptr<IncrementalModel> PixelCNN::incremental() {
+  auto net = std::make_shared<PixelCNNSteps::Net>();
+  net->input = to_step_conv(*input_);
+  for (const auto& b : *blocks_) net->blocks.push_back(b->as<PixelCNNBlock>()->to_steps());
+  net->out1 = to_step_dense(*out1_);
+  net->out2 = to_step_dense(*out2_);
+  return std::make_unique<PixelCNNSteps>(net, shape_.channels, shape_.height, shape_.width, levels_);
 }
 
 }  // namespace tame

@@ -31,6 +31,7 @@ class PixelCNNBlockImpl : public torch::nn::Module {
  public:
   PixelCNNBlockImpl(int64_t hidden, int64_t kernel, int64_t colors);
   torch::Tensor forward(const torch::Tensor& x);  // returns x + F(x)
+  PixelCNNSteps::Block to_steps() const;
 
  private:
   MaskedConv2d reduce_{nullptr}, conv_{nullptr}, expand_{nullptr};
@@ -41,6 +42,7 @@ class PixelCNN : public AutoregressiveModel {
  public:
   PixelCNN(const PixelCNNOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor forward_unit(const torch::Tensor& x_unit) override;
+  std::unique_ptr<IncrementalModel> incremental() override;
   const PixelCNNOptions options;
 
  private:

@@ -1,0 +1,195 @@
+#include "tame/nn/step_kernels.h"
+
+#include <climits>
+#include <cstdint>
+#include <cstring>
+
+// The 32-byte vectors never cross a non-inlined call, so the ABI note is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace tame::steps {
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+// Everything below is inlined into the avx2 and the default clone of each
+// public kernel, so each clone runs at its own vector width.
+#define TAME_INLINE __attribute__((always_inline)) inline
+
+TAME_INLINE v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TAME_INLINE void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+TAME_INLINE v8 splat(float a) { return v8{a, a, a, a, a, a, a, a}; }
+TAME_INLINE v8 select(v8i mask, v8 a, v8 b) {
+  v8i r = (mask & reinterpret_cast<v8i>(a)) | (~mask & reinterpret_cast<v8i>(b));
+  return reinterpret_cast<v8>(r);
+}
+
+// exp(x) = 2^n * exp(f), n = round(x / ln 2), f = x - n ln 2 in [-ln2/2, ln2/2]
+// (ln 2 split in two parts so that n * ln2_hi is exact), exp(f) by its
+// degree-7 Taylor polynomial (truncation error < 1e-8 on that interval).
+// Inputs are clamped to [-87, 88].
+TAME_INLINE v8 exp8(v8 x) {
+  x = select(x > splat(88.0f), splat(88.0f), x);
+  x = select(x < splat(-87.0f), splat(-87.0f), x);
+  const v8 t = x * splat(1.44269504088896341f);
+  const v8i n =
+      __builtin_convertvector(t + select(t < splat(0.0f), splat(-0.5f), splat(0.5f)), v8i);
+  const v8 nf = __builtin_convertvector(n, v8);
+  v8 f = x - nf * splat(0.693145751953125f);
+  f = f - nf * splat(1.428606765330187e-06f);
+  v8 p = splat(1.0f / 5040);
+  p = p * f + splat(1.0f / 720);
+  p = p * f + splat(1.0f / 120);
+  p = p * f + splat(1.0f / 24);
+  p = p * f + splat(1.0f / 6);
+  p = p * f + splat(0.5f);
+  p = p * f + splat(1.0f);
+  p = p * f + splat(1.0f);
+  const v8i bits = (n + 127) << 23;  // 2^n, n in [-126, 127]
+  return p * reinterpret_cast<v8>(bits);
+}
+
+// tanh x = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); below |x| = 1/16 the odd
+// Taylor series instead, which avoids the cancellation in 1 - e.
+TAME_INLINE v8 tanh8(v8 x) {
+  const v8i sign = reinterpret_cast<v8i>(x) & (v8i{} + INT32_MIN);
+  const v8 a = reinterpret_cast<v8>(reinterpret_cast<v8i>(x) & ~sign);
+  const v8 a2 = a * a;
+  const v8 small =
+      a + a * a2 * (splat(-1.0f / 3) + a2 * (splat(2.0f / 15) + a2 * splat(-17.0f / 315)));
+  const v8 e = exp8(splat(-2.0f) * a);
+  const v8 big = (splat(1.0f) - e) / (splat(1.0f) + e);
+  const v8 r = select(a < splat(0.0625f), small, big);
+  return reinterpret_cast<v8>(reinterpret_cast<v8i>(r) | sign);
+}
+
+TAME_INLINE v8 sigmoid8(v8 x) { return splat(1.0f) / (splat(1.0f) + exp8(-x)); }
+
+// R rows x (8 * V) columns starting at column m0: accumulators live in
+// registers, k runs in order. Columns past d.out are computed from the padded
+// weights but never stored.
+template <int R, int V>
+TAME_INLINE void dense_block(const Dense& d, const float* in, int64_t in_stride, float* out,
+                             int64_t out_stride, int64_t m0, int64_t ncols) {
+  v8 acc[R][V];
+  const int64_t M = d.out;
+  float bias[8 * V];
+  for (int v = 0; v < 8 * V; ++v) bias[v] = m0 + v < M ? d.b[m0 + v] : 0.0f;
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = load8(bias + 8 * v);
+  const float* w = d.w.data() + m0;
+  for (int64_t k = 0; k < d.in; ++k, w += M) {
+    v8 wv[V];
+    if (ncols == 8 * V) {
+      for (int v = 0; v < V; ++v) wv[v] = load8(w + 8 * v);
+    } else {
+      float tmp[8 * V] = {};
+      std::memcpy(tmp, w, sizeof(float) * ncols);
+      for (int v = 0; v < V; ++v) wv[v] = load8(tmp + 8 * v);
+    }
+    for (int r = 0; r < R; ++r) {
+      const v8 av = splat(in[r * in_stride + k]);
+      for (int v = 0; v < V; ++v) {
+        v8 p = av * wv[v];
+        acc[r][v] = acc[r][v] + p;
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    if (ncols == 8 * V) {
+      for (int v = 0; v < V; ++v) store8(out + r * out_stride + m0 + 8 * v, acc[r][v]);
+    } else {
+      float tmp[8 * V];
+      for (int v = 0; v < V; ++v) store8(tmp + 8 * v, acc[r][v]);
+      std::memcpy(out + r * out_stride + m0, tmp, sizeof(float) * ncols);
+    }
+  }
+}
+
+template <int R>
+TAME_INLINE void dense_rows(const Dense& d, const float* in, int64_t in_stride, float* out,
+                            int64_t out_stride) {
+  for (int64_t m0 = 0; m0 < d.out; m0 += 16) {
+    int64_t ncols = d.out - m0 < 16 ? d.out - m0 : 16;
+    dense_block<R, 2>(d, in, in_stride, out, out_stride, m0, ncols);
+  }
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx2", "default"))) void dense(const Dense& d, const float* in,
+                                                             int64_t in_stride, int64_t rows,
+                                                             float* out, int64_t out_stride) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4)
+    dense_rows<4>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
+  for (; r < rows; ++r)
+    dense_rows<1>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
+}
+
+// The scalar forms run the vector code on lane 0, so that both give the same bits.
+float det_exp(float x) { return exp8(splat(x))[0]; }
+float det_tanh(float x) { return tanh8(splat(x))[0]; }
+float det_sigmoid(float x) { return sigmoid8(splat(x))[0]; }
+
+void relu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+__attribute__((target_clones("avx2", "default"))) void gate(const float* in, int64_t n,
+                                                            float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, tanh8(load8(in + i)) * sigmoid8(load8(in + n + i)));
+  if (i < n) {
+    float a[8] = {}, b[8] = {}, r[8];
+    std::memcpy(a, in + i, sizeof(float) * (n - i));
+    std::memcpy(b, in + n + i, sizeof(float) * (n - i));
+    store8(r, tanh8(load8(a)) * sigmoid8(load8(b)));
+    std::memcpy(out + i, r, sizeof(float) * (n - i));
+  }
+}
+
+void gather_taps(const float* maps, int64_t n, int64_t height, int64_t width, int64_t ch, int64_t i,
+                 int64_t j, const std::vector<Tap>& taps, float* rows, int64_t row_stride) {
+  const int64_t image_stride = height * width * ch;
+  for (int64_t b = 0; b < n; ++b) {
+    float* dst = rows + b * row_stride;
+    for (const auto& t : taps) {
+      const int64_t y = i + t.dy, x = j + t.dx;
+      if (y < 0 || y >= height || x < 0 || x >= width)
+        std::memset(dst, 0, sizeof(float) * ch);
+      else
+        std::memcpy(dst, maps + b * image_stride + (y * width + x) * ch, sizeof(float) * ch);
+      dst += ch;
+    }
+  }
+}
+
+void Fingerprint::add(const void* data, size_t bytes) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < bytes; ++i) h_ = (h_ ^ p[i]) * 1099511628211ull;
+}
+
+void Fingerprint::add(const Conv& c) {
+  add(static_cast<int64_t>(c.taps.size()));
+  for (const auto& t : c.taps) {
+    add(t.dy);
+    add(t.dx);
+  }
+  add(c.dense);
+}
+
+void Fingerprint::add(const Dense& d) {
+  add(d.in);
+  add(d.out);
+  add(d.w.data(), d.w.size() * sizeof(float));
+  add(d.b.data(), d.b.size() * sizeof(float));
+}
+
+}  // namespace tame::steps

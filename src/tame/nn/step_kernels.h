@@ -1,0 +1,82 @@
+// Fixed-order float kernels for the incremental (cached) autoregressive engine.
+//
+// The codec needs bit-identical conditionals in the encoder and the decoder:
+// another thread count, another batch size, another process. LibTorch's kernels
+// don't promise that, because oneDNN and BLAS choose their blocking and reduction
+// order by shape and by thread count. So the engine uses these kernels instead,
+// and they follow three rules:
+//  1. Every output element is bias + sum_k in[k] * w[k], summed for k = 0, 1, ...
+//     in that order, with a separate multiply and add (the library is built with
+//     -ffp-contract=off, so no fused multiply-add). Blocking over rows or
+//     columns and the vector width (SSE or AVX2) only choose which elements are
+//     computed together, never the order within one element.
+//  2. Rows (images) never interact, so a result doesn't depend on the batch it
+//     was computed in. Threads split whole images.
+//  3. Nonlinearities (exp, tanh, sigmoid) are written here from + - * / alone,
+//     not taken from libm, whose results may differ between versions.
+// IEEE-754 single precision then gives the same bits on every x86-64 and
+// AArch64 machine. Free of LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tame::steps {
+
+/// A linear map out = b + in * W, with W stored input-major: w[k * out + m].
+/// A masked convolution becomes one Dense over its kept taps (tap-major, then
+/// input channel), which the engine gathers into one input row.
+struct Dense {
+  int64_t in = 0, out = 0;
+  std::vector<float> w;  // [in][out]
+  std::vector<float> b;  // [out]
+};
+
+/// A kernel offset: output (i, j) reads input (i + dy, j + dx); outside the
+/// image the input is zero (as with the zero padding of the torch model).
+struct Tap {
+  int64_t dy = 0, dx = 0;
+};
+
+/// A masked convolution: the taps its mask leaves non-zero, in raster order,
+/// and one Dense over them (row t * in_channels + c holds tap t, channel c).
+struct Conv {
+  std::vector<Tap> taps;
+  Dense dense;
+};
+
+/// For images b < n of maps [n][height][width][ch], writes row b =
+/// (map at (i, j) + tap, for each tap in order), each ch floats, to
+/// rows + b * row_stride.
+void gather_taps(const float* maps, int64_t n, int64_t height, int64_t width, int64_t ch, int64_t i,
+                 int64_t j, const std::vector<Tap>& taps, float* rows, int64_t row_stride);
+
+/// out[r * out_stride + m] = b[m] + sum_k in[r * in_stride + k] * w[k][m], for
+/// r < rows, m < d.out, in the order stated above.
+void dense(const Dense& d, const float* in, int64_t in_stride, int64_t rows, float* out,
+           int64_t out_stride);
+
+/// Elementwise, deterministic: exp (relative error ~2e-7, inputs clamped to
+/// [-87, 88]), tanh and logistic sigmoid built from it.
+float det_exp(float x);
+float det_tanh(float x);
+float det_sigmoid(float x);
+
+void relu_inplace(float* x, int64_t n);
+/// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.
+void gate(const float* in, int64_t n, float* out);
+
+/// Hashes floats and integers into a 64-bit fingerprint (FNV-1a over bytes).
+class Fingerprint {
+ public:
+  void add(const void* data, size_t bytes);
+  void add(const Dense& d);
+  void add(const Conv& c);
+  void add(int64_t v) { add(&v, sizeof v); }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 1469598103934665603ull;
+};
+
+}  // namespace tame::steps
