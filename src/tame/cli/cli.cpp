@@ -17,6 +17,8 @@ int run_cli(int argc, char** argv) {
   add_eval(app);
   add_sample(app);
   add_info(app);
+  add_compress(app);
+  add_decompress(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -82,10 +82,12 @@ std::string join_path(const std::string& a, const std::string& b) {
   return (std::filesystem::path(a) / b).string();
 }
 
-uint32_t crc32_of(const std::string& bytes) {
+uint32_t crc32_of(const std::string& bytes) { return crc32_of(bytes.data(), bytes.size()); }
+
+uint32_t crc32_of(const void* data, size_t size) {
   uLong c = crc32(0L, Z_NULL, 0);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-  size_t left = bytes.size();
+  const auto* p = static_cast<const Bytef*>(data);
+  size_t left = size;
   while (left > 0) {
     uInt n = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
     c = crc32(c, p, n);

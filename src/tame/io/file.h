@@ -18,6 +18,7 @@ std::string join_path(const std::string& a, const std::string& b);
 
 /// CRC-32 (zlib's polynomial) of a byte string.
 uint32_t crc32_of(const std::string& bytes);
+uint32_t crc32_of(const void* data, size_t size);
 
 /// Little-endian integer helpers for binary containers.
 void put_u32(std::string& out, uint32_t v);

@@ -142,6 +142,13 @@ void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+__attribute__((target_clones("avx2", "default"))) void exp_shifted(const float* x, int64_t n, float shift,
+                                                                  float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, exp8(load8(x + i) - splat(shift)));
+  for (; i < n; ++i) out[i] = exp8(splat(x[i]) - splat(shift))[0];
+}
+
 __attribute__((target_clones("avx2", "default"))) void gate(const float* in, int64_t n,
                                                             float* out) {
   int64_t i = 0;
