@@ -3,14 +3,16 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "../test_util.h"
 #include "tame/io/file.h"
-#include "tame/test_paths.h"
 #include "tame/io/png.h"
+#include "tame/test_paths.h"
 
 using tame::testing::TempDir;
 
@@ -23,7 +25,8 @@ struct Result {
 
 Result run(const std::string& args, const TempDir& tmp) {
   std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd = std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  std::string cmd =
+      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
   int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -85,7 +88,8 @@ TEST_F(Cli, TrainEvalSampleEndToEnd) {
     EXPECT_EQ(nlohmann::json::parse(r.out)["images"], 5);
 
     std::string png = tmp / ("grid-" + model + ".png");
-    r = run("sample " + run_dir + " -n 4 --out " + png + " --temperature 0.9 --seed 3 --threads 1", tmp);
+    r = run("sample " + run_dir + " -n 4 --out " + png + " --temperature 0.9 --seed 3 --threads 1",
+            tmp);
     ASSERT_EQ(r.code, 0) << r.err;
     auto grid = tame::read_png(png);
     EXPECT_EQ(grid.sizes(), (std::vector<int64_t>{1, 2 * 10 + 2, 2 * 10 + 2}));
@@ -107,27 +111,36 @@ TEST_F(Cli, ListsModelsAndData) {
 }
 
 TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
-  expect_clean_failure(run("train --model nope --data " + data() + " --out " + (tmp / "r"), tmp), "unknown model");
+  expect_clean_failure(run("train --model nope --data " + data() + " --out " + (tmp / "r"), tmp),
+                       "unknown model");
   EXPECT_FALSE(tame::is_directory(tmp / "r"));  // nothing half-made
-  expect_clean_failure(run("train --model pixelcnn --data nowhere --out " + (tmp / "r"), tmp), "unknown dataset");
-  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --set widht=3", tmp),
-                       "widht");
+  expect_clean_failure(run("train --model pixelcnn --data nowhere --out " + (tmp / "r"), tmp),
+                       "unknown dataset");
+  expect_clean_failure(
+      run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --set widht=3",
+          tmp),
+      "widht");
   expect_clean_failure(run("eval " + (tmp / "missing"), tmp), "no such run directory");
   expect_clean_failure(run("sample " + (tmp / "missing"), tmp), "no such run directory");
-  expect_clean_failure(run("train --out " + (tmp / "missing") + " --resume", tmp), "no such run directory");
+  expect_clean_failure(run("train --out " + (tmp / "missing") + " --resume", tmp),
+                       "no such run directory");
   expect_clean_failure(run("frobnicate", tmp), "subcommand");
   expect_clean_failure(run("eval", tmp), "run_dir");
 
-  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --device cuda", tmp),
-                       "cuda");
+  expect_clean_failure(
+      run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --device cuda",
+          tmp),
+      "cuda");
   EXPECT_FALSE(tame::is_directory(tmp / "r"));
 
   std::string run_dir = tmp / "run";
   auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
-                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 --set out_hidden=8",
+                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 "
+                   "--set out_hidden=8",
                tmp);
   ASSERT_EQ(r.code, 0) << r.err;
-  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + run_dir, tmp), "already holds a run");
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + run_dir, tmp),
+                       "already holds a run");
   expect_clean_failure(run("train --out " + run_dir + " --resume --lr 0.1", tmp), "--lr");
 
   std::string ckpt = tame::join_path(run_dir, "checkpoint.tame");
@@ -150,14 +163,18 @@ TEST_F(Cli, InterruptSavesACheckpointThatResumes) {
   // step (so the signal lands inside the training loop), then presses Ctrl-C.
   std::string script = tmp / "interrupt.sh";
   tame::write_file_atomic(
-      script, std::string(TAME_BINARY) + " train --model pixelcnn --data " + data() + " --out " + run_dir +
-                  " --epochs 1000000 --batch-size 4 --eval-limit 2 --threads 1 --log-every 1 --set hidden=4"
-                  " --set blocks=1 --set out_hidden=8 2>" + (tmp / "train.err") + " &\n"
-                  "pid=$!\n"
-                  "for i in $(seq 1200); do grep -q '\"train\"' " + run_dir +
-                  "/metrics.jsonl 2>/dev/null && break; sleep 0.1; done\n"
-                  "kill -INT $pid\n"
-                  "wait $pid\n");
+      script,
+      std::string(TAME_BINARY) + " train --model pixelcnn --data " + data() + " --out " + run_dir +
+          " --epochs 1000000 --batch-size 4 --eval-limit 2 --threads 1 --log-every 1 --set hidden=4"
+          " --set blocks=1 --set out_hidden=8 2>" +
+          (tmp / "train.err") +
+          " &\n"
+          "pid=$!\n"
+          "for i in $(seq 1200); do grep -q '\"train\"' " +
+          run_dir +
+          "/metrics.jsonl 2>/dev/null && break; sleep 0.1; done\n"
+          "kill -INT $pid\n"
+          "wait $pid\n");
   int status = std::system(("sh " + script).c_str());
   ASSERT_TRUE(WIFEXITED(status));
   std::string err = tame::read_file(tmp / "train.err");
@@ -177,10 +194,150 @@ TEST_F(Cli, RunDirWithoutCheckpointStartsOver) {
   tame::write_file_atomic(tame::join_path(run_dir, "config.json"), "{}");
   tame::write_file_atomic(tame::join_path(run_dir, "metrics.jsonl"), "{\"type\":\"train\"}\n");
   auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
-                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 --set out_hidden=8",
+                   " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set blocks=1 "
+                   "--set out_hidden=8",
                tmp);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(tame::file_exists(tame::join_path(run_dir, "checkpoint.tame")));
   std::string metrics = tame::read_file(tame::join_path(run_dir, "metrics.jsonl"));
-  EXPECT_EQ(metrics.find("{\"type\":\"train\"}\n"), std::string::npos);  // the stale log was cleared
+  EXPECT_EQ(metrics.find("{\"type\":\"train\"}\n"),
+            std::string::npos);  // the stale log was cleared
+}
+
+namespace {
+
+// Trains a tiny model for a few steps and returns its run directory.
+std::string tiny_run(const std::string& model, const std::string& data, const TempDir& tmp) {
+  std::string run_dir = tmp / ("codec-" + model);
+  std::string hp = model == "pixelcnn" ? "--set hidden=8 --set blocks=1 --set out_hidden=16"
+                                       : "--set hidden=8 --set layers=1 --set out_hidden=16";
+  auto r = run("train --model " + model + " --data " + data + " --out " + run_dir +
+                   " --max-steps 6 --batch-size 16 --threads 1 --quiet " + hp,
+               tmp);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return run_dir;
+}
+
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!std::filesystem::exists(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+// Files written with --threads 2 decode with --threads 1 in another process to
+// the identical images, and --threads 1 writes the identical file.
+TEST_F(Cli, CompressDecompressAcrossProcessesAndThreads) {
+  const std::string run_dir = tiny_run("gated-pixelcnn", data(), tmp);
+  auto images = tame::testing::synthetic_images(4, 8, 8, 77);
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 3; ++i) {
+    inputs.push_back(tmp / ("in" + std::to_string(i) + ".png"));
+    tame::write_png(inputs.back(), images[i]);
+  }
+  // One input as binary PGM.
+  std::string pgm = "P5\n# comment\n8 8\n255\n";
+  auto last = images[3].contiguous();
+  pgm.append(reinterpret_cast<const char*>(last.data_ptr<uint8_t>()), 64);
+  inputs.push_back(tmp / "in3.pgm");
+  tame::write_file_atomic(inputs.back(), pgm);
+  std::string list;
+  for (const auto& p : inputs) list += " " + p;
+
+  auto r = run("compress " + run_dir + list + " --out " + (tmp / "a.tamez") +
+                   " --threads 2 --block 3 --verify",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("round trip: ok"), std::string::npos) << r.out;
+  r = run("compress " + run_dir + list + " --out " + (tmp / "b.tamez") + " --threads 1 --block 3",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(tame::read_file(tmp / "a.tamez"), tame::read_file(tmp / "b.tamez"));
+
+  r = run("decompress " + run_dir + " " + (tmp / "a.tamez") + " --out " + (tmp / "out") +
+              " --threads 1",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(files_in(tmp / "out"),
+            (std::vector<std::string>{"in0.png", "in1.png", "in2.png", "in3.png"}));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(
+        torch::equal(tame::read_png(tmp / ("out/in" + std::to_string(i) + ".png")), images[i]))
+        << i;
+  // A second decompress into the same folder overwrites nothing.
+  expect_clean_failure(
+      run("decompress " + run_dir + " " + (tmp / "a.tamez") + " --out " + (tmp / "out"), tmp),
+      "exists");
+}
+
+TEST_F(Cli, CompressesADatasetSplit) {
+  const std::string run_dir = tiny_run("pixelcnn", data(), tmp);
+  auto r = run("compress " + run_dir + " --data " + data() + " --split test --limit 7 --out " +
+                   (tmp / "d.tamez") + " --verify --json --threads 2",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["images"], 7);
+  EXPECT_EQ(j["round_trip"], "ok");
+  EXPECT_EQ(j["bytes"].get<int64_t>(),
+            static_cast<int64_t>(tame::read_file(tmp / "d.tamez").size()));
+  // The file costs what the model says, plus a small container overhead.
+  EXPECT_GT(j["bpd"].get<double>(), j["model_bpd"].get<double>());
+  EXPECT_LT(j["bpd"].get<double>(), j["model_bpd"].get<double>() + 8.0 * 120 / (7 * 64));
+  r = run("decompress " + run_dir + " " + (tmp / "d.tamez") + " --out " + (tmp / "d"), tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(files_in(tmp / "d").size(), 7u);
+  EXPECT_EQ(files_in(tmp / "d").front(), "000000.png");
+}
+
+TEST_F(Cli, CodecBadInputIsOneLineAndNoOutput) {
+  const std::string run_dir = tiny_run("gated-pixelcnn", data(), tmp);
+  const std::string other = tiny_run("pixelcnn", data(), tmp);
+  tame::write_png(tmp / "ok.png", tame::testing::synthetic_images(1, 8, 8, 5)[0]);
+  tame::write_png(tmp / "big.png", tame::testing::synthetic_images(1, 9, 8, 5)[0]);
+  tame::write_png(tmp / "rgb.png", torch::zeros({3, 8, 8}, torch::kUInt8));
+  tame::write_file_atomic(tmp / "junk.png", "not an image");
+
+  expect_clean_failure(
+      run("compress " + run_dir + " " + (tmp / "big.png") + " --out " + (tmp / "x.tamez"), tmp),
+      "expected 1x8x8 images, got 1x9x8");
+  expect_clean_failure(
+      run("compress " + run_dir + " " + (tmp / "rgb.png") + " --out " + (tmp / "x.tamez"), tmp),
+      "got 3x8x8");
+  expect_clean_failure(
+      run("compress " + run_dir + " " + (tmp / "junk.png") + " --out " + (tmp / "x.tamez"), tmp),
+      "junk.png");
+  expect_clean_failure(
+      run("compress " + run_dir + " " + (tmp / "missing.png") + " --out " + (tmp / "x.tamez"), tmp),
+      "missing.png");
+  EXPECT_FALSE(tame::file_exists(tmp / "x.tamez"));
+
+  ASSERT_EQ(
+      run("compress " + run_dir + " " + (tmp / "ok.png") + " --out " + (tmp / "f.tamez"), tmp).code,
+      0);
+  const std::string good = tame::read_file(tmp / "f.tamez");
+  std::string corrupt = good;
+  corrupt[corrupt.size() - 3] ^= 0x10;
+  tame::write_file_atomic(tmp / "corrupt.tamez", corrupt);
+  tame::write_file_atomic(tmp / "short.tamez", good.substr(0, good.size() - 5));
+  expect_clean_failure(
+      run("decompress " + run_dir + " " + (tmp / "corrupt.tamez") + " --out " + (tmp / "o"), tmp),
+      "corrupt");
+  expect_clean_failure(
+      run("decompress " + run_dir + " " + (tmp / "short.tamez") + " --out " + (tmp / "o"), tmp),
+      "truncated");
+  expect_clean_failure(
+      run("decompress " + other + " " + (tmp / "f.tamez") + " --out " + (tmp / "o"), tmp),
+      "another model");
+  expect_clean_failure(
+      run("decompress " + run_dir + " " + (tmp / "ok.png") + " --out " + (tmp / "o"), tmp),
+      "not a tame compressed file");
+  expect_clean_failure(
+      run("decompress " + run_dir + " " + (tmp / "nope.tamez") + " --out " + (tmp / "o"), tmp),
+      "nope.tamez");
+  EXPECT_TRUE(files_in(tmp / "o").empty());
 }

@@ -31,9 +31,11 @@ int thread_count(int requested) {
 
 // The model of a run as a step engine; an Error when it has none.
 std::unique_ptr<IncrementalModel> load_engine(const std::string& run_dir, RunConfig* cfg) {
-  auto model = std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, cfg, "cpu"));
+  auto model =
+      std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, cfg, "cpu"));
   auto engine = model ? model->incremental() : nullptr;
-  if (!engine) throw Error(run_dir + ": model " + cfg->model + " cannot be used as a codec (no step engine)");
+  if (!engine)
+    throw Error(run_dir + ": model " + cfg->model + " cannot be used as a codec (no step engine)");
   return engine;
 }
 
@@ -48,11 +50,13 @@ void add_compress(CLI::App& app) {
     bool verify = false, json = false;
   };
   auto a = std::make_shared<Args>();
-  auto* c = app.add_subcommand("compress", "losslessly compress images with a trained autoregressive model");
+  auto* c = app.add_subcommand("compress",
+                               "losslessly compress images with a trained autoregressive model");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
   c->add_option("inputs", a->inputs, "PNG, PGM or PPM files");
   c->add_option("--out", a->out, "compressed file to write")->required();
-  c->add_option("--data", a->data, "compress a dataset split instead of files (e.g. fashion-mnist)");
+  c->add_option("--data", a->data,
+                "compress a dataset split instead of files (e.g. fashion-mnist)");
   c->add_option("--split", a->split, "test or train (with --data)")->capture_default_str();
   c->add_option("--limit", a->limit, "first N images of the split (0 = all)");
   c->add_option("--block", a->block, "images per independently coded block")->capture_default_str();
@@ -60,9 +64,11 @@ void add_compress(CLI::App& app) {
   c->add_flag("--verify", a->verify, "decode the file again and check every pixel");
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([=] {
-    if (a->inputs.empty() == a->data.empty()) throw Error("give either input files or --data, not both or neither");
+    if (a->inputs.empty() == a->data.empty())
+      throw Error("give either input files or --data, not both or neither");
     if (a->limit < 0) throw Error("--limit must be >= 0");
-    if (a->block < 1 || a->block > kMaxBlock) throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
+    if (a->block < 1 || a->block > kMaxBlock)
+      throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
     const int threads = thread_count(a->threads);
     set_threads(threads);
     RunConfig cfg;
@@ -86,7 +92,8 @@ void add_compress(CLI::App& app) {
       std::vector<torch::Tensor> list;
       const auto out_path = std::filesystem::weakly_canonical(a->out);
       for (const auto& path : a->inputs) {
-        if (std::filesystem::weakly_canonical(path) == out_path) throw Error(path + ": --out would overwrite an input");
+        if (std::filesystem::weakly_canonical(path) == out_path)
+          throw Error(path + ": --out would overwrite an input");
         auto img = read_image(path);
         try {
           check_images(img.unsqueeze(0), shape, cfg.levels);
@@ -94,7 +101,8 @@ void add_compress(CLI::App& app) {
           throw Error(path + ": " + e.what() + " (model " + cfg.model + ")");
         }
         std::string name = std::filesystem::path(path).stem().string() + ".png";
-        if (!seen.insert(name).second) throw Error(path + ": two inputs would both decompress to " + name);
+        if (!seen.insert(name).second)
+          throw Error(path + ": two inputs would both decompress to " + name);
         names.push_back(name);
         list.push_back(img);
       }
@@ -106,7 +114,8 @@ void add_compress(CLI::App& app) {
 
     auto t0 = std::chrono::steady_clock::now();
     EncodeStats stats;
-    std::string file = encode_images(*engine, cfg.model, images.data_ptr<uint8_t>(), n, names, a->block, threads, &stats);
+    std::string file = encode_images(*engine, cfg.model, images.data_ptr<uint8_t>(), n, names,
+                                     a->block, threads, &stats);
     const double encode_s = seconds_since(t0);
     write_file_atomic(a->out, file);
 
@@ -121,19 +130,25 @@ void add_compress(CLI::App& app) {
     const int64_t dims = n * shape.dims();
     const double bpd = stats.file_bits / dims, model_bpd = stats.model_bits / dims;
     if (a->json) {
-      nlohmann::json j = {{"model", cfg.model},          {"source", source},
-                          {"images", n},                 {"bytes", static_cast<int64_t>(file.size())},
-                          {"bpd", bpd},                  {"model_bpd", model_bpd},
-                          {"ideal_bpd", stats.ideal_bits / dims}, {"encode_images_per_s", n / encode_s},
-                          {"threads", threads},          {"block", a->block}};
+      nlohmann::json j = {{"model", cfg.model},
+                          {"source", source},
+                          {"images", n},
+                          {"bytes", static_cast<int64_t>(file.size())},
+                          {"bpd", bpd},
+                          {"model_bpd", model_bpd},
+                          {"ideal_bpd", stats.ideal_bits / dims},
+                          {"encode_images_per_s", n / encode_s},
+                          {"threads", threads},
+                          {"block", a->block}};
       if (a->verify) {
         j["round_trip"] = "ok";
         j["decode_images_per_s"] = n / decode_s;
       }
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("compressed %lld images (%s, %s) into %s: %lld bytes, %.4f bits/dim\n", (long long)n,
-                  shape.str().c_str(), source.c_str(), a->out.c_str(), (long long)file.size(), bpd);
+      std::printf("compressed %lld images (%s, %s) into %s: %lld bytes, %.4f bits/dim\n",
+                  (long long)n, shape.str().c_str(), source.c_str(), a->out.c_str(),
+                  (long long)file.size(), bpd);
       std::printf("  model -log2 p: %.4f bits/dim (file overhead %+.2f%%)\n", model_bpd,
                   100.0 * (bpd / model_bpd - 1.0));
       std::printf("  encode: %.1f images/s on %d threads\n", n / encode_s, threads);
@@ -150,7 +165,8 @@ void add_decompress(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("decompress", "decode a compressed file into PNG images");
-  c->add_option("run_dir", a->run_dir, "run directory of the model that wrote the file")->required();
+  c->add_option("run_dir", a->run_dir, "run directory of the model that wrote the file")
+      ->required();
   c->add_option("file", a->file, "compressed file")->required();
   c->add_option("--out", a->out, "folder for the PNG images")->required();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
@@ -185,10 +201,11 @@ void add_decompress(CLI::App& app) {
       for (const auto& name : names)
         if (file_exists(join_path(a->out, name)))
           throw Error(join_path(a->out, name) + " exists (use --force to overwrite)");
-    auto all = torch::from_blob(d.pixels.data(), {h.count, h.channels, h.height, h.width}, torch::kUInt8);
+    auto all =
+        torch::from_blob(d.pixels.data(), {h.count, h.channels, h.height, h.width}, torch::kUInt8);
     for (int64_t i = 0; i < h.count; ++i) write_png(join_path(a->out, names[i]), all[i]);
-    std::printf("decompressed %lld images into %s (%.1f images/s on %d threads)\n", (long long)h.count,
-                a->out.c_str(), h.count / secs, threads);
+    std::printf("decompressed %lld images into %s (%.1f images/s on %d threads)\n",
+                (long long)h.count, a->out.c_str(), h.count / secs, threads);
   });
 }
 

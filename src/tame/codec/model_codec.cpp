@@ -84,7 +84,8 @@ void for_blocks(int64_t blocks, int threads, const std::function<void(int64_t)>&
 
 }  // namespace
 
-double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf, int64_t value) {
+double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
+                     int64_t value) {
   float top = logits[0];
   for (int64_t k = 1; k < levels; ++k) top = logits[k] > top ? logits[k] : top;
   // e_k in (0, 1]: the maximum gives exactly 1, so the sum is >= 1.
@@ -98,27 +99,32 @@ double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, ui
   int64_t best = 0;
   cdf[0] = 0;
   for (int64_t k = 0; k < levels; ++k) {
-    const uint32_t f = 1 + static_cast<uint32_t>(static_cast<double>(e[k]) * scale);  // floor: the product is >= 0
-    cdf[k + 1] = f;  // frequencies for now
+    const uint32_t f =
+        1 + static_cast<uint32_t>(static_cast<double>(e[k]) * scale);  // floor: the product is >= 0
+    cdf[k + 1] = f;                                                    // frequencies for now
     used += f;
     if (f > cdf[best + 1]) best = k;
   }
   // The floors leave a small remainder (under `levels`, up to rounding): give
   // it to the most probable level, or take an excess from it.
-  if (used <= total) cdf[best + 1] += total - used;
-  else cdf[best + 1] -= used - total;
+  if (used <= total)
+    cdf[best + 1] += total - used;
+  else
+    cdf[best + 1] -= used - total;
   for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
   return std::log2(sum) - std::log2(static_cast<double>(e[value]));
 }
 
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name, const uint8_t* images,
-                          int64_t n, const std::vector<std::string>& names, int64_t block, int threads,
-                          EncodeStats* stats) {
+std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
+                          const uint8_t* images, int64_t n, const std::vector<std::string>& names,
+                          int64_t block, int threads, EncodeStats* stats) {
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
   const int64_t D = C * H * W;
   if (n < 1) throw Error("nothing to compress");
-  if (block < 1 || block > kMaxBlock) throw Error("block size must be in 1.." + std::to_string(kMaxBlock));
-  if (!names.empty() && static_cast<int64_t>(names.size()) != n) throw Error("one name per image expected");
+  if (block < 1 || block > kMaxBlock)
+    throw Error("block size must be in 1.." + std::to_string(kMaxBlock));
+  if (!names.empty() && static_cast<int64_t>(names.size()) != n)
+    throw Error("one name per image expected");
   for (const auto& name : names) check_name(name);
   if (model_name.size() > 255) throw Error("model name too long");
   for (int64_t i = 0; i < n * D; ++i)
@@ -191,13 +197,14 @@ std::string encode_images(const IncrementalModel& engine, const std::string& mod
 }
 
 CodecHeader parse_header(const std::string& file) {
-  if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0) throw Error("not a tame compressed file (bad magic)");
+  if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0)
+    throw Error("not a tame compressed file (bad magic)");
   if (file.size() < 20) throw Error("the file is truncated");
   Reader top(file, 8, file.size());
   const uint32_t version = static_cast<uint32_t>(top.uint(4));
   if (version != kCodecVersion)
-    throw Error("unsupported format version " + std::to_string(version) + " (this tame reads version " +
-                std::to_string(kCodecVersion) + ")");
+    throw Error("unsupported format version " + std::to_string(version) +
+                " (this tame reads version " + std::to_string(kCodecVersion) + ")");
   const uint64_t meta_len = top.uint(4);
   if (meta_len > file.size() - 20) throw Error("the file is truncated (header)");
   const size_t meta_end = 16 + meta_len;
@@ -219,16 +226,18 @@ CodecHeader parse_header(const std::string& file) {
   const uint64_t count = r.uint(8);
   h.block = r.uint(4);
   const uint32_t flags = static_cast<uint32_t>(r.uint(4));
-  if (h.channels < 1 || h.channels > 4 || h.height < 1 || h.height > 4096 || h.width < 1 || h.width > 4096 ||
-      h.levels < 2 || h.levels > 256)
+  if (h.channels < 1 || h.channels > 4 || h.height < 1 || h.height > 4096 || h.width < 1 ||
+      h.width > 4096 || h.levels < 2 || h.levels > 256)
     throw Error("the header describes impossible images");
-  if (h.precision != kCodecPrecision) throw Error("unsupported precision " + std::to_string(h.precision));
+  if (h.precision != kCodecPrecision)
+    throw Error("unsupported precision " + std::to_string(h.precision));
   if (h.block < 1 || h.block > kMaxBlock) throw Error("bad block size " + std::to_string(h.block));
   if (count < 1 || count > (uint64_t{1} << 31)) throw Error("bad image count");
   if (flags > 1) throw Error("unknown flags");
   h.count = static_cast<int64_t>(count);
   const int64_t blocks = (h.count + h.block - 1) / h.block;
-  if (static_cast<uint64_t>(blocks) > (meta_end - r.pos()) / 8) throw Error("the header is truncated (block table)");
+  if (static_cast<uint64_t>(blocks) > (meta_end - r.pos()) / 8)
+    throw Error("the header is truncated (block table)");
   uint64_t offset = meta_end + 4;
   std::vector<uint32_t> crcs;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -245,8 +254,8 @@ CodecHeader parse_header(const std::string& file) {
   }
   if (r.pos() != meta_end) throw Error("the header has trailing bytes");
   if (offset != file.size())
-    throw Error(offset > file.size() ? "the file is truncated (" + std::to_string(file.size()) + " of " +
-                                           std::to_string(offset) + " bytes)"
+    throw Error(offset > file.size() ? "the file is truncated (" + std::to_string(file.size()) +
+                                           " of " + std::to_string(offset) + " bytes)"
                                      : "the file has trailing bytes");
   for (int64_t b = 0; b < blocks; ++b) {
     if (crc32_of(file.data() + h.block_offset[b], h.block_bytes[b]) != crcs[b]) {
@@ -265,16 +274,19 @@ DecodedImages decode_images(const IncrementalModel& engine, const std::string& f
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
   if (h.channels != C || h.height != H || h.width != W || h.levels != K)
     throw Error("written for " + std::to_string(h.channels) + "x" + std::to_string(h.height) + "x" +
-                std::to_string(h.width) + " images with " + std::to_string(h.levels) + " levels, but this model is " +
-                std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + " with " + std::to_string(K));
+                std::to_string(h.width) + " images with " + std::to_string(h.levels) +
+                " levels, but this model is " + std::to_string(C) + "x" + std::to_string(H) + "x" +
+                std::to_string(W) + " with " + std::to_string(K));
   if (h.fingerprint != engine.fingerprint())
-    throw Error("written by another model (" + h.model_name + ", fingerprint " + hex64(h.fingerprint) +
-                "); this run's model has fingerprint " + hex64(engine.fingerprint()));
+    throw Error("written by another model (" + h.model_name + ", fingerprint " +
+                hex64(h.fingerprint) + "); this run's model has fingerprint " +
+                hex64(engine.fingerprint()));
   const int64_t D = C * H * W, blocks = static_cast<int64_t>(h.block_bytes.size());
   out.pixels.assign(h.count * D, 0);
   for_blocks(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);
-    RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi], h.block_bytes[bi]);
+    RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi],
+                    h.block_bytes[bi]);
     auto e = engine.clone();
     e->begin(m);
     std::vector<uint32_t> cdf(K + 1);
@@ -283,7 +295,8 @@ DecodedImages decode_images(const IncrementalModel& engine, const std::string& f
       const float* logits = e->conditional();
       for (int64_t b = 0; b < m; ++b) {
         logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data());
-        const uint32_t v = find_symbol(cdf.data(), static_cast<uint32_t>(K), dec.peek(kCodecPrecision));
+        const uint32_t v =
+            find_symbol(cdf.data(), static_cast<uint32_t>(K), dec.peek(kCodecPrecision));
         dec.advance(cdf[v], cdf[v + 1] - cdf[v], kCodecPrecision);
         values[b] = static_cast<uint8_t>(v);
       }

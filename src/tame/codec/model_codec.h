@@ -38,7 +38,8 @@ constexpr int64_t kMaxBlock = 4096;
 /// with e_k = det_exp(l_k - max l) in float and S = sum_k e_k in double, and the
 /// remainder goes to the most probable level. Requires 2^precision >= 2 * levels.
 /// Returns -log2 of the float softmax probability of `value` (for reporting).
-double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf, int64_t value = 0);
+double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
+                     int64_t value = 0);
 
 struct EncodeStats {
   double file_bits = 0;   // 8 * file bytes
@@ -48,9 +49,9 @@ struct EncodeStats {
 
 /// Encodes n images, uint8 [n][C][H][W] with values < levels, into one file.
 /// names: empty, or one per image (plain file names, stored in the file).
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name, const uint8_t* images,
-                          int64_t n, const std::vector<std::string>& names, int64_t block, int threads,
-                          EncodeStats* stats = nullptr);
+std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
+                          const uint8_t* images, int64_t n, const std::vector<std::string>& names,
+                          int64_t block, int threads, EncodeStats* stats = nullptr);
 
 /// What a file says about itself; parse_header checks the structure and every
 /// checksum, but not the model.

@@ -11,7 +11,9 @@ namespace tame {
 torch::Tensor read_pnm(const std::string& path) {
   const std::string s = read_file(path);
   size_t pos = 2;
-  auto fail = [&](const std::string& why) { return Error(path + ": not a valid PGM/PPM file (" + why + ")"); };
+  auto fail = [&](const std::string& why) {
+    return Error(path + ": not a valid PGM/PPM file (" + why + ")");
+  };
   if (s.size() < 2 || s[0] != 'P' || (s[1] != '5' && s[1] != '6'))
     throw fail("expected binary P5 or P6");
   // Header: three decimal numbers separated by whitespace and # comments.
@@ -37,18 +39,21 @@ torch::Tensor read_pnm(const std::string& path) {
   const int64_t C = s[1] == '5' ? 1 : 3;
   const int64_t W = number(), H = number(), maxval = number();
   if (W < 1 || H < 1 || W > 65535 || H > 65535) throw fail("bad size");
-  if (maxval < 1 || maxval > 255) throw fail("maxval " + std::to_string(maxval) + "; only 8-bit images are read");
-  if (pos >= s.size() || !std::isspace(static_cast<unsigned char>(s[pos]))) throw fail("bad header");
+  if (maxval < 1 || maxval > 255)
+    throw fail("maxval " + std::to_string(maxval) + "; only 8-bit images are read");
+  if (pos >= s.size() || !std::isspace(static_cast<unsigned char>(s[pos])))
+    throw fail("bad header");
   ++pos;
   const size_t bytes = static_cast<size_t>(W * H * C);
   if (s.size() - pos < bytes) throw fail("truncated pixel data");
   auto hwc = torch::from_blob(const_cast<char*>(s.data() + pos), {H, W, C}, torch::kUInt8);
-  return hwc.permute({2, 0, 1}).contiguous();
+  return hwc.permute({2, 0, 1}).clone(torch::MemoryFormat::Contiguous);  // a copy: s dies here
 }
 
 torch::Tensor read_image(const std::string& path) {
   const std::string head = read_file(path).substr(0, 8);
-  if (head.size() >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '6')) return read_pnm(path);
+  if (head.size() >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '6'))
+    return read_pnm(path);
   if (head.size() == 8 && head == std::string("\x89PNG\r\n\x1a\n", 8)) return read_png(path);
   throw Error(path + ": not a PNG, PGM or PPM file");
 }
