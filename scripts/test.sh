@@ -6,3 +6,6 @@ scripts/setup.sh
 scripts/build.sh
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure -j"$(nproc)"
+cd ..
+# The codec's file parser and decoder under libFuzzer with ASan and UBSan, for a bounded time.
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -1,6 +1,7 @@
 #include "tame/codec/model_codec.h"
 
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>

@@ -17,6 +17,14 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 // Everything below is inlined into the avx2 and the default clone of each
 // public kernel, so each clone runs at its own vector width.
 #define TAME_INLINE __attribute__((always_inline)) inline
+// The public kernels come in an AVX2 and a baseline version, picked at load
+// time; both give the same bits (lanes are independent, no FMA). Clang (the
+// fuzz build) rejects the 32-byte helpers across clones, so it builds one.
+#if defined(__clang__)
+#define TAME_CLONES
+#else
+#define TAME_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 
 TAME_INLINE v8 load8(const float* p) {
   v8 v;
@@ -123,7 +131,7 @@ TAME_INLINE void dense_rows(const Dense& d, const float* in, int64_t in_stride, 
 
 }  // namespace
 
-__attribute__((target_clones("avx2", "default"))) void dense(const Dense& d, const float* in,
+TAME_CLONES void dense(const Dense& d, const float* in,
                                                              int64_t in_stride, int64_t rows,
                                                              float* out, int64_t out_stride) {
   int64_t r = 0;
@@ -142,14 +150,14 @@ void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-__attribute__((target_clones("avx2", "default"))) void exp_shifted(const float* x, int64_t n, float shift,
+TAME_CLONES void exp_shifted(const float* x, int64_t n, float shift,
                                                                   float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(out + i, exp8(load8(x + i) - splat(shift)));
   for (; i < n; ++i) out[i] = exp8(splat(x[i]) - splat(shift))[0];
 }
 
-__attribute__((target_clones("avx2", "default"))) void gate(const float* in, int64_t n,
+TAME_CLONES void gate(const float* in, int64_t n,
                                                             float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(out + i, tanh8(load8(in + i)) * sigmoid8(load8(in + n + i)));

@@ -1,6 +1,7 @@
 #include "tame/models/autoregressive/incremental.h"
 
 #include <cstring>
+#include <algorithm>
 #include <stdexcept>
 
 namespace tame {
