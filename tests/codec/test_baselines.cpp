@@ -1,13 +1,20 @@
-// The classical lossless codecs: exact round trips, sane sizes and the set
-// measurement.
+// The classical lossless codecs: exact round trips, sane sizes, the set
+// measurement, and `tame baselines` through the real binary.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <cstdlib>
 #include <functional>
 
 #include "../test_util.h"
 #include "tame/codec/baselines.h"
 #include "tame/common.h"
+#include "tame/data/datasets.h"
+#include "tame/io/file.h"
 #include "tame/io/png.h"
+#include "tame/test_paths.h"
+
+using tame::testing::TempDir;
 
 namespace {
 
@@ -138,5 +145,74 @@ TEST(Baselines, MeasureSumsOneFilePerImage) {
     // The thread count changes nothing but the time.
     auto one = tame::measure_baselines(images, 1);
     for (size_t k = 0; k < results.size(); ++k) EXPECT_EQ(one[k].bytes, results[k].bytes);
+  }
+}
+
+namespace {
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run run_tame(const std::string& args, const TempDir& tmp) {
+  std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
+  std::string cmd =
+      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+          tame::read_file(out_file), tame::read_file(err_file)};
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1)
+    out.push_back(s.substr(start, nl - start));
+  return out;
+}
+
+}  // namespace
+
+TEST(BaselinesCli, ReportsEveryCodecAndFailsCleanly) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 4, 6, 8, 8);
+  const std::string data = "idx:" + (tmp / "data");
+
+  auto r = run_tame("baselines --data " + data + " --split test --threads 2 --json", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  int64_t png_bytes = 0;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    auto j = nlohmann::json::parse(lines[k]);
+    EXPECT_EQ(j["codec"], tame::baseline_codecs()[k]);
+    EXPECT_EQ(j["images"], 6);
+    EXPECT_EQ(j["split"], "test");
+    EXPECT_EQ(j["round_trip_ok"], true);
+    EXPECT_NEAR(j["bpd"].get<double>(), 8.0 * j["bytes"].get<double>() / (6 * 64), 1e-9);
+    if (k == 0) png_bytes = j["bytes"];
+  }
+  // The same numbers as the library gives.
+  auto ds = tame::load_dataset(data, "test");
+  EXPECT_EQ(png_bytes, tame::measure_baselines(ds.images, 1)[0].bytes);
+
+  r = run_tame("baselines --data " + data + " --limit 2", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("2 images of 1x8x8"), std::string::npos) << r.out;
+  for (const char* codec : {"png ", "webp ", "jxl "})
+    EXPECT_NE(r.out.find(codec), std::string::npos) << r.out;
+  EXPECT_EQ(split_lines(r.out).size(), 5u) << r.out;
+
+  // One error line and a non-zero exit.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"baselines --data nowhere", "unknown dataset"},
+      {"baselines --data " + data + " --limit -1", "--limit"}};
+  for (const auto& [args, needle] : bad) {
+    r = run_tame(args, tmp);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("tame: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
   }
 }

@@ -17,6 +17,7 @@ int run_cli(int argc, char** argv) {
   add_eval(app);
   add_sample(app);
   add_info(app);
+  add_baselines(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
