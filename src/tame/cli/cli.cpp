@@ -19,6 +19,7 @@ int run_cli(int argc, char** argv) {
   add_info(app);
   add_compress(app);
   add_decompress(app);
+  add_baselines(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 
 #include "tame/cli/cli.h"
+#include "tame/codec/baselines.h"
 #include "tame/codec/model_codec.h"
 #include "tame/common.h"
 #include "tame/data/datasets.h"
@@ -47,7 +49,7 @@ void add_compress(CLI::App& app) {
     std::vector<std::string> inputs;
     int64_t limit = 0, block = 64;
     int threads = 0;
-    bool verify = false, json = false;
+    bool verify = false, json = false, compare = false;
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("compress",
@@ -62,6 +64,9 @@ void add_compress(CLI::App& app) {
   c->add_option("--block", a->block, "images per independently coded block")->capture_default_str();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--verify", a->verify, "decode the file again and check every pixel");
+  c->add_flag("--compare", a->compare,
+              "also code the same images as PNG, WebP and JPEG-XL files (see `tame baselines`) and "
+              "print a table");
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([=] {
     if (a->inputs.empty() == a->data.empty())
@@ -144,6 +149,10 @@ void add_compress(CLI::App& app) {
         j["round_trip"] = "ok";
         j["decode_images_per_s"] = n / decode_s;
       }
+      if (a->compare)
+        for (const auto& r : measure_baselines(images, threads))
+          j["baselines"][r.codec] = {
+              {"bytes", r.bytes}, {"bpd", r.bits_per_dim}, {"round_trip_ok", r.round_trip_ok}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("compressed %lld images (%s, %s) into %s: %lld bytes, %.4f bits/dim\n",
@@ -153,6 +162,24 @@ void add_compress(CLI::App& app) {
                   100.0 * (bpd / model_bpd - 1.0));
       std::printf("  encode: %.1f images/s on %d threads\n", n / encode_s, threads);
       if (a->verify) std::printf("  round trip: ok, decode %.1f images/s\n", n / decode_s);
+      if (a->compare) {
+        // The same images, one file per image for the classical codecs.
+        std::fflush(stdout);
+        auto baselines = measure_baselines(images, threads);
+        std::printf("\n%-22s %12s %9s %11s\n", "codec", "bytes", "bits/dim", "round trip");
+        std::printf("%-22s %12lld %9.4f %11s\n", ("tame (" + cfg.model + ")").c_str(),
+                    (long long)file.size(), bpd, a->verify ? "ok" : "not run");
+        const std::map<std::string, std::string> label = {{"png", "PNG (optipng -o7)"},
+                                                          {"webp", "WebP lossless -z 9"},
+                                                          {"jxl", "JPEG-XL lossless -e 9"}};
+        for (const auto& r : baselines) {
+          const auto it = label.find(r.codec);
+          std::printf("%-22s %12lld %9.4f %11s\n",
+                      it == label.end() ? r.codec.c_str() : it->second.c_str(), (long long)r.bytes,
+                      r.bits_per_dim, r.round_trip_ok ? "ok" : "FAILED");
+          if (!r.round_trip_ok) g_exit_code = 1;
+        }
+      }
     }
   });
 }

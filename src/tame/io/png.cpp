@@ -2,6 +2,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csetjmp>
 #include <cstring>
@@ -49,10 +50,11 @@ void warning_cb(png_structp, png_const_charp) {}
 
 }  // namespace
 
-torch::Tensor read_png(const std::string& path) {
-  std::string bytes = read_file(path);
+torch::Tensor read_png(const std::string& path) { return decode_png(read_file(path), path); }
+
+torch::Tensor decode_png(const std::string& bytes, const std::string& name) {
   if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
-    throw Error(path + ": not a PNG file");
+    throw Error(name + ": not a PNG file");
   ErrorText et;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &et, error_cb, warning_cb);
   png_infop info = png_create_info_struct(png);
@@ -62,7 +64,7 @@ torch::Tensor read_png(const std::string& path) {
   // Variables touched after setjmp must not live in registers; keep them in objects above.
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(path + ": corrupt PNG (" + et.text + ")");
+    throw Error(name + ": corrupt PNG (" + et.text + ")");
   }
   png_set_read_fn(png, &st, read_cb);
   png_read_info(png, info);
@@ -70,30 +72,42 @@ torch::Tensor read_png(const std::string& path) {
   int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
   if (depth == 16) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(path + ": 16-bit PNG is not supported (expected 8-bit)");
+    throw Error(name + ": 16-bit PNG is not supported (expected 8-bit)");
   }
   if (type & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS)) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(path + ": PNG with an alpha channel is not supported (expected gray or RGB)");
+    throw Error(name + ": PNG with an alpha channel is not supported (expected gray or RGB)");
   }
   if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   png_read_update_info(png, info);
   int channels = png_get_channels(png, info);
-  auto hwc = torch::empty({static_cast<int64_t>(h), static_cast<int64_t>(w), channels}, torch::kUInt8);
+  auto hwc =
+      torch::empty({static_cast<int64_t>(h), static_cast<int64_t>(w), channels}, torch::kUInt8);
   rows.resize(h);
-  for (png_uint_32 y = 0; y < h; ++y) rows[y] = hwc.data_ptr<uint8_t>() + static_cast<size_t>(y) * w * channels;
+  for (png_uint_32 y = 0; y < h; ++y)
+    rows[y] = hwc.data_ptr<uint8_t>() + static_cast<size_t>(y) * w * channels;
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   return hwc.permute({2, 0, 1}).contiguous();
 }
 
-std::string encode_png(const torch::Tensor& image, int level) {
+std::string encode_png(const torch::Tensor& image, const PngOptions& options) {
   TORCH_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3),
               "encode_png: expected [1|3, H, W], got ", image.sizes());
+  TORCH_CHECK(options.level >= 0 && options.level <= 9 && options.mem_level >= 1 &&
+                  options.mem_level <= 9 && options.strategy >= -1 && options.strategy <= 3 &&
+                  options.filter >= -1 && options.filter <= 5,
+              "encode_png: bad options (level ", options.level, ", mem_level ", options.mem_level,
+              ", strategy ", options.strategy, ", filter ", options.filter, ")");
+  static constexpr int kFilters[6] = {PNG_FILTER_NONE, PNG_FILTER_SUB,   PNG_FILTER_UP,
+                                      PNG_FILTER_AVG,  PNG_FILTER_PAETH, PNG_ALL_FILTERS};
   auto hwc = image.to(torch::kCPU, torch::kUInt8).permute({1, 2, 0}).contiguous();
   const int64_t c = image.size(0), h = image.size(1), w = image.size(2);
+  // One IDAT chunk: the compressed data never exceeds the raw rows by much.
+  const size_t raw = static_cast<size_t>(h) * (w * c + 1);
+  const size_t idat = std::min<size_t>(std::max<size_t>(raw + raw / 100 + 1024, 8192), 1 << 26);
   std::string out;
   ErrorText et;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &et, error_cb, warning_cb);
@@ -104,7 +118,11 @@ std::string encode_png(const torch::Tensor& image, int level) {
     throw Error(std::string("PNG encoding failed: ") + et.text);
   }
   png_set_write_fn(png, &out, write_cb, flush_cb);
-  png_set_compression_level(png, level);
+  png_set_compression_buffer_size(png, idat);
+  png_set_compression_level(png, options.level);
+  png_set_compression_mem_level(png, options.mem_level);
+  if (options.strategy >= 0) png_set_compression_strategy(png, options.strategy);
+  if (options.filter >= 0) png_set_filter(png, PNG_FILTER_TYPE_BASE, kFilters[options.filter]);
   png_set_IHDR(png, info, w, h, 8, c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -115,6 +133,12 @@ std::string encode_png(const torch::Tensor& image, int level) {
   return out;
 }
 
+std::string encode_png(const torch::Tensor& image, int level) {
+  PngOptions options;
+  options.level = level;
+  return encode_png(image, options);
+}
+
 void write_png(const std::string& path, const torch::Tensor& image) {
   write_file_atomic(path, encode_png(image));
 }
@@ -123,10 +147,14 @@ torch::Tensor image_grid(const torch::Tensor& images, int64_t levels, int64_t pa
                          int64_t columns) {
   TORCH_CHECK(images.dim() == 4, "image_grid: expected [N, C, H, W]");
   const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
-  if (columns <= 0) columns = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(double(n)))));
+  if (columns <= 0)
+    columns = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(double(n)))));
   const int64_t rows = (n + columns - 1) / columns;
-  auto scaled = (images.to(torch::kCPU, torch::kFloat) * (255.0 / double(levels - 1))).round().to(torch::kUInt8);
-  auto grid = torch::full({c, rows * (h + pad) + pad, columns * (w + pad) + pad}, 64, torch::kUInt8);
+  auto scaled = (images.to(torch::kCPU, torch::kFloat) * (255.0 / double(levels - 1)))
+                    .round()
+                    .to(torch::kUInt8);
+  auto grid =
+      torch::full({c, rows * (h + pad) + pad, columns * (w + pad) + pad}, 64, torch::kUInt8);
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = i / columns, col = i % columns;
     grid.slice(1, pad + r * (h + pad), pad + r * (h + pad) + h)

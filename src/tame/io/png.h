@@ -13,7 +13,24 @@ namespace tame {
 /// naming the file.
 torch::Tensor read_png(const std::string& path);
 
-/// Encodes uint8 [C, H, W] (C = 1 or 3) as PNG bytes; `level` is zlib's 0..9.
+/// Decodes PNG bytes held in memory, as read_png does; `name` goes into error
+/// messages.
+torch::Tensor decode_png(const std::string& bytes, const std::string& name = "PNG data");
+
+/// How encode_png compresses. The numbers are those of zlib and of optipng's
+/// -zc, -zm, -zs and -f options; -1 leaves the choice to libpng.
+struct PngOptions {
+  int level = 9;      ///< zlib compression level, 0..9
+  int mem_level = 8;  ///< zlib memLevel, 1..9
+  int strategy = -1;  ///< zlib strategy: 0 default, 1 filtered, 2 Huffman only, 3 RLE
+  int filter = -1;    ///< row filter: 0 none, 1 sub, 2 up, 3 average, 4 Paeth, 5 adaptive
+};
+
+/// Encodes uint8 [C, H, W] (C = 1 or 3) as PNG bytes with no ancillary chunks
+/// and the image data in one IDAT chunk.
+std::string encode_png(const torch::Tensor& image, const PngOptions& options);
+
+/// encode_png with libpng's defaults at zlib level `level` (0..9).
 std::string encode_png(const torch::Tensor& image, int level = 9);
 
 /// Writes uint8 [C, H, W] to `path` atomically.
