@@ -1,13 +1,8 @@
 #include "tame/codec/model_codec.h"
 
-#include <atomic>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <functional>
-#include <mutex>
-#include <thread>
 
 #include "tame/codec/rans.h"
 #include "tame/error.h"
@@ -57,30 +52,6 @@ void check_name(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 255 && name != "." && name != "..";
   for (unsigned char ch : name) ok = ok && ch >= 0x20 && ch != 0x7f && ch != '/' && ch != '\\';
   if (!ok) throw Error("bad stored file name");
-}
-
-// Runs job(b) for every block b on up to `threads` threads; rethrows the first error.
-void for_blocks(int64_t blocks, int threads, const std::function<void(int64_t)>& job) {
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, blocks));
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto run = [&] {
-    for (int64_t b; (b = next++) < blocks;) {
-      try {
-        job(b);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = std::current_exception();
-        next = blocks;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < workers; ++t) pool.emplace_back(run);
-  run();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -136,7 +107,7 @@ std::string encode_images(const IncrementalModel& engine, const std::string& mod
   const int64_t blocks = (n + block - 1) / block;
   std::vector<std::string> payload(blocks);
   std::vector<double> ideal(blocks, 0.0), model(blocks, 0.0);
-  for_blocks(blocks, threads, [&](int64_t bi) {
+  run_blocks(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * block, m = std::min(block, n - first);
     auto e = engine.clone();
     e->begin(m);
@@ -284,7 +255,7 @@ DecodedImages decode_images(const IncrementalModel& engine, const std::string& f
                 hex64(engine.fingerprint()));
   const int64_t D = C * H * W, blocks = static_cast<int64_t>(h.block_bytes.size());
   out.pixels.assign(h.count * D, 0);
-  for_blocks(blocks, threads, [&](int64_t bi) {
+  run_blocks(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);
     RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi],
                     h.block_bytes[bi]);

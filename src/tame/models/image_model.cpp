@@ -27,33 +27,38 @@ torch::Tensor AutoregressiveModel::sample(int64_t n, double temperature) {
   TORCH_CHECK(n > 0, "sample: n must be positive, got ", n);
   auto engine = incremental();
   if (!engine) return sample_naive(n, temperature);
-  auto seed = static_cast<uint64_t>(torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  auto seed = static_cast<uint64_t>(
+      torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
   return sample_incremental(*engine, n, temperature, seed).to(device());
 }
 
-torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature, uint64_t seed) {
+torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature,
+                                 uint64_t seed) {
   TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
   auto out = torch::empty({n, C, H, W}, torch::kUInt8);
   const int64_t chunks = std::min<int64_t>(n, std::max(1, at::get_num_threads()));
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t ch = begin; ch < end; ++ch) {
+  run_blocks(chunks, static_cast<int>(chunks), [&](int64_t ch) {
+    {
       const int64_t first = n * ch / chunks, count = n * (ch + 1) / chunks - first;
-      if (count == 0) continue;
+      if (count == 0) return;
       auto e = engine.clone();
       e->begin(count);
       std::vector<uint64_t> rng(count);
-      for (int64_t b = 0; b < count; ++b) rng[b] = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(first + b)));
+      for (int64_t b = 0; b < count; ++b)
+        rng[b] = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(first + b)));
       std::vector<uint8_t> values(count);
-      std::vector<double> p(K);
+      std::vector<float> scaled(K), p(K);
+      const float inv_t = static_cast<float>(1.0 / temperature);
       for (int64_t s = 0; s < e->sub_pixels(); ++s) {
         const float* logits = e->conditional();
         for (int64_t b = 0; b < count; ++b) {
           const float* l = logits + b * K;
-          double top = l[0];
-          for (int64_t k = 1; k < K; ++k) top = std::max(top, static_cast<double>(l[k]));
+          float top = -std::numeric_limits<float>::infinity();
+          for (int64_t k = 0; k < K; ++k) top = std::max(top, scaled[k] = l[k] * inv_t);
+          steps::exp_shifted(scaled.data(), K, top, p.data());
           double total = 0;
-          for (int64_t k = 0; k < K; ++k) total += p[k] = std::exp((l[k] - top) / temperature);
+          for (int64_t k = 0; k < K; ++k) total += p[k];
           double u = static_cast<double>(splitmix64(rng[b]++) >> 11) * 0x1.0p-53 * total;
           int64_t k = 0;
           while (k + 1 < K && u >= p[k]) u -= p[k++];
