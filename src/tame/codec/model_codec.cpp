@@ -254,6 +254,9 @@ DecodedImages decode_images(const IncrementalModel& engine, const std::string& f
                 hex64(h.fingerprint) + "); this run's model has fingerprint " +
                 hex64(engine.fingerprint()));
   const int64_t D = C * H * W, blocks = static_cast<int64_t>(h.block_bytes.size());
+  if (h.count > kMaxDecodedBytes / D)
+    throw Error("holds " + std::to_string(h.count) + " images, more than the " +
+                std::to_string(kMaxDecodedBytes >> 30) + " GiB tame decodes at once");
   out.pixels.assign(h.count * D, 0);
   run_blocks(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);

@@ -31,7 +31,11 @@ namespace tame {
 
 constexpr uint32_t kCodecVersion = 1;
 constexpr uint32_t kCodecPrecision = 24;  // frequencies sum to 2^24
-constexpr int64_t kMaxBlock = 4096;
+// A block's images are stepped together, and the engine keeps every layer's
+// activations for all of them (about 0.5 GB for 256 images of the demo's model).
+constexpr int64_t kMaxBlock = 256;
+// decode_images refuses files that would decode to more image bytes than this.
+constexpr int64_t kMaxDecodedBytes = int64_t{1} << 32;
 
 /// Quantizes one conditional: cdf[0] = 0 <= ... <= cdf[levels] = 2^precision,
 /// every frequency >= 1. freq_k = 1 + floor(e_k * ((2^precision - levels) / S))
