@@ -21,6 +21,12 @@ if [ "${REGENERATE_CORPUS:-0}" = 1 ]; then
 fi
 NEW=$(mktemp -d)
 trap 'rm -rf "$NEW"' EXIT
-(cd "$OUT" && ./fuzz_decoder -max_total_time="$SECONDS_TO_RUN" -max_len=1024 -timeout=10 -rss_limit_mb=2048 \
-   -print_final_stats=1 "$NEW" "$OLDPWD/fuzz/corpus")
+# libFuzzer's progress lines go to $OUT/fuzz.log; its tail is shown on failure.
+if ! (cd "$OUT" && ./fuzz_decoder -max_total_time="$SECONDS_TO_RUN" -max_len=1024 -timeout=10 -rss_limit_mb=2048 \
+   -print_final_stats=1 "$NEW" "$OLDPWD/fuzz/corpus") >"$OUT/fuzz.log" 2>&1; then
+  tail -n 60 "$OUT/fuzz.log"
+  echo "fuzz: FAILED (inputs that fail are in $OUT)" >&2
+  exit 1
+fi
+grep -E "^stat::(number_of_executed_units|new_units_added)" "$OUT/fuzz.log" || true
 echo "fuzz: no crash, hang, leak or sanitizer report in ${SECONDS_TO_RUN} s"
