@@ -175,3 +175,19 @@ TEST(StepKernels, NonlinearitiesAreAccurate) {
   EXPECT_EQ(steps::det_tanh(0.0f), 0.0f);
   EXPECT_EQ(steps::det_sigmoid(0.0f), 0.5f);
 }
+
+// The vectorized kernels (the AVX2 clone on machines that have it) give the
+// bits of the scalar functions, which are built for the baseline ISA.
+TEST(StepKernels, VectorAndScalarFormsAgreeBitForBit) {
+  std::vector<float> x;
+  for (float v = -100.0f; v <= 100.0f; v += 0.0731f) x.push_back(v);
+  std::vector<float> e(x.size()), g(x.size() / 2);
+  steps::exp_shifted(x.data(), static_cast<int64_t>(x.size()), 0.5f, e.data());
+  const int64_t half = static_cast<int64_t>(x.size() / 2);
+  steps::gate(x.data(), half, g.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(e[i], steps::det_exp(x[i] - 0.5f)) << x[i];
+  for (int64_t i = 0; i < half; ++i) {
+    const float t = steps::det_tanh(x[i]), s = steps::det_sigmoid(x[half + i]);
+    ASSERT_EQ(g[i], t * s) << x[i];
+  }
+}
