@@ -2,6 +2,7 @@
 
 #include "tame/models/autoregressive/gated_pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn.h"
+#include "tame/models/flows/nice.h"
 
 namespace tame {
 namespace {
@@ -13,7 +14,8 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
   e.family = std::move(family);
   e.summary = std::move(summary);
   e.defaults = Options();
-  e.make = [](const nlohmann::json& hp, ImageShape shape, int64_t levels) -> std::shared_ptr<ImageModel> {
+  e.make = [](const nlohmann::json& hp, ImageShape shape,
+              int64_t levels) -> std::shared_ptr<ImageModel> {
     return std::make_shared<Model>(hp.get<Options>(), shape, levels);
   };
   return e;
@@ -23,12 +25,16 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
 
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> models = {
-      entry<PixelCNNOptions, PixelCNN>(
-          "pixelcnn", "autoregressive",
-          "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, mask-B residual blocks, K-way softmax"),
+      entry<PixelCNNOptions, PixelCNN>("pixelcnn", "autoregressive",
+                                       "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, "
+                                       "mask-B residual blocks, K-way softmax"),
       entry<GatedPixelCNNOptions, GatedPixelCNN>(
           "gated-pixelcnn", "autoregressive",
-          "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind spot"),
+          "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind "
+          "spot"),
+      entry<NiceOptions, Nice>(
+          "nice", "flow",
+          "NICE (Dinh et al. 2014): additive couplings + diagonal scale, uniform dequantization"),
   };
   return models;
 }
@@ -50,22 +56,25 @@ nlohmann::json resolve_hparams(const std::string& name, const nlohmann::json& ov
       if (!hp.contains(it.key())) {
         std::string keys;
         for (auto k = hp.begin(); k != hp.end(); ++k) keys += (keys.empty() ? "" : ", ") + k.key();
-        throw Error("model " + name + " has no hyper-parameter '" + it.key() + "' (it has: " + keys + ")");
+        throw Error("model " + name + " has no hyper-parameter '" + it.key() +
+                    "' (it has: " + keys + ")");
       }
       const auto& def = hp[it.key()];
       const auto& val = it.value();
       bool ok = (def.is_number_integer() && val.is_number_integer()) ||
-                (def.is_number_float() && val.is_number()) || (def.is_boolean() && val.is_boolean()) ||
-                (def.is_string() && val.is_string());
-      if (!ok) throw Error("hyper-parameter " + it.key() + "=" + val.dump() + ": expected a value like " + def.dump());
+                (def.is_number_float() && val.is_number()) ||
+                (def.is_boolean() && val.is_boolean()) || (def.is_string() && val.is_string());
+      if (!ok)
+        throw Error("hyper-parameter " + it.key() + "=" + val.dump() + ": expected a value like " +
+                    def.dump());
       hp[it.key()] = val;
     }
   }
   return hp;
 }
 
-std::shared_ptr<ImageModel> make_model(const std::string& name, const nlohmann::json& hparams, ImageShape shape,
-                                       int64_t levels) {
+std::shared_ptr<ImageModel> make_model(const std::string& name, const nlohmann::json& hparams,
+                                       ImageShape shape, int64_t levels) {
   const auto& e = find_model(name);
   try {
     return e.make(resolve_hparams(name, hparams), shape, levels);

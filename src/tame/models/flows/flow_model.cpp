@@ -1,0 +1,48 @@
+#include "tame/models/flows/flow_model.h"
+
+#include <cmath>
+
+namespace tame {
+
+FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base)
+    : ImageModel(shape, levels), transform_(std::move(transform)), base_(base) {
+  register_module("transform", transform_);
+}
+
+torch::Tensor FlowModel::log_weight(const torch::Tensor& x) {
+  const double K = static_cast<double>(levels_);
+  auto u = torch::rand(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+  auto y = (x.to(torch::kFloat) + u) / K;
+  auto [z, logdet] = transform_->forward(y);
+  torch::Tensor log_base;
+  if (base_ == FlowBase::kNormal) {
+    log_base = (-0.5 * z.pow(2) - 0.5 * std::log(2 * M_PI)).flatten(1).sum(1);
+  } else {
+    auto inside = ((z >= 0) & (z < 1)).flatten(1).all(1);
+    log_base = torch::where(inside, torch::zeros_like(logdet), torch::full_like(logdet, -INFINITY));
+  }
+  // q(u|x) = 1 for uniform dequantization, so log q = 0.
+  return log_base + logdet - static_cast<double>(shape_.dims()) * std::log(K);
+}
+
+torch::Tensor FlowModel::nll(const torch::Tensor& x) { return -log_weight(x); }
+
+torch::Tensor FlowModel::nll_iw(const torch::Tensor& x, int64_t k) {
+  TORCH_CHECK(k >= 1, "nll_iw: k must be >= 1, got ", k);
+  std::vector<torch::Tensor> w;
+  for (int64_t i = 0; i < k; ++i) w.push_back(log_weight(x));
+  return -(torch::logsumexp(torch::stack(w), 0) - std::log(static_cast<double>(k)));
+}
+
+torch::Tensor FlowModel::sample(int64_t n, double temperature) {
+  TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
+  c10::InferenceMode guard;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device());
+  const std::vector<int64_t> size = {n, shape_.channels, shape_.height, shape_.width};
+  auto z =
+      base_ == FlowBase::kNormal ? temperature * torch::randn(size, opts) : torch::rand(size, opts);
+  auto y = transform_->inverse(z).first;
+  return torch::floor(y * static_cast<double>(levels_)).clamp(0, levels_ - 1).to(torch::kUInt8);
+}
+
+}  // namespace tame

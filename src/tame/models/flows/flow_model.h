@@ -1,0 +1,38 @@
+// A normalizing flow as an image model: a dequantizer, a transform and a base
+// distribution (DESIGN.md). With y = (x + u) / K, u ~ q(u|x) on [0, 1)^D,
+//   log P(x) >= E_q[ log p(y) - log q(u|x) ] - D log K,
+// and log p(y) = log p_base(f(y)) + log|det df/dy|. nll(x) is the one-draw
+// estimate of that bound (an upper bound on -log P(x) in expectation);
+// nll_iw(x, k) is the k-draw importance-weighted bound, which tightens with k.
+// Dequantization here is uniform (q = 1 on the unit cube).
+#pragma once
+
+#include "tame/models/flows/transforms.h"
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+enum class FlowBase {
+  kNormal,       // standard normal on R^D (the flows' prior)
+  kUniformUnit,  // uniform on [0, 1)^D: with the identity transform, exactly log2 K bits/dim
+};
+
+class FlowModel : public ImageModel {
+ public:
+  FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform,
+            FlowBase base = FlowBase::kNormal);
+  torch::Tensor nll(const torch::Tensor& x) override;
+  torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) override;
+  /// z ~ base (normal: N(0, T^2)), x = floor(K f^-1(z)) clipped to the levels.
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+  Bound bound() const override { return Bound::kUpper; }
+
+  /// log p(y) - log q(u|x) - D log K for one dequantization draw: [B] (nats).
+  torch::Tensor log_weight(const torch::Tensor& x);
+
+ protected:
+  flows::TransformPtr transform_;
+  FlowBase base_;
+};
+
+}  // namespace tame
