@@ -7,10 +7,8 @@
 #include <webp/decode.h>
 #include <webp/encode.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,6 +16,7 @@
 
 #include "tame/common.h"
 #include "tame/io/png.h"
+#include "tame/parallel.h"
 
 namespace tame {
 namespace {
@@ -34,29 +33,6 @@ void check_image(const torch::Tensor& image, const char* who) {
 torch::Tensor interleaved(const torch::Tensor& image, const char* who) {
   check_image(image, who);
   return image.to(torch::kCPU).permute({1, 2, 0}).contiguous();
-}
-
-// Runs fn(i) for i in [0, n) on `threads` workers; rethrows the first exception.
-void parallel_over(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&] {
-    for (int64_t i; (i = next++) < n;) {
-      try {
-        fn(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        next = n;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -363,7 +339,7 @@ std::vector<BaselineResult> measure_baselines(const torch::Tensor& images, int t
     std::vector<int64_t> sizes(n, 0);
     std::vector<char> ok(n, 0), fallback(n, 0);
     auto start = std::chrono::steady_clock::now();
-    parallel_over(n, std::min<int64_t>(threads, std::max<int64_t>(n, 1)), [&](int64_t i) {
+    run_parallel(n, threads, [&](int64_t i) {
       auto image = cpu[i];
       bool fell_back = false;
       std::string bytes = codecs[k].encode(image, &fell_back);

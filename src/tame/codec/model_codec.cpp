@@ -7,6 +7,7 @@
 #include "tame/codec/rans.h"
 #include "tame/error.h"
 #include "tame/io/file.h"
+#include "tame/parallel.h"
 
 namespace tame {
 
@@ -107,7 +108,7 @@ std::string encode_images(const IncrementalModel& engine, const std::string& mod
   const int64_t blocks = (n + block - 1) / block;
   std::vector<std::string> payload(blocks);
   std::vector<double> ideal(blocks, 0.0), model(blocks, 0.0);
-  run_blocks(blocks, threads, [&](int64_t bi) {
+  run_parallel(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * block, m = std::min(block, n - first);
     auto e = engine.clone();
     e->begin(m);
@@ -258,7 +259,7 @@ DecodedImages decode_images(const IncrementalModel& engine, const std::string& f
     throw Error("holds " + std::to_string(h.count) + " images, more than the " +
                 std::to_string(kMaxDecodedBytes >> 30) + " GiB tame decodes at once");
   out.pixels.assign(h.count * D, 0);
-  run_blocks(blocks, threads, [&](int64_t bi) {
+  run_parallel(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);
     RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi],
                     h.block_bytes[bi]);

@@ -4,6 +4,7 @@
 
 #include "tame/data/datasets.h"
 #include "tame/dist/likelihood.h"
+#include "tame/parallel.h"
 
 namespace tame {
 
@@ -38,7 +39,7 @@ torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, doub
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
   auto out = torch::empty({n, C, H, W}, torch::kUInt8);
   const int64_t chunks = std::min<int64_t>(n, std::max(1, at::get_num_threads()));
-  run_blocks(chunks, static_cast<int>(chunks), [&](int64_t ch) {
+  run_parallel(chunks, static_cast<int>(chunks), [&](int64_t ch) {
     {
       const int64_t first = n * ch / chunks, count = n * (ch + 1) / chunks - first;
       if (count == 0) return;

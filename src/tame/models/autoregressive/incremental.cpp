@@ -1,12 +1,8 @@
 #include "tame/models/autoregressive/incremental.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 namespace tame {
 
@@ -59,29 +55,6 @@ std::vector<uint8_t> IncrementalModel::images() const {
     for (int64_t p = 0; p < HW; ++p)
       for (int64_t c = 0; c < C_; ++c) out[(b * C_ + c) * HW + p] = values_[(b * HW + p) * C_ + c];
   return out;
-}
-
-void run_blocks(int64_t blocks, int threads, const std::function<void(int64_t)>& job) {
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, blocks));
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto run = [&] {
-    for (int64_t b; (b = next++) < blocks;) {
-      try {
-        job(b);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = std::current_exception();
-        next = blocks;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < workers; ++t) pool.emplace_back(run);
-  run();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
 }
 
 namespace {

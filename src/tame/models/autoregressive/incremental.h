@@ -18,7 +18,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -67,10 +66,6 @@ class IncrementalModel {
   int64_t next_ = 0;             // index of the next sub-pixel, raster order
   bool pending_ = false;
 };
-
-/// Runs job(b) for b = 0 .. blocks-1 on up to `threads` threads (std::thread;
-/// whole blocks per thread) and rethrows the first error.
-void run_blocks(int64_t blocks, int threads, const std::function<void(int64_t)>& job);
 
 /// The plain PixelCNN of pixelcnn.h, step by step.
 class PixelCNNSteps : public IncrementalModel {
