@@ -27,10 +27,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-int thread_count(int requested) {
-  return requested > 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
-}
-
 // The model of a run as a step engine; an Error when it has none.
 std::unique_ptr<IncrementalModel> load_engine(const std::string& run_dir, RunConfig* cfg) {
   auto model =
@@ -74,8 +70,7 @@ void add_compress(CLI::App& app) {
     if (a->limit < 0) throw Error("--limit must be >= 0");
     if (a->block < 1 || a->block > kMaxBlock)
       throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
-    const int threads = thread_count(a->threads);
-    set_threads(threads);
+    const int threads = set_threads(a->threads);
     RunConfig cfg;
     auto engine = load_engine(a->run_dir, &cfg);
     const ImageShape shape{engine->channels(), engine->height(), engine->width()};
@@ -199,8 +194,7 @@ void add_decompress(CLI::App& app) {
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--force", a->force, "overwrite images that already exist in the folder");
   c->callback([=] {
-    const int threads = thread_count(a->threads);
-    set_threads(threads);
+    const int threads = set_threads(a->threads);
     RunConfig cfg;
     auto engine = load_engine(a->run_dir, &cfg);
     const std::string bytes = read_file(a->file);

@@ -8,11 +8,12 @@
 
 namespace tame {
 
-torch::Tensor read_pnm(const std::string& path) {
-  const std::string s = read_file(path);
+torch::Tensor read_pnm(const std::string& path) { return decode_pnm(read_file(path), path); }
+
+torch::Tensor decode_pnm(const std::string& s, const std::string& name) {
   size_t pos = 2;
   auto fail = [&](const std::string& why) {
-    return Error(path + ": not a valid PGM/PPM file (" + why + ")");
+    return Error(name + ": not a valid PGM/PPM file (" + why + ")");
   };
   if (s.size() < 2 || s[0] != 'P' || (s[1] != '5' && s[1] != '6'))
     throw fail("expected binary P5 or P6");
@@ -51,10 +52,10 @@ torch::Tensor read_pnm(const std::string& path) {
 }
 
 torch::Tensor read_image(const std::string& path) {
-  const std::string head = read_file(path).substr(0, 8);
-  if (head.size() >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '6'))
-    return read_pnm(path);
-  if (head.size() == 8 && head == std::string("\x89PNG\r\n\x1a\n", 8)) return read_png(path);
+  const std::string bytes = read_file(path);
+  if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6'))
+    return decode_pnm(bytes, path);
+  if (bytes.compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0) return decode_png(bytes, path);
   throw Error(path + ": not a PNG, PGM or PPM file");
 }
 

@@ -8,7 +8,9 @@
 
 namespace tame {
 
-/// uint8 [C, H, W] (C = 1 for P5, 3 for P6); an Error naming the file otherwise.
+/// uint8 [C, H, W] (C = 1 for P5, 3 for P6) from a file's bytes; an Error
+/// naming `name` otherwise.
+torch::Tensor decode_pnm(const std::string& bytes, const std::string& name);
 torch::Tensor read_pnm(const std::string& path);
 
 /// A PNG or binary PGM/PPM file as uint8 [C, H, W].
