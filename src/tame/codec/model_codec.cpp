@@ -85,7 +85,7 @@ double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, ui
   else
     cdf[best + 1] -= used - total;
   for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
-  return std::log2(sum) - std::log2(static_cast<double>(e[value]));
+  return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
 }
 
 std::string encode_images(const IncrementalModel& engine, const std::string& model_name,

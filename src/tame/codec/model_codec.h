@@ -41,9 +41,10 @@ constexpr int64_t kMaxDecodedBytes = int64_t{1} << 32;
 /// every frequency >= 1. freq_k = 1 + floor(e_k * ((2^precision - levels) / S))
 /// with e_k = det_exp(l_k - max l) in float and S = sum_k e_k in double, and the
 /// remainder goes to the most probable level. Requires 2^precision >= 2 * levels.
-/// Returns -log2 of the float softmax probability of `value` (for reporting).
+/// Returns -log2 of the float softmax probability of `value` (for reporting)
+/// when value >= 0, else 0 (the decoder's case: no logarithms on its hot path).
 double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
-                     int64_t value = 0);
+                     int64_t value = -1);
 
 struct EncodeStats {
   double file_bits = 0;   // 8 * file bytes
