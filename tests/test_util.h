@@ -1,6 +1,7 @@
 // Helpers shared by the tests: temporary directories and tiny synthetic datasets.
 #pragma once
 
+#include <sys/wait.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 
 #include "tame/data/idx.h"
 #include "tame/io/file.h"
+#include "tame/test_paths.h"
 
 namespace tame::testing {
 
@@ -43,10 +45,29 @@ inline torch::Tensor synthetic_images(int64_t n, int64_t h, int64_t w, uint64_t 
 }
 
 /// Writes an IDX dataset directory usable as `idx:DIR`.
-inline void write_idx_dataset(const std::string& dir, int64_t n_train, int64_t n_test, int64_t h, int64_t w) {
+inline void write_idx_dataset(const std::string& dir, int64_t n_train, int64_t n_test, int64_t h,
+                              int64_t w) {
   make_directories(dir);
-  write_file_atomic(join_path(dir, "train-images-idx3-ubyte"), encode_idx(synthetic_images(n_train, h, w, 1).squeeze(1)));
-  write_file_atomic(join_path(dir, "t10k-images-idx3-ubyte"), encode_idx(synthetic_images(n_test, h, w, 2).squeeze(1)));
+  write_file_atomic(join_path(dir, "train-images-idx3-ubyte"),
+                    encode_idx(synthetic_images(n_train, h, w, 1).squeeze(1)));
+  write_file_atomic(join_path(dir, "t10k-images-idx3-ubyte"),
+                    encode_idx(synthetic_images(n_test, h, w, 2).squeeze(1)));
+}
+
+/// What the tame binary did: exit code, stdout and stderr.
+struct CliResult {
+  int code;
+  std::string out, err;
+};
+
+/// Runs the built tame binary with `args` (stdin closed), capturing its output in tmp.
+inline CliResult run_tame(const std::string& args, const TempDir& tmp) {
+  std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
+  std::string cmd =
+      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(out_file),
+          read_file(err_file)};
 }
 
 }  // namespace tame::testing

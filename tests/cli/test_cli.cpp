@@ -1,7 +1,6 @@
 // The command line end to end, through the real binary: train, eval, sample,
 // and one clear error line with a non-zero exit for each kind of bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
@@ -12,27 +11,16 @@
 #include "../test_util.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
-#include "tame/test_paths.h"
 
 using tame::testing::TempDir;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using Result = tame::testing::CliResult;
 
+// The binary under test, run through the shared helper.
 Result run(const std::string& args, const TempDir& tmp) {
-  std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd =
-      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = tame::read_file(out_file);
-  r.err = tame::read_file(err_file);
-  return r;
+  return tame::testing::run_tame(args, tmp);
 }
 
 int lines(const std::string& s) {

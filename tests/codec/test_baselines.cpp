@@ -1,7 +1,6 @@
 // The classical lossless codecs: exact round trips, sane sizes, the set
 // measurement, and `tame baselines` through the real binary.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <functional>
@@ -12,7 +11,6 @@
 #include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
-#include "tame/test_paths.h"
 
 using tame::testing::TempDir;
 
@@ -150,19 +148,7 @@ TEST(Baselines, MeasureSumsOneFilePerImage) {
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out, err;
-};
-
-Run run_tame(const std::string& args, const TempDir& tmp) {
-  std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd =
-      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-          tame::read_file(out_file), tame::read_file(err_file)};
-}
+using tame::testing::run_tame;
 
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> out;
