@@ -2,7 +2,9 @@
 
 #include "tame/models/autoregressive/gated_pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn.h"
+#include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
+#include "tame/models/flows/realnvp.h"
 
 namespace tame {
 namespace {
@@ -34,7 +36,16 @@ const std::vector<ModelEntry>& model_registry() {
           "spot"),
       entry<NiceOptions, Nice>(
           "nice", "flow",
-          "NICE (Dinh et al. 2014): additive couplings + diagonal scale, uniform dequantization"),
+          "NICE (Dinh et al. 2014): additive couplings + diagonal scale; uniform or variational "
+          "dequantization"),
+      entry<RealNvpOptions, RealNvp>(
+          "realnvp", "flow",
+          "RealNVP (Dinh et al. 2016): affine couplings, squeeze, multi-scale factoring-out; "
+          "uniform or variational dequantization"),
+      entry<GlowOptions, Glow>("glow", "flow",
+                               "Glow (Kingma & Dhariwal 2018): ActNorm, LU 1x1 convolution, "
+                               "affine coupling, learned prior on factored-out variables; "
+                               "uniform or variational dequantization"),
   };
   return models;
 }

@@ -22,7 +22,10 @@ void add_sample(CLI::App& app) {
   c->add_option("run_dir", a->run_dir, "run directory")->required();
   c->add_option("-n", a->n, "number of samples")->capture_default_str();
   c->add_option("--out", a->out, "PNG file (default RUN_DIR/samples.png)");
-  c->add_option("--temperature", a->temperature, "divide the logits by T (< 1: sharper)")->capture_default_str();
+  c->add_option("--temperature", a->temperature,
+                "T < 1 sharpens: autoregressive models divide the logits by T, flows draw "
+                "the base from N(0, T^2)")
+      ->capture_default_str();
   c->add_option("--seed", a->seed, "random seed")->capture_default_str();
   c->add_option("--columns", a->columns, "grid columns (0 = square)");
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");

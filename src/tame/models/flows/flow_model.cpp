@@ -1,17 +1,28 @@
 #include "tame/models/flows/flow_model.h"
 
 #include <cmath>
+#include <tuple>
 
 namespace tame {
 
-FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base)
-    : ImageModel(shape, levels), transform_(std::move(transform)), base_(base) {
+FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base,
+                     std::shared_ptr<flows::VariationalDequantizer> dequantizer)
+    : ImageModel(shape, levels),
+      transform_(std::move(transform)),
+      base_(base),
+      dequantizer_(std::move(dequantizer)) {
   register_module("transform", transform_);
+  if (dequantizer_) register_module("dequantizer", dequantizer_);
 }
 
 torch::Tensor FlowModel::log_weight(const torch::Tensor& x) {
   const double K = static_cast<double>(levels_);
-  auto u = torch::rand(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+  torch::Tensor u, log_q;
+  if (dequantizer_) {
+    std::tie(u, log_q) = dequantizer_->sample(x);
+  } else {  // uniform: q(u|x) = 1, log q = 0
+    u = torch::rand(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+  }
   auto y = (x.to(torch::kFloat) + u) / K;
   auto [z, logdet] = transform_->forward(y);
   torch::Tensor log_base;
@@ -21,8 +32,8 @@ torch::Tensor FlowModel::log_weight(const torch::Tensor& x) {
     auto inside = ((z >= 0) & (z < 1)).flatten(1).all(1);
     log_base = torch::where(inside, torch::zeros_like(logdet), torch::full_like(logdet, -INFINITY));
   }
-  // q(u|x) = 1 for uniform dequantization, so log q = 0.
-  return log_base + logdet - static_cast<double>(shape_.dims()) * std::log(K);
+  auto w = log_base + logdet - static_cast<double>(shape_.dims()) * std::log(K);
+  return dequantizer_ ? w - log_q : w;
 }
 
 torch::Tensor FlowModel::nll(const torch::Tensor& x) { return -log_weight(x); }

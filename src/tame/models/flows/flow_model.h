@@ -4,9 +4,11 @@
 // and log p(y) = log p_base(f(y)) + log|det df/dy|. nll(x) is the one-draw
 // estimate of that bound (an upper bound on -log P(x) in expectation);
 // nll_iw(x, k) is the k-draw importance-weighted bound, which tightens with k.
-// Dequantization here is uniform (q = 1 on the unit cube).
+// Dequantization is uniform (q = 1 on the unit cube) or variational (a flow
+// q(u|x) trained jointly, dequantization.h).
 #pragma once
 
+#include "tame/models/flows/dequantization.h"
 #include "tame/models/flows/transforms.h"
 #include "tame/models/image_model.h"
 
@@ -20,7 +22,8 @@ enum class FlowBase {
 class FlowModel : public ImageModel {
  public:
   FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform,
-            FlowBase base = FlowBase::kNormal);
+            FlowBase base = FlowBase::kNormal,
+            std::shared_ptr<flows::VariationalDequantizer> dequantizer = nullptr);
   torch::Tensor nll(const torch::Tensor& x) override;
   torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) override;
   /// z ~ base (normal: N(0, T^2)), x = floor(K f^-1(z)) clipped to the levels.
@@ -29,10 +32,14 @@ class FlowModel : public ImageModel {
 
   /// log p(y) - log q(u|x) - D log K for one dequantization draw: [B] (nats).
   torch::Tensor log_weight(const torch::Tensor& x);
+  /// The map from dequantized y = (x + u) / K in [0, 1)^D to the base space.
+  flows::Transform& transform() { return *transform_; }
+  bool variational() const { return dequantizer_ != nullptr; }
 
  protected:
   flows::TransformPtr transform_;
   FlowBase base_;
+  std::shared_ptr<flows::VariationalDequantizer> dequantizer_;
 };
 
 }  // namespace tame

@@ -16,6 +16,9 @@ flows::TransformPtr nice_transform(const NiceOptions& o, ImageShape s) {
 }  // namespace
 
 Nice::Nice(const NiceOptions& o, ImageShape shape, int64_t levels)
-    : FlowModel(shape, levels, nice_transform(o, shape)), options(o) {}
+    : FlowModel(shape, levels, nice_transform(o, shape), FlowBase::kNormal,
+                flows::make_dequantizer(o.dequantization, shape, levels, o.deq_couplings,
+                                        o.deq_hidden)),
+      options(o) {}
 
 }  // namespace tame

@@ -191,6 +191,43 @@ Result InvConv1x1::inverse(const torch::Tensor& y) {
   return {x, (-HW * log_s.sum()).expand({y.size(0)})};
 }
 
+Split::Split(int64_t channels, TransformPtr inner, bool learned_prior, int64_t hidden,
+             double scale_bound)
+    : keep_(channels / 2), inner_(std::move(inner)), bound_(scale_bound) {
+  TORCH_CHECK(channels >= 2, "a split needs at least 2 channels, got ", channels);
+  register_module("inner", inner_);
+  if (learned_prior)
+    net_ = register_module("prior", Conditioner(keep_, hidden, 2 * (channels - keep_)));
+}
+
+std::pair<torch::Tensor, torch::Tensor> Split::prior(const torch::Tensor& x1) {
+  auto ms = net_(x1).chunk(2, 1);
+  auto logs = bound_ > 0 ? bound_ * torch::tanh(ms[1] / bound_) : ms[1];
+  return {ms[0], logs};
+}
+
+Result Split::forward(const torch::Tensor& x) {
+  auto x1 = x.slice(1, 0, keep_), x2 = x.slice(1, keep_);
+  auto [y1, logdet] = inner_->forward(x1);
+  if (net_) {
+    auto [mu, logs] = prior(x1);
+    x2 = (x2 - mu) * torch::exp(-logs);
+    logdet = logdet - per_example(logs);
+  }
+  return {torch::cat({y1, x2}, 1), logdet};
+}
+
+Result Split::inverse(const torch::Tensor& y) {
+  auto y1 = y.slice(1, 0, keep_), x2 = y.slice(1, keep_);
+  auto [x1, logdet] = inner_->inverse(y1);
+  if (net_) {
+    auto [mu, logs] = prior(x1);
+    x2 = x2 * torch::exp(logs) + mu;
+    logdet = logdet + per_example(logs);
+  }
+  return {torch::cat({x1, x2}, 1), logdet};
+}
+
 Result Logit::forward(const torch::Tensor& x) {
   auto p = alpha_ + (1.0 - 2.0 * alpha_) * x;
   auto y = torch::log(p) - torch::log1p(-p);

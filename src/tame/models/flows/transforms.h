@@ -15,6 +15,13 @@
 //                     mean and unit variance per channel
 //   InvConv1x1        Glow's invertible 1x1 convolution in LU form:
 //                     W = P L (U + diag(sign * exp(log_s))), log-det H W sum(log_s)
+//   Split             RealNVP's multi-scale factoring-out: the first half of the
+//                     channels goes on through an inner transform, the second
+//                     half leaves the flow here. With a learned prior (Glow) the
+//                     leaving half is standardized, eps = (x2 - mu(x1)) / sigma(x1),
+//                     which is the density N(x2; mu(x1), sigma(x1)^2) written as
+//                     an affine transform under the standard normal base; sampling
+//                     at temperature T draws eps ~ N(0, T^2), Glow's rule
 //   Logit             pre-processing y = logit(a + (1 - 2a) x) on [0, 1), with its
 //                     own log-det, so that every term of the bound is visible
 // The couplings split by a fixed binary mask: checkerboard or channel halves
@@ -139,6 +146,25 @@ class InvConv1x1 : public Transform {
 
  private:
   torch::Tensor p_, lower_, upper_, sign_, lower_mask_;
+};
+
+/// Factors out the second half of the channels: forward(x) = cat(inner(x1),
+/// prior(x2 | x1)), the shape kept, so that Splits nest inside Squeeze ...
+/// Inverse(Squeeze) to form the multi-scale architecture. learned_prior = false
+/// leaves x2 as it is (RealNVP: x2 meets the standard normal base directly).
+class Split : public Transform {
+ public:
+  Split(int64_t channels, TransformPtr inner, bool learned_prior, int64_t hidden,
+        double scale_bound);
+  Result forward(const torch::Tensor& x) override;
+  Result inverse(const torch::Tensor& y) override;
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> prior(const torch::Tensor& x1);  // {mu, log sigma}
+  int64_t keep_;
+  TransformPtr inner_;
+  Conditioner net_{nullptr};
+  double bound_;
 };
 
 class Logit : public Transform {

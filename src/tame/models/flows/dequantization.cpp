@@ -1,0 +1,77 @@
+#include "tame/models/flows/dequantization.h"
+
+#include <cmath>
+
+namespace tame::flows {
+
+namespace {
+torch::Tensor per_example(const torch::Tensor& t) { return t.flatten(1).sum(1); }
+torch::Tensor bounded(const torch::Tensor& s, double bound) {
+  return bound > 0 ? bound * torch::tanh(s / bound) : s;
+}
+}  // namespace
+
+VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
+                                               int64_t couplings, int64_t hidden,
+                                               double scale_bound)
+    : levels_(levels), bound_(scale_bound) {
+  namespace nn = torch::nn;
+  TORCH_CHECK(couplings >= 0 && hidden >= 1,
+              "variational dequantization: deq_couplings must be >= 0 and deq_hidden >= 1");
+  const int64_t C = shape.channels;
+  context_ = register_module(
+      "context", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, hidden, 3).padding(1)), nn::ReLU(),
+                                nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)),
+                                nn::ReLU()));
+  affine_ = register_module("affine", nn::Conv2d(nn::Conv2dOptions(hidden, 2 * C, 3).padding(1)));
+  {
+    torch::NoGradGuard g;
+    affine_->weight.zero_();
+    affine_->bias.zero_();
+  }
+  for (int64_t i = 0; i < couplings; ++i) {
+    couplings_.push_back(register_module("coupling" + std::to_string(i),
+                                         Conditioner(C + hidden, hidden, 2 * C)));
+    masks_.push_back(register_buffer(
+        "mask" + std::to_string(i),
+        coupling_mask(MaskKind::kCheckerboard, C, shape.height, shape.width, i % 2 == 1)));
+  }
+}
+
+Result VariationalDequantizer::transform(const torch::Tensor& eps, const torch::Tensor& x) {
+  auto xs = x.to(eps.scalar_type()) * (2.0 / static_cast<double>(levels_ - 1)) - 1.0;
+  auto h = context_->forward(xs);
+  auto ms = affine_(h).chunk(2, 1);
+  auto logs = bounded(ms[1], bound_);
+  auto z = eps * torch::exp(logs) + ms[0];
+  auto logdet = per_example(logs);
+  for (size_t i = 0; i < couplings_.size(); ++i) {
+    const auto& m = masks_[i];
+    auto st = couplings_[i]->forward(torch::cat({z * m, h}, 1)).chunk(2, 1);
+    auto s = bounded(st[0], bound_) * (1.0 - m);
+    z = z * torch::exp(s) + st[1] * (1.0 - m);
+    logdet = logdet + per_example(s);
+  }
+  // u = sigmoid(z): du/dz = sigmoid(z) sigmoid(-z).
+  auto u = torch::sigmoid(z);
+  logdet = logdet + per_example(torch::log_sigmoid(z) + torch::log_sigmoid(-z));
+  return {u, logdet};
+}
+
+std::pair<torch::Tensor, torch::Tensor> VariationalDequantizer::sample(const torch::Tensor& x) {
+  auto eps = torch::randn(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+  auto [u, logdet] = transform(eps, x);
+  auto log_normal = per_example(-0.5 * eps.pow(2) - 0.5 * std::log(2 * M_PI));
+  return {u, log_normal - logdet};
+}
+
+std::shared_ptr<VariationalDequantizer> make_dequantizer(const std::string& kind, ImageShape shape,
+                                                         int64_t levels, int64_t couplings,
+                                                         int64_t hidden) {
+  if (kind == "uniform") return nullptr;
+  TORCH_CHECK(kind == "variational", "dequantization must be 'uniform' or 'variational', got '",
+              kind, "'");
+  return std::make_shared<VariationalDequantizer>(shape, levels, couplings, hidden, 2.0);
+}
+
+}  // namespace tame::flows
