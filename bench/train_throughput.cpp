@@ -1,6 +1,7 @@
 // Training throughput of every registered model on Fashion-MNIST-shaped
 // batches (1x28x28, 256 levels): images per second for forward + backward +
-// Adam step, after warm-up. Prints one JSON object per model.
+// Adam step, after warm-up. Prints one JSON object per model; flows run twice,
+// with uniform and with variational dequantization.
 //
 //   bench_train_throughput [--steps N] [--batch B] [--threads T] [--model NAME]
 #include <chrono>
@@ -15,36 +16,51 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) batch = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--model")) only = argv[i + 1];
+    if (!std::strcmp(argv[i], "--steps"))
+      steps = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--batch"))
+      batch = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--model"))
+      only = argv[i + 1];
   }
   threads = tame::set_threads(threads);
   tame::ImageShape shape{1, 28, 28};
   for (const auto& e : tame::model_registry()) {
     if (!only.empty() && e.name != only) continue;
-    torch::manual_seed(0);
-    auto model = e.make(e.defaults, shape, 256);
-    torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
-    auto x = torch::randint(0, 256, {batch, 1, 28, 28}).to(torch::kUInt8);
-    auto step = [&] {
-      opt.zero_grad();
-      auto loss = model->loss(x);
-      loss.backward();
-      opt.step();
-    };
-    for (int i = 0; i < 2; ++i) step();
-    auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < steps; ++i) step();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    int64_t params = 0;
-    for (const auto& p : model->parameters()) params += p.numel();
-    std::printf("{\"bench\":\"train_throughput\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%d,\"steps\":%lld,"
-                "\"parameters\":%lld,\"images_per_s\":%.1f}\n",
-                e.name.c_str(), (long long)batch, threads, (long long)steps, (long long)params,
-                steps * batch / secs);
-    std::fflush(stdout);
+    std::vector<nlohmann::json> variants = {e.defaults};
+    if (e.family == "flow") {
+      variants.push_back(e.defaults);
+      variants.back()["dequantization"] = "variational";
+    }
+    for (const auto& hp : variants) {
+      torch::manual_seed(0);
+      auto model = e.make(hp, shape, 256);
+      torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+      auto x = torch::randint(0, 256, {batch, 1, 28, 28}).to(torch::kUInt8);
+      auto step = [&] {
+        opt.zero_grad();
+        auto loss = model->loss(x);
+        loss.backward();
+        opt.step();
+      };
+      for (int i = 0; i < 2; ++i) step();
+      auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < steps; ++i) step();
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      int64_t params = 0;
+      for (const auto& p : model->parameters()) params += p.numel();
+      const std::string deq =
+          hp.contains("dequantization") ? hp["dequantization"].get<std::string>() : "";
+      std::printf(
+          "{\"bench\":\"train_throughput\",\"model\":\"%s\",%s\"batch\":%lld,\"threads\":%d,"
+          "\"steps\":%lld,"
+          "\"parameters\":%lld,\"images_per_s\":%.1f}\n",
+          e.name.c_str(), deq.empty() ? "" : ("\"dequantization\":\"" + deq + "\",").c_str(),
+          (long long)batch, threads, (long long)steps, (long long)params, steps * batch / secs);
+      std::fflush(stdout);
+    }
   }
   return 0;
 }

@@ -5,9 +5,17 @@
 #include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
 #include "tame/models/flows/realnvp.h"
+#include "tame/models/latent/gumbel_vae.h"
+#include "tame/models/latent/vae.h"
 
 namespace tame {
 namespace {
+
+// `iwae` is the VAE with the k-sample objective on by default.
+struct IwaeOptions : VaeOptions {
+  IwaeOptions() { k = 5; }
+};
+void to_json(nlohmann::json& j, const IwaeOptions& o) { to_json(j, static_cast<const VaeOptions&>(o)); }
 
 template <class Options, class Model>
 ModelEntry entry(std::string name, std::string family, std::string summary) {
@@ -18,7 +26,7 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
   e.defaults = Options();
   e.make = [](const nlohmann::json& hp, ImageShape shape,
               int64_t levels) -> std::shared_ptr<ImageModel> {
-    return std::make_shared<Model>(hp.get<Options>(), shape, levels);
+    return std::make_shared<Model>(hp.get<std::remove_const_t<decltype(Model::options)>>(), shape, levels);
   };
   return e;
 }
@@ -46,6 +54,16 @@ const std::vector<ModelEntry>& model_registry() {
                                "Glow (Kingma & Dhariwal 2018): ActNorm, LU 1x1 convolution, "
                                "affine coupling, learned prior on factored-out variables; "
                                "uniform or variational dequantization"),
+      entry<VaeOptions, Vae>("vae", "latent",
+                             "VAE (Kingma & Welling 2013): conv encoder/decoder, Gaussian latent; "
+                             "pathwise or score-function gradients; --set beta for the beta-VAE"),
+      entry<IwaeOptions, Vae>("iwae", "latent",
+                              "IWAE (Burda et al. 2015): the VAE's networks trained on the "
+                              "k-sample importance-weighted bound (--set k)"),
+      entry<GumbelVaeOptions, GumbelVae>(
+          "gumbel-vae", "latent",
+          "Gumbel-softmax VAE (Jang et al. 2016): categorical latents, annealed relaxation, "
+          "optional straight-through"),
   };
   return models;
 }

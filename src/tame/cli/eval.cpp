@@ -44,15 +44,18 @@ void add_eval(CLI::App& app) {
       progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) + " images");
     });
     progress.finish();
+    const nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
     if (a->json) {
       nlohmann::json j = {{"model", cfg.model},   {"data", cfg.data},       {"split", a->split},
                           {"images", r.images},   {"nll_nats", r.nll_nats}, {"bpd", r.bpd},
                           {"bound", bound_name(r.bound)}, {"iw_samples", r.iw_samples}};
+      j.update(extra);
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%s on %s/%s (%lld images): %.4f bits/dim, %.2f nats/image (%s)\n", cfg.model.c_str(),
                   cfg.data.c_str(), a->split.c_str(), (long long)r.images, r.bpd, r.nll_nats,
                   r.bound == Bound::kExact ? "exact" : "upper bound");
+      if (!extra.empty()) std::printf("%s\n", extra.dump().c_str());
     }
   });
 }

@@ -22,6 +22,14 @@ torch::Tensor categorical_nll(const torch::Tensor& logits, const torch::Tensor& 
 /// logits: [B, C, H, W] (log-odds of 1); x: {0, 1} values of the same shape.
 torch::Tensor bernoulli_nll(const torch::Tensor& logits, const torch::Tensor& x);
 
+/// -log p(x) per image, in nats, for the discretized logistic (PixelCNN++,
+/// Salimans et al. 2017) over K levels: level x covers [c - h, c + h] on the
+/// [-1, 1] scale, c = 2x/(K-1) - 1, h = 1/(K-1), with the two edge levels
+/// extended to -inf and +inf, so that the K probabilities sum to 1.
+/// mean, log_scale, x: [B, C, H, W].
+torch::Tensor discretized_logistic_nll(const torch::Tensor& mean, const torch::Tensor& log_scale,
+                                       const torch::Tensor& x, int64_t levels);
+
 /// Probabilities of a Categorical over dim 1 at temperature T (logits / T).
 torch::Tensor categorical_probs(const torch::Tensor& logits, double temperature = 1.0);
 

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tame/common.h"
 #include "tame/models/autoregressive/incremental.h"
 
@@ -30,6 +32,12 @@ class ImageModel : public torch::nn::Module {
   /// k-sample importance-weighted NLL for models with a stochastic bound; exact
   /// models return nll(x).
   virtual torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) { return nll(x); }
+  /// The terms of the last loss() call worth logging (e.g. a VAE's reconstruction
+  /// and KL, nats per image); the training loop averages them over its window.
+  virtual nlohmann::json step_metrics() const { return nlohmann::json::object(); }
+  /// Diagnostics over a set of images beside bits/dim (e.g. a VAE's KL and
+  /// active units); tame eval and the training loop's evaluations report them.
+  virtual nlohmann::json diagnostics(const torch::Tensor& images) { return nlohmann::json::object(); }
 
   const ImageShape& shape() const { return shape_; }
   int64_t levels() const { return levels_; }

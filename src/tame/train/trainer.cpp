@@ -110,9 +110,11 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
       eval_progress.update(buf);
     });
     eval_progress.finish();
-    append_metrics(dir, {{"type", "eval"}, {"split", "test"}, {"step", st.step}, {"epoch", st.epoch},
-                         {"images", r.images}, {"nll_nats", r.nll_nats}, {"bpd", r.bpd},
-                         {"bound", bound_name(r.bound)}, {"time", elapsed_now()}, {"why", why}});
+    nlohmann::json line = {{"type", "eval"}, {"split", "test"}, {"step", st.step}, {"epoch", st.epoch},
+                           {"images", r.images}, {"nll_nats", r.nll_nats}, {"bpd", r.bpd},
+                           {"bound", bound_name(r.bound)}, {"time", elapsed_now()}, {"why", why}};
+    line.update(model->diagnostics(test_images));
+    append_metrics(dir, line);
     if (!opt.quiet)
       std::fprintf(stderr, "test %.4f bits/dim (%s, %lld images) after %.2f epochs, step %lld\n", r.bpd,
                    bound_name(r.bound), (long long)r.images, double(st.step) / double(steps_per_epoch),
@@ -122,6 +124,7 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
 
   auto params = model->parameters();
   double window_loss = 0;
+  nlohmann::json window_terms = nlohmann::json::object();  // the model's step_metrics(), summed
   int64_t window_steps = 0, window_images = 0;
   auto window_start = clock::now();
   double last_rate = 0;
@@ -164,6 +167,9 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
       ++st.step;
       ++st.batch_in_epoch;
       window_loss += loss_v;
+      const nlohmann::json terms = model->step_metrics();
+      for (const auto& [key, value] : terms.items())
+        if (value.is_number()) window_terms[key] = window_terms.value(key, 0.0) + value.get<double>();
       ++window_steps;
       window_images += B;
 
@@ -181,8 +187,11 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
                     format_duration(eta).c_str());
       progress.update(line);
       if (st.step % opt.log_every == 0) {
-        append_metrics(dir, {{"type", "train"}, {"step", st.step}, {"epoch", st.epoch}, {"bpd", bpd},
-                             {"lr", lr}, {"grad_norm", grad_norm}, {"images_per_s", rate}, {"time", el}});
+        nlohmann::json line = {{"type", "train"}, {"step", st.step}, {"epoch", st.epoch}, {"bpd", bpd},
+                               {"lr", lr}, {"grad_norm", grad_norm}, {"images_per_s", rate}, {"time", el}};
+        for (const auto& [key, sum] : window_terms.items()) line[key] = sum.get<double>() / window_steps;
+        append_metrics(dir, line);
+        window_terms = nlohmann::json::object();
         window_loss = 0;
         window_steps = 0;
         window_images = 0;

@@ -1,0 +1,62 @@
+// Gumbel-softmax VAE — Jang, Gu & Poole 2016, "Categorical Reparameterization
+// with Gumbel-Softmax"; Maddison, Mnih & Teh 2016, "The Concrete Distribution".
+//
+// Implements: `groups` categorical latent variables of `classes` classes each,
+// a uniform prior, q(z|x) from the convolutional encoder, the convolutional
+// decoder fed the concatenated (relaxed) one-hot vectors. Training relaxes each
+// draw with the Gumbel-softmax at temperature
+//   tau = max(tau_min, tau0 * exp(-anneal * step)),
+// (hard = true: the straight-through variant, one-hot forward and relaxed
+// gradient) and adds beta times the analytic KL(q || uniform). Evaluation
+// draws exact one-hot z, so nll and nll_iw are true bounds of the discrete model.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tame/models/latent/latent_model.h"
+
+namespace tame {
+
+struct GumbelVaeOptions {
+  int64_t groups = 30;              // categorical latent variables
+  int64_t classes = 10;             // classes of each
+  int64_t hidden = 32;              // channels of the first convolution (the second has 2x)
+  std::string likelihood = "auto";  // auto | bernoulli | categorical | logistic
+  double beta = 1.0;                // weight of the KL term
+  double tau0 = 1.0;                // temperature at step 0
+  double tau_min = 0.5;             // floor of the temperature schedule
+  double anneal = 3e-5;             // tau = max(tau_min, tau0 exp(-anneal step))
+  bool hard = false;                // straight-through Gumbel-softmax
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GumbelVaeOptions, groups, classes, hidden,
+                                                likelihood, beta, tau0, tau_min, anneal, hard)
+
+class GumbelVae : public LatentModel {
+ public:
+  GumbelVae(const GumbelVaeOptions& options, ImageShape shape, int64_t levels);
+  torch::Tensor loss(const torch::Tensor& x) override;
+  int64_t latent_dims() const override { return options.groups * options.classes; }
+  /// The relaxation temperature at the current training step.
+  double temperature() const;
+
+  Posterior encode(const torch::Tensor& x) override;  // {log-probabilities [B, G, M], {}}
+  torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
+  torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
+  torch::Tensor log_prior(const torch::Tensor& z) override;
+  torch::Tensor kl(const Posterior& q) override;
+  torch::Tensor prior_draw(int64_t n) override;
+  torch::Tensor posterior_mode(const Posterior& q) override;
+  torch::Tensor posterior_mean(const Posterior& q) override { return torch::exp(q.a).flatten(1); }
+
+  const GumbelVaeOptions options;
+
+ protected:
+  torch::Tensor pixel_params(const torch::Tensor& z) override { return decoder_(z.flatten(-2)); }
+
+ private:
+  ConvEncoder encoder_{nullptr};
+  ConvDecoder decoder_{nullptr};
+  torch::Tensor step_;  // training steps taken (a buffer: resumes keep the schedule)
+};
+
+}  // namespace tame

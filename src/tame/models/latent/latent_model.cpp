@@ -1,0 +1,209 @@
+#include "tame/models/latent/latent_model.h"
+
+#include <cmath>
+
+#include "tame/dist/likelihood.h"
+#include "tame/models/latent/estimators.h"
+
+namespace tame {
+
+PixelLikelihood parse_likelihood(const std::string& name, int64_t levels) {
+  if (name == "auto") return levels == 2 ? PixelLikelihood::kBernoulli : PixelLikelihood::kCategorical;
+  if (name == "bernoulli") {
+    TORCH_CHECK(levels == 2, "likelihood=bernoulli needs binarized data (2 levels), got ", levels);
+    return PixelLikelihood::kBernoulli;
+  }
+  if (name == "categorical") return PixelLikelihood::kCategorical;
+  if (name == "logistic") return PixelLikelihood::kLogistic;
+  TORCH_CHECK(false, "likelihood must be auto, bernoulli, categorical or logistic, got '", name, "'");
+}
+
+int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t levels) {
+  switch (lik) {
+    case PixelLikelihood::kBernoulli: return channels;
+    case PixelLikelihood::kCategorical: return levels * channels;
+    case PixelLikelihood::kLogistic: return 2 * channels;
+  }
+  return 0;
+}
+
+namespace {
+void check_geometry(ImageShape s) {
+  TORCH_CHECK(s.height % 4 == 0 && s.width % 4 == 0,
+              "the convolutional encoder and decoder need height and width divisible by 4, got ",
+              s.height, "x", s.width);
+}
+}  // namespace
+
+ConvEncoderImpl::ConvEncoderImpl(ImageShape s, int64_t hidden, int64_t out) {
+  namespace nn = torch::nn;
+  check_geometry(s);
+  c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(s.channels, hidden, 4).stride(2).padding(1)));
+  c2_ = register_module("c2", nn::Conv2d(nn::Conv2dOptions(hidden, 2 * hidden, 4).stride(2).padding(1)));
+  fc_ = register_module("fc", nn::Linear(2 * hidden * (s.height / 4) * (s.width / 4), out));
+}
+
+torch::Tensor ConvEncoderImpl::forward(const torch::Tensor& x_unit) {
+  return fc_(torch::relu(c2_(torch::relu(c1_(x_unit)))).flatten(1));
+}
+
+ConvDecoderImpl::ConvDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape s)
+    : shape_(s), hidden_(hidden) {
+  namespace nn = torch::nn;
+  check_geometry(s);
+  fc_ = register_module("fc", nn::Linear(in, 2 * hidden * (s.height / 4) * (s.width / 4)));
+  d1_ = register_module("d1", nn::Conv2d(nn::Conv2dOptions(2 * hidden, hidden, 3).padding(1)));
+  d2_ = register_module("d2", nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)));
+  out_ = register_module("out", nn::Conv2d(nn::Conv2dOptions(hidden, out_channels, 1)));
+}
+
+torch::Tensor ConvDecoderImpl::forward(const torch::Tensor& z) {
+  auto h = torch::relu(fc_(z)).view({z.size(0), 2 * hidden_, shape_.height / 4, shape_.width / 4});
+  namespace F = torch::nn::functional;
+  auto up = F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
+  h = torch::relu(d1_(F::interpolate(h, up)));
+  h = torch::relu(d2_(F::interpolate(h, up)));
+  return out_(h);
+}
+
+LatentModel::LatentModel(ImageShape shape, int64_t levels, PixelLikelihood likelihood, double beta,
+                         int64_t k)
+    : ImageModel(shape, levels), likelihood_(likelihood), beta_(beta), k_(k) {
+  TORCH_CHECK(beta >= 0, "beta must be >= 0, got ", beta);
+  TORCH_CHECK(k >= 1, "k must be >= 1, got ", k);
+}
+
+torch::Tensor LatentModel::decode_nll(const torch::Tensor& z, const torch::Tensor& x) {
+  auto p = pixel_params(z);
+  const int64_t M = x.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
+  switch (likelihood_) {
+    case PixelLikelihood::kBernoulli: return bernoulli_nll(p, x);
+    case PixelLikelihood::kCategorical: return categorical_nll(p.view({M, levels_, C, H, W}), x);
+    case PixelLikelihood::kLogistic: {
+      auto ms = p.chunk(2, 1);
+      return discretized_logistic_nll(ms[0], ms[1].clamp_min(-7.0), x, levels_);
+    }
+  }
+  return {};
+}
+
+torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
+  TORCH_CHECK(temperature >= 0, "temperature must be >= 0, got ", temperature);
+  auto p = pixel_params(z);
+  const int64_t M = z.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
+  const bool mode = temperature == 0;
+  torch::Tensor x;
+  switch (likelihood_) {
+    case PixelLikelihood::kBernoulli:
+      x = mode ? (p > 0) : torch::bernoulli(torch::sigmoid(p / temperature));
+      break;
+    case PixelLikelihood::kCategorical: {
+      auto logits = p.view({M, levels_, C, H, W});
+      if (mode) {
+        x = logits.argmax(1);
+      } else {
+        auto probs = categorical_probs(logits, temperature).permute({0, 2, 3, 4, 1});
+        x = torch::multinomial(probs.reshape({-1, levels_}), 1).view({M, C, H, W});
+      }
+      break;
+    }
+    case PixelLikelihood::kLogistic: {
+      auto ms = p.chunk(2, 1);
+      auto c = ms[0];
+      if (!mode) {
+        auto u = torch::rand_like(c).clamp(1e-5, 1.0 - 1e-5);
+        c = c + temperature * torch::exp(ms[1].clamp_min(-7.0)) * (torch::log(u) - torch::log1p(-u));
+      }
+      x = torch::round((c + 1.0) * (0.5 * static_cast<double>(levels_ - 1)));
+      break;
+    }
+  }
+  return x.clamp(0, levels_ - 1).to(torch::kUInt8);
+}
+
+torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
+  const int64_t B = x.size(0);
+  auto z = draw(q, n, /*reparameterized=*/false);  // [n, B, ...]
+  auto xs = x.unsqueeze(0).expand({n, B, x.size(1), x.size(2), x.size(3)}).reshape(
+      {n * B, x.size(1), x.size(2), x.size(3)});
+  auto log_px = -decode_nll(z.flatten(0, 1), xs).view({n, B});
+  return log_px + log_prior(z) - log_q(q, z);
+}
+
+torch::Tensor LatentModel::nll(const torch::Tensor& x) {
+  auto q = encode(x);
+  auto z = draw(q, 1, /*reparameterized=*/false)[0];
+  return decode_nll(z, x) + kl(q);
+}
+
+torch::Tensor LatentModel::nll_iw(const torch::Tensor& x, int64_t k) {
+  TORCH_CHECK(k >= 1, "nll_iw: k must be >= 1, got ", k);
+  auto q = encode(x);
+  const int64_t chunk = std::max<int64_t>(1, kDecodeBudget / std::max<int64_t>(1, x.size(0)));
+  std::vector<torch::Tensor> partial;  // logsumexp over each chunk's draws, [B] each
+  for (int64_t done = 0; done < k; done += chunk)
+    partial.push_back(torch::logsumexp(log_weights(q, x, std::min(chunk, k - done)), 0));
+  return -(torch::logsumexp(torch::stack(partial), 0) - std::log(static_cast<double>(k)));
+}
+
+torch::Tensor LatentModel::loss(const torch::Tensor& x) {
+  auto q = encode(x);
+  torch::Tensor per_image;
+  if (k_ == 1) {
+    auto z = draw(q, 1, /*reparameterized=*/true)[0];
+    auto recon = decode_nll(z, x), kl_term = kl(q);
+    per_image = recon + beta_ * kl_term;
+    last_terms_ = {{"recon", recon.mean().item<double>()}, {"kl", kl_term.mean().item<double>()}};
+  } else {
+    // The k-sample objective; beta weighs log p(z) - log q(z|x) as it weighs the KL.
+    const int64_t B = x.size(0);
+    auto z = draw(q, k_, /*reparameterized=*/true);
+    auto xs = x.unsqueeze(0).expand({k_, B, x.size(1), x.size(2), x.size(3)}).reshape(
+        {k_ * B, x.size(1), x.size(2), x.size(3)});
+    auto log_px = -decode_nll(z.flatten(0, 1), xs).view({k_, B});
+    auto log_ratio = log_prior(z) - log_q(q, z);
+    auto lw = log_px + beta_ * log_ratio;
+    per_image = -(torch::logsumexp(lw, 0) - std::log(static_cast<double>(k_)));
+    last_terms_ = {{"recon", (-log_px).mean().item<double>()},
+                   {"kl", kl(q).mean().item<double>()}};
+  }
+  return per_image.mean();
+}
+
+torch::Tensor LatentModel::sample(int64_t n, double temperature) {
+  TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
+  c10::InferenceMode guard;
+  return decode_sample(prior_draw(n).to(device()), temperature);
+}
+
+torch::Tensor LatentModel::reconstruct(const torch::Tensor& x) {
+  c10::InferenceMode guard;
+  return decode_sample(posterior_mode(encode(x.to(device()))), 0.0);
+}
+
+torch::Tensor LatentModel::decode_mode(const torch::Tensor& z) {
+  c10::InferenceMode guard;
+  return decode_sample(z.to(device()), 0.0);
+}
+
+nlohmann::json LatentModel::diagnostics(const torch::Tensor& images) {
+  c10::InferenceMode guard;
+  double recon = 0, kl_sum = 0;
+  std::vector<torch::Tensor> means;
+  const int64_t n = images.size(0);
+  for (int64_t b = 0; b < n; b += 256) {
+    auto x = images.slice(0, b, std::min(n, b + 256)).to(device());
+    auto q = encode(x);
+    auto z = draw(q, 1, false)[0];
+    recon += decode_nll(z, x).sum().item<double>();
+    kl_sum += kl(q).sum().item<double>();
+    means.push_back(posterior_mean(q).cpu());
+  }
+  const double N = std::max<int64_t>(1, n);
+  return {{"recon_nats", recon / N},
+          {"kl_nats", kl_sum / N},
+          {"active_units", n > 1 ? latent::active_units(torch::cat(means)) : 0},
+          {"latent_units", latent_dims()}};
+}
+
+}  // namespace tame

@@ -1,0 +1,113 @@
+// The latent-variable family (DESIGN.md): p(x) = sum_z p(z) p(x|z), trained and
+// scored through its evidence lower bound. A LatentModel supplies the encoder
+// q(z|x), the prior p(z) and the decoder p(x|z); this base turns them into
+//   nll(x)       = -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z))   (one draw of z)
+//   nll_iw(x, k) = -log (1/k) sum_i p(x, z_i) / q(z_i|x)            (Burda et al. 2015)
+//   loss(x)      = recon + beta KL   (k = 1)  or  the k-sample bound (k > 1)
+// all in nats per image, upper bounds on -log p(x). nll_iw draws its k samples
+// in chunks of at most kDecodeBudget decoded images, so that k = 5,000 fits
+// in memory on 28x28 images.
+//
+// Pixels: Bernoulli for binarized data (K = 2), Categorical(K) or the
+// discretized logistic for K-level data, chosen by the option `likelihood`
+// ("auto" = Bernoulli for K = 2, Categorical otherwise).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+enum class PixelLikelihood { kBernoulli, kCategorical, kLogistic };
+/// "auto" | "bernoulli" | "categorical" | "logistic"; errors name the choices.
+PixelLikelihood parse_likelihood(const std::string& name, int64_t levels);
+/// Decoder output channels per pixel for C image channels: C, K C or 2 C.
+int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t levels);
+
+/// Two stride-2 4x4 convolutions (C -> h -> 2h) and a linear layer to `out`.
+class ConvEncoderImpl : public torch::nn::Module {
+ public:
+  ConvEncoderImpl(ImageShape shape, int64_t hidden, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x_unit);
+
+ private:
+  torch::nn::Conv2d c1_{nullptr}, c2_{nullptr};
+  torch::nn::Linear fc_{nullptr};
+};
+TORCH_MODULE(ConvEncoder);
+
+/// The mirror image: a linear layer from `in` to 2h x H/4 x W/4, two rounds of
+/// nearest-neighbour 2x upsampling and a 3x3 convolution (2h -> h -> h), and a
+/// 1x1 convolution to out_channels x H x W. (Transposed convolutions to 256
+/// logits per pixel ran ~10x slower on the CPU.)
+class ConvDecoderImpl : public torch::nn::Module {
+ public:
+  ConvDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape shape);
+  torch::Tensor forward(const torch::Tensor& z);
+
+ private:
+  ImageShape shape_;
+  int64_t hidden_;
+  torch::nn::Linear fc_{nullptr};
+  torch::nn::Conv2d d1_{nullptr}, d2_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(ConvDecoder);
+
+/// The parameters of q(z|x) for one batch (their meaning is the model's own).
+struct Posterior {
+  torch::Tensor a, b;
+};
+
+class LatentModel : public ImageModel {
+ public:
+  static constexpr int64_t kDecodeBudget = 512;  // decoded images per chunk in nll_iw
+
+  LatentModel(ImageShape shape, int64_t levels, PixelLikelihood likelihood, double beta, int64_t k);
+  torch::Tensor nll(const torch::Tensor& x) override;
+  torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) override;
+  torch::Tensor loss(const torch::Tensor& x) override;
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+  Bound bound() const override { return Bound::kUpper; }
+  nlohmann::json step_metrics() const override { return last_terms_; }
+  /// recon, kl (nats/image, one draw) and active units over `images`.
+  nlohmann::json diagnostics(const torch::Tensor& images) override;
+
+  /// Each image encoded, its posterior's most likely z decoded, and the most
+  /// likely pixels of p(x|z) returned: uint8 [B, C, H, W].
+  torch::Tensor reconstruct(const torch::Tensor& x);
+  /// Images decoded from given latent codes z [n, latent_dims()] (most likely pixels).
+  torch::Tensor decode_mode(const torch::Tensor& z);
+  virtual int64_t latent_dims() const = 0;
+
+  // The model's own parts, on inputs x (uint8 [B, C, H, W]):
+  virtual Posterior encode(const torch::Tensor& x) = 0;
+  /// n draws per image: [n, B, latent...]; reparameterized = with a path to q's
+  /// parameters (training) or plain draws (bounds).
+  virtual torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) = 0;
+  virtual torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) = 0;  // [n, B]
+  virtual torch::Tensor log_prior(const torch::Tensor& z) = 0;                  // [n, B]
+  virtual torch::Tensor kl(const Posterior& q) = 0;  // KL(q || p) analytic, [B]
+  virtual torch::Tensor prior_draw(int64_t n) = 0;   // [n, latent...]
+  virtual torch::Tensor posterior_mode(const Posterior& q) = 0;  // [B, latent...]
+  /// A [B, L'] summary of q whose variance over the data counts active units.
+  virtual torch::Tensor posterior_mean(const Posterior& q) = 0;
+
+  /// -log p(x|z) [M] for z [M, latent...] and x [M, C, H, W].
+  virtual torch::Tensor decode_nll(const torch::Tensor& z, const torch::Tensor& x);
+  /// x ~ p(x|z) at temperature T (T -> 0: most likely pixels), uint8.
+  virtual torch::Tensor decode_sample(const torch::Tensor& z, double temperature);
+
+ protected:
+  /// The decoder network's pixel parameters [M, likelihood_channels, H, W].
+  virtual torch::Tensor pixel_params(const torch::Tensor& z) = 0;
+  /// The k-draw bound's log-weights for one chunk: [n, B].
+  torch::Tensor log_weights(const Posterior& q, const torch::Tensor& x, int64_t n);
+
+  PixelLikelihood likelihood_;
+  double beta_;
+  int64_t k_;
+  nlohmann::json last_terms_ = nlohmann::json::object();
+};
+
+}  // namespace tame

@@ -1,0 +1,66 @@
+#include "tame/models/latent/vae.h"
+
+#include "tame/dist/likelihood.h"
+#include "tame/models/latent/estimators.h"
+
+namespace tame {
+
+Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels)
+    : LatentModel(shape, levels, parse_likelihood(o.likelihood, levels), o.beta, o.k), options(o) {
+  TORCH_CHECK(o.latent >= 1 && o.hidden >= 1, "latent and hidden must be positive");
+  TORCH_CHECK(o.estimator == "pathwise" || o.estimator == "score",
+              "estimator must be pathwise or score, got '", o.estimator, "'");
+  TORCH_CHECK(o.estimator == "pathwise" || o.k == 1, "estimator=score trains the k = 1 bound only");
+  encoder_ = register_module("encoder", ConvEncoder(shape, o.hidden, 2 * o.latent));
+  decoder_ = register_module(
+      "decoder",
+      ConvDecoder(o.latent, o.hidden, likelihood_channels(likelihood_, shape.channels, levels), shape));
+  baseline_ = register_buffer("baseline", torch::zeros({}));
+}
+
+Posterior Vae::encode(const torch::Tensor& x) {
+  auto h = encoder_(scale_to_unit(x, levels_)).chunk(2, 1);
+  return {h[0], h[1].clamp(-12.0, 8.0)};
+}
+
+torch::Tensor Vae::draw(const Posterior& q, int64_t n, bool reparameterized) {
+  auto mu = q.a.unsqueeze(0), sigma = torch::exp(0.5 * q.b).unsqueeze(0);
+  auto eps = torch::randn({n, q.a.size(0), q.a.size(1)}, q.a.options());
+  auto z = mu + sigma * eps;
+  return reparameterized ? z : z.detach();
+}
+
+torch::Tensor Vae::log_q(const Posterior& q, const torch::Tensor& z) {
+  return latent::gaussian_log_prob(z, q.a.unsqueeze(0), q.b.unsqueeze(0));
+}
+
+torch::Tensor Vae::log_prior(const torch::Tensor& z) { return latent::standard_normal_log_prob(z); }
+
+torch::Tensor Vae::kl(const Posterior& q) { return latent::gaussian_kl(q.a, q.b); }
+
+torch::Tensor Vae::prior_draw(int64_t n) {
+  return torch::randn({n, options.latent}, torch::TensorOptions().device(device()));
+}
+
+torch::Tensor Vae::loss(const torch::Tensor& x) {
+  if (options.estimator != "score") return LatentModel::loss(x);
+  // Score function: z drawn without a path to the encoder; the encoder learns
+  // the reconstruction term through (log p(x|z) - b) grad log q(z|x).
+  auto q = encode(x);
+  auto z = draw(q, 1, /*reparameterized=*/false)[0];
+  auto log_px = -decode_nll(z, x);
+  auto lq = latent::gaussian_log_prob(z, q.a, q.b);
+  auto surrogate = latent::score_function_surrogate(log_px, lq, baseline_);
+  auto kl_term = kl(q);
+  if (is_training()) {
+    torch::NoGradGuard g;
+    if (baseline_.item<float>() == 0.0f)
+      baseline_.copy_(log_px.mean());  // the first batch starts it
+    else
+      baseline_.mul_(0.9).add_(0.1 * log_px.mean());
+  }
+  last_terms_ = {{"recon", (-log_px).mean().item<double>()}, {"kl", kl_term.mean().item<double>()}};
+  return (-surrogate + beta_ * kl_term).mean();
+}
+
+}  // namespace tame

@@ -1,0 +1,61 @@
+// VAE — Kingma & Welling 2013, "Auto-Encoding Variational Bayes"; IWAE — Burda,
+// Grosse & Salakhutdinov 2015, "Importance Weighted Autoencoders"; β-VAE —
+// Higgins et al. 2017.
+//
+// Implements: a convolutional encoder q(z|x) = N(mu(x), diag sigma^2(x)), the
+// standard normal prior, a convolutional decoder p(x|z) with the pixel
+// likelihood of latent_model.h. Training:
+//   k = 1, estimator = "pathwise":  recon + beta KL with z = mu + sigma eps
+//   k = 1, estimator = "score":     the encoder's gradient of the reconstruction
+//                                   term by the score-function estimator with a
+//                                   running-mean baseline; the KL stays analytic
+//   k > 1:                          the IWAE k-sample bound (pathwise)
+// `vae` and `iwae` are this model with k = 1 and k = 5 by default.
+// Differs from the papers: convolutional instead of MLP networks, one stochastic
+// layer (IWAE's best figure used two).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tame/models/latent/latent_model.h"
+
+namespace tame {
+
+struct VaeOptions {
+  int64_t latent = 32;                  // latent dimensions (2 gives a latent-grid picture)
+  int64_t hidden = 32;                  // channels of the first convolution (the second has 2x)
+  std::string likelihood = "auto";      // auto | bernoulli | categorical | logistic
+  double beta = 1.0;                    // weight of the KL term (beta-VAE; 1 = the VAE)
+  int64_t k = 1;                        // importance samples of the training objective (IWAE)
+  std::string estimator = "pathwise";   // pathwise (reparameterized) | score (k = 1 only)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VaeOptions, latent, hidden, likelihood, beta, k,
+                                                estimator)
+
+class Vae : public LatentModel {
+ public:
+  Vae(const VaeOptions& options, ImageShape shape, int64_t levels);
+  torch::Tensor loss(const torch::Tensor& x) override;
+  int64_t latent_dims() const override { return options.latent; }
+
+  Posterior encode(const torch::Tensor& x) override;  // {mu, logvar}, [B, L] each
+  torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
+  torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
+  torch::Tensor log_prior(const torch::Tensor& z) override;
+  torch::Tensor kl(const Posterior& q) override;
+  torch::Tensor prior_draw(int64_t n) override;
+  torch::Tensor posterior_mode(const Posterior& q) override { return q.a; }
+  torch::Tensor posterior_mean(const Posterior& q) override { return q.a; }
+
+  const VaeOptions options;
+
+ protected:
+  torch::Tensor pixel_params(const torch::Tensor& z) override { return decoder_(z); }
+
+ private:
+  ConvEncoder encoder_{nullptr};
+  ConvDecoder decoder_{nullptr};
+  torch::Tensor baseline_;  // running mean of log p(x|z) for the score-function estimator
+};
+
+}  // namespace tame
