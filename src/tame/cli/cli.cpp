@@ -20,6 +20,7 @@ int run_cli(int argc, char** argv) {
   add_compress(app);
   add_decompress(app);
   add_baselines(app);
+  add_reconstruct(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -16,6 +16,7 @@ void add_info(CLI::App& app);  // `tame models` and `tame data`
 void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_baselines(CLI::App& app);
+void add_reconstruct(CLI::App& app);  // latent models: reconstructions and latent grids
 
 /// Set by a subcommand's callback: the process exit code.
 extern int g_exit_code;

@@ -24,7 +24,7 @@ void add_sample(CLI::App& app) {
   c->add_option("--out", a->out, "PNG file (default RUN_DIR/samples.png)");
   c->add_option("--temperature", a->temperature,
                 "T < 1 sharpens: autoregressive models divide the logits by T, flows draw "
-                "the base from N(0, T^2)")
+                "the base from N(0, T^2), latent models draw p(x|z) at T")
       ->capture_default_str();
   c->add_option("--seed", a->seed, "random seed")->capture_default_str();
   c->add_option("--columns", a->columns, "grid columns (0 = square)");

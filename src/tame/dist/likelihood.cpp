@@ -41,15 +41,19 @@ torch::Tensor discretized_logistic_nll(const torch::Tensor& mean, const torch::T
   auto c = scale_to_unit(x, levels).to(mean.scalar_type());
   auto inv_s = torch::exp(-log_scale);
   auto plus = (c - mean + h) * inv_s, minus = (c - mean - h) * inv_s;
-  // log sigma(plus) for the lowest level, log(1 - sigma(minus)) for the highest,
-  // log(sigma(plus) - sigma(minus)) between, computed as
-  // log sigma(plus) + log(1 - exp(log sigma(minus) - log sigma(plus))) (stable in both tails,
-  // with the exact mid-point density as the fallback when the bin is tiny).
+  // log sigma(plus) for the lowest level, log(1 - sigma(minus)) for the highest;
+  // between, the bin's mass sigma(plus) - sigma(minus) in log space, taken on
+  // the side of the mean where it is well conditioned: below the mean as
+  //   log sigma(plus) + log(1 - exp(log sigma(minus) - log sigma(plus))),
+  // above it the same with the survival function sigma(-x). Where the bin is
+  // tiny against the scale, the mid-point density times the bin width.
   auto log_cdf_plus = torch::log_sigmoid(plus);
   auto log_sf_minus = torch::log_sigmoid(-minus);
-  auto diff = torch::log_sigmoid(minus) - log_cdf_plus;  // <= 0
-  auto mid = log_cdf_plus + torch::log(-torch::expm1(diff.clamp_max(-1e-12)));
   auto centre = (c - mean) * inv_s;
+  auto above = centre > 0;
+  auto lead = torch::where(above, log_sf_minus, log_cdf_plus);
+  auto diff = torch::where(above, torch::log_sigmoid(-plus), torch::log_sigmoid(minus)) - lead;
+  auto mid = lead + torch::log(-torch::expm1(diff.clamp_max(-1e-12)));
   auto log_pdf_mid = centre - log_scale - 2.0 * torch::softplus(centre) + std::log(2.0 * h);
   mid = torch::where(diff < -1e-5, mid, log_pdf_mid);
   auto xi = x.to(torch::kLong);

@@ -19,7 +19,7 @@ torch::Tensor standard_normal_log_prob(const torch::Tensor& z) {
 
 torch::Tensor score_function_surrogate(const torch::Tensor& f, const torch::Tensor& log_q,
                                        const torch::Tensor& baseline) {
-  return f + (f - baseline).detach() * log_q;
+  return f + (f - baseline).detach() * (log_q - log_q.detach());
 }
 
 torch::Tensor gumbel_softmax(const torch::Tensor& logits, double tau, bool hard) {

@@ -18,7 +18,7 @@ torch::Tensor standard_normal_log_prob(const torch::Tensor& z);
 
 /// A surrogate whose gradient is the score-function estimate of grad E_q[f(z)]
 /// for z ~ q drawn without a path to q's parameters (z detached):
-///   f + (f - baseline).detach() * log_q
+///   f + (f - baseline).detach() * (log_q - log_q.detach())
 /// Its value is f; f keeps its own gradient (the decoder's), log_q carries the
 /// encoder's. The baseline lowers the variance and leaves the expectation.
 torch::Tensor score_function_surrogate(const torch::Tensor& f, const torch::Tensor& log_q,

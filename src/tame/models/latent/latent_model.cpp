@@ -178,12 +178,23 @@ torch::Tensor LatentModel::sample(int64_t n, double temperature) {
 
 torch::Tensor LatentModel::reconstruct(const torch::Tensor& x) {
   c10::InferenceMode guard;
-  return decode_sample(posterior_mode(encode(x.to(device()))), 0.0);
+  return decode_mean(posterior_mode(encode(x.to(device()))));
 }
 
-torch::Tensor LatentModel::decode_mode(const torch::Tensor& z) {
+torch::Tensor LatentModel::decode_mean(const torch::Tensor& z) {
   c10::InferenceMode guard;
-  return decode_sample(z.to(device()), 0.0);
+  auto p = pixel_params(z.to(device()));
+  const int64_t M = p.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
+  switch (likelihood_) {
+    case PixelLikelihood::kBernoulli: return torch::sigmoid(p);
+    case PixelLikelihood::kCategorical: {
+      auto probs = torch::softmax(p.view({M, levels_, C, H, W}), 1);
+      return (probs * torch::arange(levels_, p.options()).view({1, levels_, 1, 1, 1})).sum(1);
+    }
+    case PixelLikelihood::kLogistic:  // the location, clipped to the range (edges ignored)
+      return ((p.chunk(2, 1)[0] + 1.0) * (0.5 * static_cast<double>(levels_ - 1))).clamp(0, levels_ - 1);
+  }
+  return {};
 }
 
 nlohmann::json LatentModel::diagnostics(const torch::Tensor& images) {

@@ -73,11 +73,11 @@ class LatentModel : public ImageModel {
   /// recon, kl (nats/image, one draw) and active units over `images`.
   nlohmann::json diagnostics(const torch::Tensor& images) override;
 
-  /// Each image encoded, its posterior's most likely z decoded, and the most
-  /// likely pixels of p(x|z) returned: uint8 [B, C, H, W].
+  /// Each image encoded, its posterior's most likely z decoded, and the mean of
+  /// p(x|z) returned: float [B, C, H, W] in level units [0, K-1].
   torch::Tensor reconstruct(const torch::Tensor& x);
-  /// Images decoded from given latent codes z [n, latent_dims()] (most likely pixels).
-  torch::Tensor decode_mode(const torch::Tensor& z);
+  /// E[x | z] for latent codes z [n, latent...]: float in level units [0, K-1].
+  torch::Tensor decode_mean(const torch::Tensor& z);
   virtual int64_t latent_dims() const = 0;
 
   // The model's own parts, on inputs x (uint8 [B, C, H, W]):

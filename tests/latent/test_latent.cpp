@@ -1,0 +1,187 @@
+// The latent-variable family: the Gaussian KL, the estimators, the
+// Gumbel-softmax, the pixel likelihoods, and the ordering of the bounds on a
+// small trained model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "../test_util.h"
+#include "tame/dist/likelihood.h"
+#include "tame/models/latent/estimators.h"
+#include "tame/models/latent/gumbel_vae.h"
+#include "tame/models/latent/vae.h"
+#include "tame/registry.h"
+
+using namespace tame;
+
+TEST(Latent, AnalyticGaussianKlMatchesMonteCarlo) {
+  torch::manual_seed(0);
+  auto mu = torch::randn({3, 4}, torch::kDouble), logvar = 0.5 * torch::randn({3, 4}, torch::kDouble);
+  const int64_t n = 200000;
+  auto z = mu + torch::exp(0.5 * logvar) * torch::randn({n, 3, 4}, torch::kDouble);
+  auto mc = (latent::gaussian_log_prob(z, mu, logvar) - latent::standard_normal_log_prob(z)).mean(0);
+  auto exact = latent::gaussian_kl(mu, logvar);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_NEAR(mc[i].item<double>(), exact[i].item<double>(), 0.02 + 0.01 * exact[i].item<double>());
+  EXPECT_NEAR(latent::gaussian_kl(torch::zeros({5}), torch::zeros({5})).item<double>(), 0.0, 1e-12);
+}
+
+// d/dmu and d/dlogsigma of E_{z ~ N(mu, sigma^2)} (z - 3)^2 = (mu - 3)^2 + sigma^2
+// are 2 (mu - 3) and 2 sigma^2. Both estimators find them on average; the
+// score-function one (with a baseline) has the larger per-sample variance.
+TEST(Latent, PathwiseAndScoreFunctionGradientsAgreeInExpectation) {
+  torch::manual_seed(1);
+  const int64_t n = 200000;
+  const double mu0 = 1.0, logsigma0 = std::log(0.5), sigma0 = 0.5;
+  auto per_sample = [&](bool score) {
+    // One copy of the parameters per sample, so that one backward gives every
+    // sample's own gradient.
+    auto mu = torch::full({n}, mu0, torch::kDouble).requires_grad_(true);
+    auto logsigma = torch::full({n}, logsigma0, torch::kDouble).requires_grad_(true);
+    auto eps = torch::randn({n}, torch::kDouble);
+    auto z = mu + torch::exp(logsigma) * eps;
+    torch::Tensor objective;
+    if (score) {
+      auto zd = z.detach();
+      auto f = (zd - 3.0).pow(2);
+      auto log_q = latent::gaussian_log_prob(zd.unsqueeze(-1), mu.unsqueeze(-1),
+                                             (2.0 * logsigma).unsqueeze(-1));
+      objective = latent::score_function_surrogate(f, log_q, f.mean());
+    } else {
+      objective = (z - 3.0).pow(2);
+    }
+    objective.sum().backward();
+    return std::make_pair(mu.grad(), logsigma.grad());
+  };
+  auto [pm, ps] = per_sample(false);
+  auto [sm, ss] = per_sample(true);
+  const double want_mu = 2 * (mu0 - 3.0), want_s = 2 * sigma0 * sigma0;
+  EXPECT_NEAR(pm.mean().item<double>(), want_mu, 0.01);
+  EXPECT_NEAR(ps.mean().item<double>(), want_s, 0.01);
+  EXPECT_NEAR(sm.mean().item<double>(), want_mu, 0.05);
+  EXPECT_NEAR(ss.mean().item<double>(), want_s, 0.05);
+  EXPECT_GT(sm.var().item<double>(), 2.0 * pm.var().item<double>());
+  EXPECT_GT(ss.var().item<double>(), 2.0 * ps.var().item<double>());
+}
+
+TEST(Latent, GumbelSoftmaxApproachesOneHotAndMatchesTheCategorical) {
+  torch::manual_seed(2);
+  auto logits = torch::log(torch::tensor({0.1, 0.2, 0.3, 0.4}, torch::kDouble));
+  const int64_t n = 100000;
+  auto many = logits.expand({n, 4});
+  double last_gap = 1.0;
+  for (double tau : {2.0, 0.5, 0.1, 0.01}) {
+    auto s = latent::gumbel_softmax(many, tau, false);
+    EXPECT_LT((s.sum(-1) - 1).abs().max().item<double>(), 1e-9);
+    const double gap = 1.0 - s.amax(-1).mean().item<double>();  // 0 when one-hot
+    EXPECT_LT(gap, last_gap) << tau;
+    last_gap = gap;
+    // argmax frequencies are the categorical probabilities at any temperature
+    auto freq = torch::bincount(s.argmax(-1), {}, 4).to(torch::kDouble) / n;
+    EXPECT_LT((freq - torch::exp(logits)).abs().max().item<double>(), 0.01) << tau;
+  }
+  EXPECT_LT(last_gap, 0.01);
+  // Straight-through: exactly one-hot values, the soft sample's gradient.
+  auto l = logits.clone().requires_grad_(true);
+  auto hard = latent::gumbel_softmax(l.expand({8, 4}), 0.5, true);
+  EXPECT_TRUE(((hard == 0) | (hard == 1)).all().item<bool>());
+  EXPECT_TRUE((hard.sum(-1) == 1).all().item<bool>());
+  (hard * torch::arange(4, torch::kDouble)).sum().backward();
+  EXPECT_GT(l.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Latent, DiscretizedLogisticSumsToOneOverTheLevels) {
+  for (int64_t K : {2, 16, 256}) {
+    auto x = torch::arange(K).view({K, 1, 1, 1});
+    for (double m : {-0.9, 0.0, 0.37}) {
+      for (double ls : {-6.0, -2.0, 0.5}) {
+        auto mean = torch::full({K, 1, 1, 1}, m, torch::kDouble);
+        auto log_scale = torch::full({K, 1, 1, 1}, ls, torch::kDouble);
+        auto p = torch::exp(-discretized_logistic_nll(mean, log_scale, x, K));
+        EXPECT_NEAR(p.sum().item<double>(), 1.0, 1e-6) << K << " " << m << " " << ls << " " << p;
+      }
+    }
+  }
+}
+
+namespace {
+// A small VAE trained briefly on 8x8 binarized images.
+std::shared_ptr<Vae> trained_vae() {
+  torch::manual_seed(3);
+  auto m = std::make_shared<Vae>(VaeOptions{.latent = 4, .hidden = 8}, ImageShape{1, 8, 8}, 2);
+  auto data = (tame::testing::synthetic_images(256, 8, 8, 5) > 127).to(torch::kUInt8);
+  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
+  for (int64_t step = 0; step < 300; ++step) {
+    auto batch = data.index_select(0, torch::randint(0, 256, {64}));
+    opt.zero_grad();
+    m->loss(batch).backward();
+    opt.step();
+  }
+  return m;
+}
+}  // namespace
+
+// ELBO >= IWAE(k) bound >= IWAE(k') bound (as NLLs: nll >= nll_iw(k) >= nll_iw(k'))
+// for k < k', on average over a batch; IWAE(1) is the ELBO estimator.
+TEST(Latent, BoundsTightenFromElboThroughIwae) {
+  auto m = trained_vae();
+  m->eval();
+  torch::NoGradGuard g;
+  auto x = (tame::testing::synthetic_images(128, 8, 8, 6) > 127).to(torch::kUInt8);
+  auto average = [&](const std::function<torch::Tensor()>& f, int64_t repeats) {
+    double s = 0;
+    for (int64_t r = 0; r < repeats; ++r) s += f().mean().item<double>();
+    return s / repeats;
+  };
+  const double elbo = average([&] { return m->nll(x); }, 200);
+  const double k1 = average([&] { return m->nll_iw(x, 1); }, 200);
+  const double k10 = average([&] { return m->nll_iw(x, 10); }, 20);
+  const double k1000 = average([&] { return m->nll_iw(x, 1000); }, 1);  // two chunks of 512 draws
+  std::printf("nats/image: ELBO %.3f, IWAE k=1 %.3f, k=10 %.3f, k=1000 %.3f\n", elbo, k1, k10, k1000);
+  EXPECT_NEAR(k1, elbo, 0.02 * elbo);
+  EXPECT_LT(k10, elbo);
+  EXPECT_LT(k1000, k10);
+  // The chunked k = 1000 bound is one estimate: repeat runs agree to a fraction of a nat.
+  EXPECT_NEAR(m->nll_iw(x, 1000).mean().item<double>(), k1000, 0.3);
+}
+
+TEST(Latent, GumbelVaeTrainsItsScheduleAndBoundsAreDiscrete) {
+  torch::manual_seed(4);
+  GumbelVaeOptions o;
+  o.groups = 3;
+  o.classes = 4;
+  o.hidden = 8;
+  o.anneal = 0.01;
+  GumbelVae m(o, {1, 8, 8}, 2);
+  auto x = (tame::testing::synthetic_images(16, 8, 8, 7) > 127).to(torch::kUInt8);
+  const double tau0 = m.temperature();
+  for (int i = 0; i < 100; ++i) m.loss(x);
+  EXPECT_NEAR(tau0, 1.0, 1e-12);
+  EXPECT_NEAR(m.temperature(), std::max(0.5, std::exp(-1.0)), 1e-9);
+  m.eval();
+  torch::NoGradGuard g;
+  auto q = m.encode(x);
+  auto z = m.draw(q, 5, false);
+  EXPECT_TRUE((z.sum(-1) == 1).all().item<bool>());  // exact one-hot draws for the bounds
+  // KL(q || uniform) is E_q[log q - log p], estimated from those draws.
+  auto many = m.draw(q, 4000, false);
+  auto mc = (m.log_q(q, many) - m.log_prior(many)).mean(0);
+  EXPECT_LT((mc - m.kl(q)).abs().max().item<double>(), 0.1);
+}
+
+TEST(Latent, ScoreFunctionVaeTrainsAndItsLossIsTheBound) {
+  torch::manual_seed(5);
+  auto m = make_model("vae", {{"latent", 4}, {"hidden", 8}, {"estimator", "score"}}, {1, 8, 8}, 2);
+  auto x = (tame::testing::synthetic_images(64, 8, 8, 8) > 127).to(torch::kUInt8);
+  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
+  double first = 0, last = 0;
+  for (int step = 0; step < 150; ++step) {
+    opt.zero_grad();
+    auto loss = m->loss(x);
+    loss.backward();
+    opt.step();
+    (step == 0 ? first : last) = loss.item<double>();
+  }
+  EXPECT_LT(last, first - 5.0);
+  EXPECT_THROW(make_model("vae", {{"estimator", "score"}, {"k", 5}}, {1, 8, 8}, 2), Error);
+}
