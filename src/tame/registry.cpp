@@ -7,6 +7,7 @@
 #include "tame/models/flows/realnvp.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
+#include "tame/models/latent/vlae.h"
 
 namespace tame {
 namespace {
@@ -16,6 +17,7 @@ struct IwaeOptions : VaeOptions {
   IwaeOptions() { k = 5; }
 };
 void to_json(nlohmann::json& j, const IwaeOptions& o) { to_json(j, static_cast<const VaeOptions&>(o)); }
+void from_json(const nlohmann::json& j, IwaeOptions& o) { from_json(j, static_cast<VaeOptions&>(o)); }
 
 template <class Options, class Model>
 ModelEntry entry(std::string name, std::string family, std::string summary) {
@@ -26,7 +28,7 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
   e.defaults = Options();
   e.make = [](const nlohmann::json& hp, ImageShape shape,
               int64_t levels) -> std::shared_ptr<ImageModel> {
-    return std::make_shared<Model>(hp.get<std::remove_const_t<decltype(Model::options)>>(), shape, levels);
+    return std::make_shared<Model>(hp.get<Options>(), shape, levels);
   };
   return e;
 }
@@ -60,6 +62,9 @@ const std::vector<ModelEntry>& model_registry() {
       entry<IwaeOptions, Vae>("iwae", "latent",
                               "IWAE (Burda et al. 2015): the VAE's networks trained on the "
                               "k-sample importance-weighted bound (--set k)"),
+      entry<VlaeOptions, Vlae>("vlae", "latent",
+                               "VLAE (Chen et al. 2016): VAE with a small-receptive-field PixelCNN "
+                               "decoder conditioned on z"),
       entry<GumbelVaeOptions, GumbelVae>(
           "gumbel-vae", "latent",
           "Gumbel-softmax VAE (Jang et al. 2016): categorical latents, annealed relaxation, "

@@ -386,6 +386,7 @@ TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
       {"vae", "--set latent=2 --set hidden=4"},
       {"iwae", "--set latent=3 --set hidden=4 --set k=3 --set likelihood=logistic"},
       {"gumbel-vae", "--set groups=3 --set classes=4 --set hidden=4 --set hard=true"},
+      {"vlae", "--set latent=3 --set hidden=4 --set pixel_hidden=4"},
   };
   for (const auto& [model, sets] : models) {
     const std::string run_dir = tmp / model;

@@ -10,6 +10,7 @@
 #include "tame/models/latent/estimators.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
+#include "tame/models/latent/vlae.h"
 #include "tame/registry.h"
 
 using namespace tame;
@@ -184,4 +185,44 @@ TEST(Latent, ScoreFunctionVaeTrainsAndItsLossIsTheBound) {
   }
   EXPECT_LT(last, first - 5.0);
   EXPECT_THROW(make_model("vae", {{"estimator", "score"}, {"k", 5}}, {1, 8, 8}, 2), Error);
+}
+
+// The VLAE's decoder is autoregressive: the pixel parameters at a position
+// depend on z and on earlier pixels only. Changing pixel p leaves every
+// position up to p as it was and changes some position after it.
+namespace {
+struct OpenVlae : Vlae {
+  using Vlae::Vlae;
+  torch::Tensor params(const torch::Tensor& z, const torch::Tensor& x) {
+    return pixel_params(decoder_context(z), x);
+  }
+};
+}  // namespace
+
+TEST(Latent, VlaeDecoderIsCausal) {
+  torch::manual_seed(9);
+  VlaeOptions o;
+  o.latent = 3;
+  o.hidden = 4;
+  o.pixel_hidden = 4;
+  o.input_kernel = 5;
+  o.pixel_layers = 3;
+  OpenVlae m(o, {1, 8, 8}, 4);
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m.parameters()) p.add_(0.3 * torch::randn_like(p));
+  }
+  torch::NoGradGuard g;
+  auto z = torch::randn({1, 3});
+  auto x = torch::randint(0, 4, {1, 1, 8, 8}).to(torch::kUInt8);
+  for (int64_t p : {0, 27, 62}) {
+    auto changed = x.clone();
+    changed.view({-1})[p] = (changed.view({-1})[p].item<int>() + 1) % 4;
+    auto diff = (m.params(z, x) - m.params(z, changed)).abs().amax(1).view({-1});  // per position
+    EXPECT_EQ(diff.slice(0, 0, p + 1).max().item<float>(), 0.0f) << p;
+    EXPECT_GT(diff.slice(0, p + 1).max().item<float>(), 0.0f) << p;
+  }
+  // z reaches every position.
+  auto dz = (m.params(z, x) - m.params(z + 1.0, x)).abs().amax(1).view({-1});
+  EXPECT_GT(dz.min().item<float>(), 0.0f);
 }

@@ -51,7 +51,7 @@ class GumbelVae : public LatentModel {
   const GumbelVaeOptions options;
 
  protected:
-  torch::Tensor pixel_params(const torch::Tensor& z) override { return decoder_(z.flatten(-2)); }
+  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override { return decoder_(z.flatten(-2)); }
 
  private:
   ConvEncoder encoder_{nullptr};

@@ -74,7 +74,7 @@ LatentModel::LatentModel(ImageShape shape, int64_t levels, PixelLikelihood likel
 }
 
 torch::Tensor LatentModel::decode_nll(const torch::Tensor& z, const torch::Tensor& x) {
-  auto p = pixel_params(z);
+  auto p = pixel_params(decoder_context(z), x);
   const int64_t M = x.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
   switch (likelihood_) {
     case PixelLikelihood::kBernoulli: return bernoulli_nll(p, x);
@@ -87,10 +87,9 @@ torch::Tensor LatentModel::decode_nll(const torch::Tensor& z, const torch::Tenso
   return {};
 }
 
-torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
+torch::Tensor LatentModel::draw_pixels(const torch::Tensor& p, double temperature) {
   TORCH_CHECK(temperature >= 0, "temperature must be >= 0, got ", temperature);
-  auto p = pixel_params(z);
-  const int64_t M = z.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
+  const int64_t M = p.size(0), C = shape_.channels, H = p.size(2), W = p.size(3);
   const bool mode = temperature == 0;
   torch::Tensor x;
   switch (likelihood_) {
@@ -119,6 +118,22 @@ torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperat
     }
   }
   return x.clamp(0, levels_ - 1).to(torch::kUInt8);
+}
+
+torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
+  const int64_t M = z.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
+  auto x = torch::zeros({M, C, H, W}, torch::TensorOptions().dtype(torch::kUInt8).device(z.device()));
+  auto context = decoder_context(z);
+  if (!autoregressive_decoder()) return draw_pixels(pixel_params(context, x), temperature);
+  // Raster order, R -> G -> B within a pixel; each pass fixes one sub-pixel.
+  for (int64_t i = 0; i < H; ++i)
+    for (int64_t j = 0; j < W; ++j)
+      for (int64_t c = 0; c < C; ++c) {
+        auto p = pixel_params(context, x).slice(2, i, i + 1).slice(3, j, j + 1);  // [M, P C, 1, 1]
+        auto drawn = draw_pixels(p, temperature);                           // [M, C, 1, 1]
+        x.select(1, c).select(1, i).select(1, j).copy_(drawn.select(1, c).view({M}));
+      }
+  return x;
 }
 
 torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
@@ -183,7 +198,10 @@ torch::Tensor LatentModel::reconstruct(const torch::Tensor& x) {
 
 torch::Tensor LatentModel::decode_mean(const torch::Tensor& z) {
   c10::InferenceMode guard;
-  auto p = pixel_params(z.to(device()));
+  if (autoregressive_decoder()) return decode_sample(z.to(device()), 1.0).to(torch::kFloat);
+  auto zd = z.to(device());
+  auto p = pixel_params(decoder_context(zd), torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
+                                         torch::TensorOptions().dtype(torch::kUInt8).device(device())));
   const int64_t M = p.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
   switch (likelihood_) {
     case PixelLikelihood::kBernoulli: return torch::sigmoid(p);

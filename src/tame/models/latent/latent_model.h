@@ -76,7 +76,8 @@ class LatentModel : public ImageModel {
   /// Each image encoded, its posterior's most likely z decoded, and the mean of
   /// p(x|z) returned: float [B, C, H, W] in level units [0, K-1].
   torch::Tensor reconstruct(const torch::Tensor& x);
-  /// E[x | z] for latent codes z [n, latent...]: float in level units [0, K-1].
+  /// E[x | z] for latent codes z [n, latent...]: float in level units [0, K-1];
+  /// for an autoregressive decoder, whose mean has no closed form, one draw.
   torch::Tensor decode_mean(const torch::Tensor& z);
   virtual int64_t latent_dims() const = 0;
 
@@ -94,13 +95,23 @@ class LatentModel : public ImageModel {
   virtual torch::Tensor posterior_mean(const Posterior& q) = 0;
 
   /// -log p(x|z) [M] for z [M, latent...] and x [M, C, H, W].
-  virtual torch::Tensor decode_nll(const torch::Tensor& z, const torch::Tensor& x);
-  /// x ~ p(x|z) at temperature T (T -> 0: most likely pixels), uint8.
-  virtual torch::Tensor decode_sample(const torch::Tensor& z, double temperature);
+  torch::Tensor decode_nll(const torch::Tensor& z, const torch::Tensor& x);
+  /// x ~ p(x|z) at temperature T (T = 0: most likely pixels), uint8. An
+  /// autoregressive decoder draws sub-pixel by sub-pixel in raster order.
+  torch::Tensor decode_sample(const torch::Tensor& z, double temperature);
 
  protected:
-  /// The decoder network's pixel parameters [M, likelihood_channels, H, W].
-  virtual torch::Tensor pixel_params(const torch::Tensor& z) = 0;
+  /// What the decoder computes from z alone, once per z (default: z itself);
+  /// autoregressive sampling reuses it for every sub-pixel.
+  virtual torch::Tensor decoder_context(const torch::Tensor& z) { return z; }
+  /// The decoder network's pixel parameters [M, likelihood_channels, H, W] from
+  /// decoder_context(z). An autoregressive decoder reads x (uint8 [M, C, H, W]),
+  /// and the parameters at each sub-pixel depend only on the sub-pixels before
+  /// it; other decoders ignore x.
+  virtual torch::Tensor pixel_params(const torch::Tensor& context, const torch::Tensor& x) = 0;
+  virtual bool autoregressive_decoder() const { return false; }
+  /// Draws pixels from parameters p at temperature T (0 = most likely).
+  torch::Tensor draw_pixels(const torch::Tensor& p, double temperature);
   /// The k-draw bound's log-weights for one chunk: [n, B].
   torch::Tensor log_weights(const Posterior& q, const torch::Tensor& x, int64_t n);
 

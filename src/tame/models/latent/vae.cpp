@@ -5,16 +5,19 @@
 
 namespace tame {
 
-Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels)
+Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels) : Vae(o, shape, levels, true) {}
+
+Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool conv_decoder)
     : LatentModel(shape, levels, parse_likelihood(o.likelihood, levels), o.beta, o.k), options(o) {
   TORCH_CHECK(o.latent >= 1 && o.hidden >= 1, "latent and hidden must be positive");
   TORCH_CHECK(o.estimator == "pathwise" || o.estimator == "score",
               "estimator must be pathwise or score, got '", o.estimator, "'");
   TORCH_CHECK(o.estimator == "pathwise" || o.k == 1, "estimator=score trains the k = 1 bound only");
   encoder_ = register_module("encoder", ConvEncoder(shape, o.hidden, 2 * o.latent));
-  decoder_ = register_module(
-      "decoder",
-      ConvDecoder(o.latent, o.hidden, likelihood_channels(likelihood_, shape.channels, levels), shape));
+  if (conv_decoder)
+    decoder_ = register_module(
+        "decoder", ConvDecoder(o.latent, o.hidden,
+                               likelihood_channels(likelihood_, shape.channels, levels), shape));
   baseline_ = register_buffer("baseline", torch::zeros({}));
 }
 

@@ -50,7 +50,9 @@ class Vae : public LatentModel {
   const VaeOptions options;
 
  protected:
-  torch::Tensor pixel_params(const torch::Tensor& z) override { return decoder_(z); }
+  /// For models that bring their own decoder (vlae): the encoder and prior only.
+  Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool conv_decoder);
+  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override { return decoder_(z); }
 
  private:
   ConvEncoder encoder_{nullptr};

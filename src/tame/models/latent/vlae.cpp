@@ -1,0 +1,48 @@
+#include "tame/models/latent/vlae.h"
+
+#include "tame/dist/likelihood.h"
+
+namespace tame {
+
+namespace {
+VaeOptions vae_part(const VlaeOptions& o) {
+  VaeOptions v;
+  v.latent = o.latent;
+  v.hidden = o.hidden;
+  v.likelihood = "categorical";
+  v.beta = o.beta;
+  v.k = o.k;
+  return v;
+}
+}  // namespace
+
+Vlae::Vlae(const VlaeOptions& o, ImageShape shape, int64_t levels)
+    : Vae(vae_part(o), shape, levels, /*conv_decoder=*/false), vlae_options(o) {
+  TORCH_CHECK(o.pixel_hidden >= 1 && o.pixel_layers >= 0 && o.input_kernel >= 1 &&
+                  o.input_kernel % 2 == 1,
+              "vlae: pixel_hidden >= 1, pixel_layers >= 0 and an odd input_kernel required");
+  const int64_t C = shape.channels, F = o.pixel_hidden * C;  // features divisible by C (colours)
+  context_ = register_module("context", ConvDecoder(o.latent, o.hidden, F, shape));
+  input_ = register_module(
+      "input", MaskedConv2d(MaskedConv2dOptions(C, F, o.input_kernel).mask(Mask::kA).colors(C)));
+  for (int64_t i = 0; i < o.pixel_layers; ++i) {
+    layers_.push_back(register_module("layer" + std::to_string(i),
+                                      MaskedConv2d(MaskedConv2dOptions(F, F, 3).colors(C))));
+    conditions_.push_back(register_module(
+        "condition" + std::to_string(i), torch::nn::Conv2d(torch::nn::Conv2dOptions(F, F, 1))));
+  }
+  out1_ = register_module("out1", MaskedConv2d(MaskedConv2dOptions(F, F, 1).colors(C)));
+  out2_ = register_module("out2", MaskedConv2d(MaskedConv2dOptions(F, levels * C, 1).colors(C)));
+}
+
+torch::Tensor Vlae::pixel_params(const torch::Tensor& hz, const torch::Tensor& x) {
+  // z's features hz enter every layer as a per-pixel bias; they carry no
+  // information about x beyond what the encoder put in z, so causality in x is
+  // the masks' alone.
+  auto h = torch::relu(input_(scale_to_unit(x, levels_)) + hz);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    h = torch::relu(h + layers_[i](h) + conditions_[i](hz));
+  return out2_(torch::relu(out1_(h)));
+}
+
+}  // namespace tame
