@@ -384,7 +384,7 @@ TEST_F(Cli, FlowsTrainResumeEvaluateSample) {
 TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
   const std::vector<std::pair<std::string, std::string>> models = {
       {"vae", "--set latent=2 --set hidden=4"},
-      {"iwae", "--set latent=3 --set hidden=4 --set k=3 --set likelihood=logistic"},
+      {"iwae", "--set latent=3 --set hidden=4 --k 3 --beta 0.5 --set likelihood=logistic"},
       {"gumbel-vae", "--set groups=3 --set classes=4 --set hidden=4 --set hard=true"},
       {"vlae", "--set latent=3 --set hidden=4 --set pixel_hidden=4"},
   };
@@ -394,6 +394,11 @@ TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
                      " --epochs 1 --batch-size 16 --threads 1 --quiet --log-every 1 " + sets,
                  tmp);
     ASSERT_EQ(r.code, 0) << model << ": " << r.err;
+    if (model == "iwae") {  // --k and --beta are the hyper-parameters k and beta
+      auto hp = nlohmann::json::parse(tame::read_file(run_dir + "/config.json"))["hparams"];
+      EXPECT_EQ(hp["k"], 3);
+      EXPECT_EQ(hp["beta"], 0.5);
+    }
     r = run("train --out " + run_dir + " --resume --epochs 2 --threads 1 --quiet", tmp);
     ASSERT_EQ(r.code, 0) << model << ": " << r.err;
     // The training log carries the reconstruction term and the KL.
@@ -428,6 +433,10 @@ TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
           tmp);
   ASSERT_EQ(r.code, 0) << r.err;
   expect_clean_failure(run("reconstruct " + (tmp / "pc"), tmp), "latent-variable model");
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "pk") +
+                               " --epochs 1 --batch-size 16 --quiet --k 5",
+                           tmp),
+                       "no hyper-parameter 'k'");
   // The score-function estimator trains from the CLI too.
   r = run("train --model vae --data " + data() + " --out " + (tmp / "sf") +
               " --epochs 1 --batch-size 16 --threads 1 --quiet --set hidden=4 --set estimator=score",

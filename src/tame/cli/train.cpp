@@ -20,6 +20,8 @@ void add_train(CLI::App& app) {
     int threads = 0;
     bool resume = false, quiet = false;
     std::vector<std::string> set;
+    int64_t k = 1;
+    double beta = 1.0;
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("train", "train a model; checkpoints, metrics and evaluations go to RUN_DIR");
@@ -42,6 +44,8 @@ void add_train(CLI::App& app) {
   auto* o_eval = c->add_option("--eval-limit", a->eval_limit, "test images evaluated after each epoch (0 = all)");
   c->add_option("--log-every", a->log_every, "steps between metrics.jsonl lines")->capture_default_str();
   auto* o_set = c->add_option("--set", a->set, "model hyper-parameter KEY=VALUE (repeatable)");
+  auto* o_k = c->add_option("--k", a->k, "importance samples of a latent model's training objective (--set k=K)");
+  auto* o_beta = c->add_option("--beta", a->beta, "weight of a latent model's KL term (--set beta=B)");
   c->add_flag("--resume", a->resume, "continue RUN_DIR from its last checkpoint");
   c->add_flag("--quiet", a->quiet, "no progress output");
   c->callback([=] {
@@ -52,7 +56,7 @@ void add_train(CLI::App& app) {
         throw Error("--model " + a->model + " does not match the run's model " + cfg.model);
       if (o_data->count() && a->data != cfg.data)
         throw Error("--data " + a->data + " does not match the run's data " + cfg.data);
-      for (auto* opt : {o_bs, o_lr, o_sched, o_warm, o_clip, o_seed, o_set})
+      for (auto* opt : {o_bs, o_lr, o_sched, o_warm, o_clip, o_seed, o_set, o_k, o_beta})
         if (opt->count()) throw Error(opt->get_name() + " cannot change on --resume (it would not be the same run)");
       if (o_epochs->count()) cfg.epochs = a->epochs;
       if (o_time->count()) cfg.time_limit = a->time_limit;
@@ -69,6 +73,8 @@ void add_train(CLI::App& app) {
         auto [k, v] = parse_hparam(kv);
         overrides[k] = v;
       }
+      if (o_k->count()) overrides["k"] = a->k;
+      if (o_beta->count()) overrides["beta"] = a->beta;
       cfg.model = a->model;
       cfg.hparams = resolve_hparams(a->model, overrides);
       cfg.data = a->data;
