@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The latent-variable runs behind docs/RESULTS.md: each model trained on
+# Fashion-MNIST for a fixed wall time, then evaluated with K = 1 (all 10,000
+# test images), K = 100 (the first 1,000) and K = 5,000 (the first
+# EVAL5000_LIMIT) importance samples, with KL and active units.
+#
+#   scripts/latent_runs.sh
+#   RUNS="vae:480:" scripts/latent_runs.sh      # model:seconds:extra --set flags (comma-separated)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAME=${TAME:-${BUILD_DIR:-build}/tame}
+OUT=${OUT:-runs/latent}
+DATA=${DATA:-fashion-mnist}
+EVAL5000_LIMIT=${EVAL5000_LIMIT:-50}
+RUNS=${RUNS:-"vae:480: iwae:480: vlae:480: vlae-full:480:input_kernel=7,pixel_layers=6"}
+mkdir -p "$OUT"
+for spec in $RUNS; do
+  IFS=: read -r name seconds sets <<<"$spec"
+  model=${name%-full}
+  run="$OUT/$name"
+  flags=()
+  for kv in ${sets//,/ }; do flags+=(--set "$kv"); done
+  echo "== $name ($model ${sets}), ${seconds}s -> $run"
+  start=$(date +%s)
+  "$TAME" train --model "$model" --data "$DATA" --out "$run" "${flags[@]}" \
+    --time-limit "$seconds" --epochs 100 --batch-size 64 --lr 2e-3 --eval-limit 1000 --quiet
+  "$TAME" eval "$run" --json | tee "$run/eval_k1.json"
+  "$TAME" eval "$run" --json --iw-samples 100 --limit 1000 | tee "$run/eval_k100.json"
+  "$TAME" eval "$run" --json --iw-samples 5000 --limit "$EVAL5000_LIMIT" --batch-size 10 | tee "$run/eval_k5000.json"
+  "$TAME" eval "$run" --json --limit "$EVAL5000_LIMIT" | tee "$run/eval_k1_limit.json"
+  "$TAME" sample "$run" -n 64 --seed 1 --out "$run/samples.png"
+  "$TAME" reconstruct "$run" -n 32 --out "$run/reconstructions.png"
+  echo "   wall time $(( $(date +%s) - start ))s"
+done
