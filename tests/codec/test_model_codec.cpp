@@ -129,8 +129,9 @@ TEST(ModelCodec, QuantizedPmfKeepsEverySymbol) {
     EXPECT_EQ(cdf[256], 1u << kCodecPrecision);
     for (int k = 0; k < 256; ++k)
       EXPECT_GE(cdf[k + 1], cdf[k] + 1) << "level " << k << " spread " << spread;
-    if (spread == 0.0f)
+    if (spread == 0.0f) {
       for (int k = 1; k < 256; ++k)
         EXPECT_EQ(cdf[k + 1] - cdf[k], cdf[2] - cdf[1]);  // uniform stays uniform
+    }
   }
 }

@@ -62,7 +62,9 @@ TEST_P(Causality, OutputsDependOnlyOnEarlierSubPixels) {
             }
       }
   EXPECT_EQ(violations, 0) << name << " C=" << C;
-  if (name == "gated-pixelcnn") EXPECT_EQ(missing, 0) << "gated-pixelcnn has a blind spot";
+  if (name == "gated-pixelcnn") {
+    EXPECT_EQ(missing, 0) << "gated-pixelcnn has a blind spot";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Causality,
