@@ -56,4 +56,15 @@ torch::Tensor FlowModel::sample(int64_t n, double temperature) {
   return torch::floor(y * static_cast<double>(levels_)).clamp(0, levels_ - 1).to(torch::kUInt8);
 }
 
+flows::TransformPtr logit_then(const char* model, double alpha, flows::TransformPtr body) {
+  TORCH_CHECK(alpha > 0 && alpha < 0.5, model, ": alpha must be in (0, 0.5), got ", alpha);
+  return std::make_shared<flows::Composite>(
+      std::vector<flows::TransformPtr>{std::make_shared<flows::Logit>(alpha), std::move(body)});
+}
+
+void check_side(const char* model, const std::string& option, int64_t side, ImageShape s) {
+  TORCH_CHECK(s.height % side == 0 && s.width % side == 0, model, ": ", option,
+              " needs height and width divisible by ", side, ", got ", s.height, "x", s.width);
+}
+
 }  // namespace tame

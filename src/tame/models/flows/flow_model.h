@@ -42,4 +42,16 @@ class FlowModel : public ImageModel {
   std::shared_ptr<flows::VariationalDequantizer> dequantizer_;
 };
 
+/// What nice, realnvp and glow share around their own transform `body`: the
+/// logit pre-processing in front (alpha checked to lie in (0, 0.5)), ...
+flows::TransformPtr logit_then(const char* model, double alpha, flows::TransformPtr body);
+/// ... a check that the image side divides by `side` (squeezes need it) ...
+void check_side(const char* model, const std::string& option, int64_t side, ImageShape s);
+/// ... and the dequantizer their options name (dequantization, deq_couplings, deq_hidden).
+template <class Options>
+std::shared_ptr<flows::VariationalDequantizer> dequantizer_for(const Options& o, ImageShape s,
+                                                               int64_t levels) {
+  return flows::make_dequantizer(o.dequantization, s, levels, o.deq_couplings, o.deq_hidden);
+}
+
 }  // namespace tame

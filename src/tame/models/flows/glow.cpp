@@ -26,19 +26,14 @@ TransformPtr glow_level(const GlowOptions& o, int64_t C, int64_t H, int64_t W, i
 TransformPtr glow_transform(const GlowOptions& o, ImageShape s) {
   TORCH_CHECK(o.levels >= 1 && o.steps >= 1 && o.hidden >= 1,
               "glow: levels, steps and hidden must be positive");
-  TORCH_CHECK(o.alpha > 0 && o.alpha < 0.5, "glow: alpha must be in (0, 0.5), got ", o.alpha);
-  const int64_t side = int64_t{1} << o.levels;
-  TORCH_CHECK(s.height % side == 0 && s.width % side == 0, "glow: levels=", o.levels,
-              " needs height and width divisible by ", side, ", got ", s.height, "x", s.width);
-  return std::make_shared<flows::Composite>(std::vector<TransformPtr>{
-      std::make_shared<flows::Logit>(o.alpha), glow_level(o, s.channels, s.height, s.width, 0)});
+  check_side("glow", "levels=" + std::to_string(o.levels), int64_t{1} << o.levels, s);
+  return logit_then("glow", o.alpha, glow_level(o, s.channels, s.height, s.width, 0));
 }
 }  // namespace
 
 Glow::Glow(const GlowOptions& o, ImageShape shape, int64_t levels)
     : FlowModel(shape, levels, glow_transform(o, shape), FlowBase::kNormal,
-                flows::make_dequantizer(o.dequantization, shape, levels, o.deq_couplings,
-                                        o.deq_hidden)),
+                dequantizer_for(o, shape, levels)),
       options(o) {}
 
 }  // namespace tame

@@ -28,19 +28,14 @@ TransformPtr scale_level(const RealNvpOptions& o, int64_t C, int64_t H, int64_t 
 
 TransformPtr realnvp_transform(const RealNvpOptions& o, ImageShape s) {
   TORCH_CHECK(o.scales >= 1 && o.hidden >= 1, "realnvp: scales and hidden must be positive");
-  TORCH_CHECK(o.alpha > 0 && o.alpha < 0.5, "realnvp: alpha must be in (0, 0.5), got ", o.alpha);
-  const int64_t side = int64_t{1} << (o.scales - 1);
-  TORCH_CHECK(s.height % side == 0 && s.width % side == 0, "realnvp: scales=", o.scales,
-              " needs height and width divisible by ", side, ", got ", s.height, "x", s.width);
-  return std::make_shared<flows::Composite>(std::vector<TransformPtr>{
-      std::make_shared<flows::Logit>(o.alpha), scale_level(o, s.channels, s.height, s.width, 0)});
+  check_side("realnvp", "scales=" + std::to_string(o.scales), int64_t{1} << (o.scales - 1), s);
+  return logit_then("realnvp", o.alpha, scale_level(o, s.channels, s.height, s.width, 0));
 }
 }  // namespace
 
 RealNvp::RealNvp(const RealNvpOptions& o, ImageShape shape, int64_t levels)
     : FlowModel(shape, levels, realnvp_transform(o, shape), FlowBase::kNormal,
-                flows::make_dequantizer(o.dequantization, shape, levels, o.deq_couplings,
-                                        o.deq_hidden)),
+                dequantizer_for(o, shape, levels)),
       options(o) {}
 
 }  // namespace tame
