@@ -28,6 +28,12 @@ int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t level
 }
 
 namespace {
+// x [B, C, H, W] repeated n times: [n B, C, H, W], copy i of image b at i B + b.
+torch::Tensor repeat_images(const torch::Tensor& x, int64_t n) {
+  return x.unsqueeze(0).expand({n, x.size(0), x.size(1), x.size(2), x.size(3)}).reshape(
+      {n * x.size(0), x.size(1), x.size(2), x.size(3)});
+}
+
 void check_geometry(ImageShape s) {
   TORCH_CHECK(s.height % 4 == 0 && s.width % 4 == 0,
               "the convolutional encoder and decoder need height and width divisible by 4, got ",
@@ -137,11 +143,8 @@ torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperat
 }
 
 torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
-  const int64_t B = x.size(0);
   auto z = draw(q, n, /*reparameterized=*/false);  // [n, B, ...]
-  auto xs = x.unsqueeze(0).expand({n, B, x.size(1), x.size(2), x.size(3)}).reshape(
-      {n * B, x.size(1), x.size(2), x.size(3)});
-  auto log_px = -decode_nll(z.flatten(0, 1), xs).view({n, B});
+  auto log_px = -decode_nll(z.flatten(0, 1), repeat_images(x, n)).view({n, x.size(0)});
   return log_px + log_prior(z) - log_q(q, z);
 }
 
@@ -171,11 +174,8 @@ torch::Tensor LatentModel::loss(const torch::Tensor& x) {
     last_terms_ = {{"recon", recon.mean().item<double>()}, {"kl", kl_term.mean().item<double>()}};
   } else {
     // The k-sample objective; beta weighs log p(z) - log q(z|x) as it weighs the KL.
-    const int64_t B = x.size(0);
     auto z = draw(q, k_, /*reparameterized=*/true);
-    auto xs = x.unsqueeze(0).expand({k_, B, x.size(1), x.size(2), x.size(3)}).reshape(
-        {k_ * B, x.size(1), x.size(2), x.size(3)});
-    auto log_px = -decode_nll(z.flatten(0, 1), xs).view({k_, B});
+    auto log_px = -decode_nll(z.flatten(0, 1), repeat_images(x, k_)).view({k_, x.size(0)});
     auto log_ratio = log_prior(z) - log_q(q, z);
     auto lw = log_px + beta_ * log_ratio;
     per_image = -(torch::logsumexp(lw, 0) - std::log(static_cast<double>(k_)));
