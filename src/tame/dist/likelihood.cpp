@@ -61,6 +61,10 @@ torch::Tensor discretized_logistic_nll(const torch::Tensor& mean, const torch::T
   return -logp.flatten(1).sum(1);
 }
 
+torch::Tensor standard_normal_log_prob(const torch::Tensor& z) {
+  return (-0.5 * (z.pow(2) + std::log(2 * M_PI))).sum(-1);
+}
+
 torch::Tensor categorical_probs(const torch::Tensor& logits, double temperature) {
   TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
   return torch::softmax(logits.to(torch::kFloat) / temperature, 1);

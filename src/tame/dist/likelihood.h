@@ -30,6 +30,10 @@ torch::Tensor bernoulli_nll(const torch::Tensor& logits, const torch::Tensor& x)
 torch::Tensor discretized_logistic_nll(const torch::Tensor& mean, const torch::Tensor& log_scale,
                                        const torch::Tensor& x, int64_t levels);
 
+/// log N(z; 0, I) summed over the last dimension: [..., D] -> [...] (the flows'
+/// base and the latent models' prior; flows pass z.flatten(1)).
+torch::Tensor standard_normal_log_prob(const torch::Tensor& z);
+
 /// Probabilities of a Categorical over dim 1 at temperature T (logits / T).
 torch::Tensor categorical_probs(const torch::Tensor& logits, double temperature = 1.0);
 

@@ -2,14 +2,9 @@
 
 #include <cmath>
 
-namespace tame::flows {
+#include "tame/dist/likelihood.h"
 
-namespace {
-torch::Tensor per_example(const torch::Tensor& t) { return t.flatten(1).sum(1); }
-torch::Tensor bounded(const torch::Tensor& s, double bound) {
-  return bound > 0 ? bound * torch::tanh(s / bound) : s;
-}
-}  // namespace
+namespace tame::flows {
 
 VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
                                                int64_t couplings, int64_t hidden,
@@ -39,30 +34,28 @@ VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
 }
 
 Result VariationalDequantizer::transform(const torch::Tensor& eps, const torch::Tensor& x) {
-  auto xs = x.to(eps.scalar_type()) * (2.0 / static_cast<double>(levels_ - 1)) - 1.0;
-  auto h = context_->forward(xs);
+  auto h = context_->forward(scale_to_unit(x, levels_).to(eps.scalar_type()));
   auto ms = affine_(h).chunk(2, 1);
-  auto logs = bounded(ms[1], bound_);
+  auto logs = bounded_log_scale(ms[1], bound_);
   auto z = eps * torch::exp(logs) + ms[0];
-  auto logdet = per_example(logs);
+  auto logdet = sum_per_example(logs);
   for (size_t i = 0; i < couplings_.size(); ++i) {
     const auto& m = masks_[i];
     auto st = couplings_[i]->forward(torch::cat({z * m, h}, 1)).chunk(2, 1);
-    auto s = bounded(st[0], bound_) * (1.0 - m);
+    auto s = bounded_log_scale(st[0], bound_) * (1.0 - m);
     z = z * torch::exp(s) + st[1] * (1.0 - m);
-    logdet = logdet + per_example(s);
+    logdet = logdet + sum_per_example(s);
   }
   // u = sigmoid(z): du/dz = sigmoid(z) sigmoid(-z).
   auto u = torch::sigmoid(z);
-  logdet = logdet + per_example(torch::log_sigmoid(z) + torch::log_sigmoid(-z));
+  logdet = logdet + sum_per_example(torch::log_sigmoid(z) + torch::log_sigmoid(-z));
   return {u, logdet};
 }
 
 std::pair<torch::Tensor, torch::Tensor> VariationalDequantizer::sample(const torch::Tensor& x) {
   auto eps = torch::randn(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
   auto [u, logdet] = transform(eps, x);
-  auto log_normal = per_example(-0.5 * eps.pow(2) - 0.5 * std::log(2 * M_PI));
-  return {u, log_normal - logdet};
+  return {u, standard_normal_log_prob(eps.flatten(1)) - logdet};
 }
 
 std::shared_ptr<VariationalDequantizer> make_dequantizer(const std::string& kind, ImageShape shape,

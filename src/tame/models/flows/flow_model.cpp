@@ -3,6 +3,8 @@
 #include <cmath>
 #include <tuple>
 
+#include "tame/dist/likelihood.h"
+
 namespace tame {
 
 FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base,
@@ -27,7 +29,7 @@ torch::Tensor FlowModel::log_weight(const torch::Tensor& x) {
   auto [z, logdet] = transform_->forward(y);
   torch::Tensor log_base;
   if (base_ == FlowBase::kNormal) {
-    log_base = (-0.5 * z.pow(2) - 0.5 * std::log(2 * M_PI)).flatten(1).sum(1);
+    log_base = standard_normal_log_prob(z.flatten(1));
   } else {
     auto inside = ((z >= 0) & (z < 1)).flatten(1).all(1);
     log_base = torch::where(inside, torch::zeros_like(logdet), torch::full_like(logdet, -INFINITY));

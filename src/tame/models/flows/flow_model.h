@@ -34,7 +34,6 @@ class FlowModel : public ImageModel {
   torch::Tensor log_weight(const torch::Tensor& x);
   /// The map from dequantized y = (x + u) / K in [0, 1)^D to the base space.
   flows::Transform& transform() { return *transform_; }
-  bool variational() const { return dequantizer_ != nullptr; }
 
  protected:
   flows::TransformPtr transform_;

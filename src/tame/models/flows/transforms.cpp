@@ -4,8 +4,13 @@
 
 namespace tame::flows {
 
+torch::Tensor sum_per_example(const torch::Tensor& t) { return t.flatten(1).sum(1); }
+
+torch::Tensor bounded_log_scale(const torch::Tensor& raw, double bound) {
+  return bound > 0 ? bound * torch::tanh(raw / bound) : raw;
+}
+
 namespace {
-torch::Tensor per_example(const torch::Tensor& t) { return t.flatten(1).sum(1); }
 torch::Tensor zeros_for(const torch::Tensor& x) { return torch::zeros({x.size(0)}, x.options()); }
 }  // namespace
 
@@ -101,18 +106,18 @@ AffineCoupling::AffineCoupling(int64_t channels, int64_t height, int64_t width, 
 
 std::pair<torch::Tensor, torch::Tensor> AffineCoupling::scale_shift(const torch::Tensor& xa) {
   auto st = net_(xa).chunk(2, 1);
-  auto s = bound_ > 0 ? bound_ * torch::tanh(st[0] / bound_) : st[0];
+  auto s = bounded_log_scale(st[0], bound_);
   return {s * (1.0 - mask_), st[1] * (1.0 - mask_)};  // the conditioning half is left as it is
 }
 
 Result AffineCoupling::forward(const torch::Tensor& x) {
   auto [s, t] = scale_shift(x * mask_);
-  return {x * torch::exp(s) + t, per_example(s)};
+  return {x * torch::exp(s) + t, sum_per_example(s)};
 }
 
 Result AffineCoupling::inverse(const torch::Tensor& y) {
   auto [s, t] = scale_shift(y * mask_);
-  return {(y - t) * torch::exp(-s), -per_example(s)};
+  return {(y - t) * torch::exp(-s), -sum_per_example(s)};
 }
 
 Result Squeeze::forward(const torch::Tensor& x) {
@@ -202,8 +207,7 @@ Split::Split(int64_t channels, TransformPtr inner, bool learned_prior, int64_t h
 
 std::pair<torch::Tensor, torch::Tensor> Split::prior(const torch::Tensor& x1) {
   auto ms = net_(x1).chunk(2, 1);
-  auto logs = bound_ > 0 ? bound_ * torch::tanh(ms[1] / bound_) : ms[1];
-  return {ms[0], logs};
+  return {ms[0], bounded_log_scale(ms[1], bound_)};
 }
 
 Result Split::forward(const torch::Tensor& x) {
@@ -212,7 +216,7 @@ Result Split::forward(const torch::Tensor& x) {
   if (net_) {
     auto [mu, logs] = prior(x1);
     x2 = (x2 - mu) * torch::exp(-logs);
-    logdet = logdet - per_example(logs);
+    logdet = logdet - sum_per_example(logs);
   }
   return {torch::cat({y1, x2}, 1), logdet};
 }
@@ -223,7 +227,7 @@ Result Split::inverse(const torch::Tensor& y) {
   if (net_) {
     auto [mu, logs] = prior(x1);
     x2 = x2 * torch::exp(logs) + mu;
-    logdet = logdet + per_example(logs);
+    logdet = logdet + sum_per_example(logs);
   }
   return {torch::cat({x1, x2}, 1), logdet};
 }
@@ -231,13 +235,13 @@ Result Split::inverse(const torch::Tensor& y) {
 Result Logit::forward(const torch::Tensor& x) {
   auto p = alpha_ + (1.0 - 2.0 * alpha_) * x;
   auto y = torch::log(p) - torch::log1p(-p);
-  return {y, per_example(std::log(1.0 - 2.0 * alpha_) - torch::log(p) - torch::log1p(-p))};
+  return {y, sum_per_example(std::log(1.0 - 2.0 * alpha_) - torch::log(p) - torch::log1p(-p))};
 }
 
 Result Logit::inverse(const torch::Tensor& y) {
   auto p = torch::sigmoid(y);
   auto x = (p - alpha_) / (1.0 - 2.0 * alpha_);
-  return {x, per_example(torch::log(p) + torch::log1p(-p) - std::log(1.0 - 2.0 * alpha_))};
+  return {x, sum_per_example(torch::log(p) + torch::log1p(-p) - std::log(1.0 - 2.0 * alpha_))};
 }
 
 }  // namespace tame::flows

@@ -38,6 +38,12 @@ namespace tame::flows {
 
 using Result = std::pair<torch::Tensor, torch::Tensor>;  // {output, logabsdet [B]}
 
+/// Sum over every dimension but the batch: [B, ...] -> [B].
+torch::Tensor sum_per_example(const torch::Tensor& t);
+/// A log-scale kept inside (-bound, bound): bound * tanh(raw / bound); bound = 0
+/// leaves raw as it is. Every coupling, prior and dequantizer scale uses it.
+torch::Tensor bounded_log_scale(const torch::Tensor& raw, double bound);
+
 class Transform : public torch::nn::Module {
  public:
   virtual Result forward(const torch::Tensor& x) = 0;

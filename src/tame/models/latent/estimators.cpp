@@ -13,10 +13,6 @@ torch::Tensor gaussian_log_prob(const torch::Tensor& z, const torch::Tensor& mu,
   return (-0.5 * ((z - mu).pow(2) * torch::exp(-logvar) + logvar + std::log(2 * M_PI))).sum(-1);
 }
 
-torch::Tensor standard_normal_log_prob(const torch::Tensor& z) {
-  return (-0.5 * (z.pow(2) + std::log(2 * M_PI))).sum(-1);
-}
-
 torch::Tensor score_function_surrogate(const torch::Tensor& f, const torch::Tensor& log_q,
                                        const torch::Tensor& baseline) {
   return f + (f - baseline).detach() * (log_q - log_q.detach());

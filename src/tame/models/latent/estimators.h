@@ -10,11 +10,10 @@ namespace tame::latent {
 /// KL( N(mu, exp(logvar)) || N(0, I) ) summed over the last dimension: [..., L] -> [...].
 torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& logvar);
 
-/// log N(z; mu, exp(logvar)) summed over the last dimension (mu = 0, logvar = 0
-/// for the standard normal prior).
+/// log N(z; mu, exp(logvar)) summed over the last dimension (the standard
+/// normal prior is tame::standard_normal_log_prob, dist/likelihood.h).
 torch::Tensor gaussian_log_prob(const torch::Tensor& z, const torch::Tensor& mu,
                                 const torch::Tensor& logvar);
-torch::Tensor standard_normal_log_prob(const torch::Tensor& z);
 
 /// A surrogate whose gradient is the score-function estimate of grad E_q[f(z)]
 /// for z ~ q drawn without a path to q's parameters (z detached):
