@@ -37,7 +37,7 @@ torch::Tensor Vae::log_q(const Posterior& q, const torch::Tensor& z) {
   return latent::gaussian_log_prob(z, q.a.unsqueeze(0), q.b.unsqueeze(0));
 }
 
-torch::Tensor Vae::log_prior(const torch::Tensor& z) { return latent::standard_normal_log_prob(z); }
+torch::Tensor Vae::log_prior(const torch::Tensor& z) { return standard_normal_log_prob(z); }
 
 torch::Tensor Vae::kl(const Posterior& q) { return latent::gaussian_kl(q.a, q.b); }
 
@@ -50,9 +50,9 @@ torch::Tensor Vae::loss(const torch::Tensor& x) {
   // Score function: z drawn without a path to the encoder; the encoder learns
   // the reconstruction term through (log p(x|z) - b) grad log q(z|x).
   auto q = encode(x);
-  auto z = draw(q, 1, /*reparameterized=*/false)[0];
-  auto log_px = -decode_nll(z, x);
-  auto lq = latent::gaussian_log_prob(z, q.a, q.b);
+  auto z = draw(q, 1, /*reparameterized=*/false);  // [1, B, L]
+  auto log_px = -decode_nll(z[0], x);
+  auto lq = log_q(q, z)[0];
   auto surrogate = latent::score_function_surrogate(log_px, lq, baseline_);
   auto kl_term = kl(q);
   if (is_training()) {
