@@ -135,7 +135,11 @@ torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperat
   for (int64_t i = 0; i < H; ++i)
     for (int64_t j = 0; j < W; ++j)
       for (int64_t c = 0; c < C; ++c) {
-        auto p = pixel_params(context, x).slice(2, i, i + 1).slice(3, j, j + 1);  // [M, P C, 1, 1]
+        // Rows below i cannot matter (as in AutoregressiveModel::sample_naive):
+        // the pass runs over rows 0..i of x and of the per-pixel context only.
+        auto p = pixel_params(context.slice(2, 0, i + 1), x.slice(2, 0, i + 1))
+                     .slice(2, i, i + 1)
+                     .slice(3, j, j + 1);  // [M, P C, 1, 1]
         auto drawn = draw_pixels(p, temperature);                           // [M, C, 1, 1]
         x.select(1, c).select(1, i).select(1, j).copy_(drawn.select(1, c).view({M}));
       }

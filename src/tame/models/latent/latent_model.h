@@ -102,7 +102,9 @@ class LatentModel : public ImageModel {
 
  protected:
   /// What the decoder computes from z alone, once per z (default: z itself);
-  /// autoregressive sampling reuses it for every sub-pixel.
+  /// autoregressive sampling reuses it for every sub-pixel. An autoregressive
+  /// decoder's context is a per-pixel map [M, F, H, W], which sampling crops to
+  /// the rows generated so far.
   virtual torch::Tensor decoder_context(const torch::Tensor& z) { return z; }
   /// The decoder network's pixel parameters [M, likelihood_channels, H, W] from
   /// decoder_context(z). An autoregressive decoder reads x (uint8 [M, C, H, W]),
