@@ -4,15 +4,15 @@
 # test images), K = 100 (the first 1,000) and K = 5,000 (the first
 # EVAL5000_LIMIT) importance samples, with KL and active units.
 #
-#   scripts/latent_runs.sh
-#   RUNS="vae:480:" scripts/latent_runs.sh      # model:seconds:extra --set flags (comma-separated)
+#   scripts/latent_runs.sh                     # the four runs of RESULTS, ~60 min on 2 cores
+#   RUNS="vae:360:" scripts/latent_runs.sh      # model:seconds:extra --set flags (comma-separated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAME=${TAME:-${BUILD_DIR:-build}/tame}
 OUT=${OUT:-runs/latent}
 DATA=${DATA:-fashion-mnist}
 EVAL5000_LIMIT=${EVAL5000_LIMIT:-50}
-RUNS=${RUNS:-"vae:480: iwae:480: vlae:480: vlae-full:480:input_kernel=7,pixel_layers=6"}
+RUNS=${RUNS:-"vae:360: iwae:360: vlae:360: vlae-full:360:input_kernel=7,pixel_layers=6"}
 mkdir -p "$OUT"
 for spec in $RUNS; do
   IFS=: read -r name seconds sets <<<"$spec"
