@@ -35,7 +35,8 @@ torch::Device parse_device(const std::string& name);
 /// One line of a c10::Error or std::exception, without LibTorch's backtrace.
 std::string first_line(const std::exception& e);
 
-/// Sets the number of intra-op threads; 0 means every hardware thread.
+/// Sets the number of intra-op threads, LibTorch's and OpenBLAS's; 0 means
+/// every hardware thread.
 int set_threads(int threads);
 
 }  // namespace tame
