@@ -106,10 +106,13 @@ TEST(Latent, DiscretizedLogisticSumsToOneOverTheLevels) {
 }
 
 namespace {
-// A small VAE trained briefly on 8x8 binarized images.
-std::shared_ptr<Vae> trained_vae() {
+// A small VAE trained briefly on 8x8 binarized images, with either network.
+std::shared_ptr<Vae> trained_vae(const std::string& arch) {
   torch::manual_seed(3);
-  auto m = std::make_shared<Vae>(VaeOptions{.latent = 4, .hidden = 8}, ImageShape{1, 8, 8}, 2);
+  VaeOptions o{.latent = 4, .hidden = 8};
+  o.arch = arch;
+  if (arch == "mlp") o.hidden = 32;
+  auto m = std::make_shared<Vae>(o, ImageShape{1, 8, 8}, 2);
   auto data = (tame::testing::synthetic_images(256, 8, 8, 5) > 127).to(torch::kUInt8);
   torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
   for (int64_t step = 0; step < 300; ++step) {
@@ -123,27 +126,50 @@ std::shared_ptr<Vae> trained_vae() {
 }  // namespace
 
 // ELBO >= IWAE(k) bound >= IWAE(k') bound (as NLLs: nll >= nll_iw(k) >= nll_iw(k'))
-// for k < k', on average over a batch; IWAE(1) is the ELBO estimator.
+// for k < k', on average over a batch; IWAE(1) is the ELBO estimator. Both
+// network architectures.
 TEST(Latent, BoundsTightenFromElboThroughIwae) {
-  auto m = trained_vae();
-  m->eval();
-  torch::NoGradGuard g;
-  auto x = (tame::testing::synthetic_images(128, 8, 8, 6) > 127).to(torch::kUInt8);
-  auto average = [&](const std::function<torch::Tensor()>& f, int64_t repeats) {
-    double s = 0;
-    for (int64_t r = 0; r < repeats; ++r) s += f().mean().item<double>();
-    return s / repeats;
-  };
-  const double elbo = average([&] { return m->nll(x); }, 200);
-  const double k1 = average([&] { return m->nll_iw(x, 1); }, 200);
-  const double k10 = average([&] { return m->nll_iw(x, 10); }, 20);
-  const double k1000 = average([&] { return m->nll_iw(x, 1000); }, 1);  // two chunks of 512 draws
-  std::printf("nats/image: ELBO %.3f, IWAE k=1 %.3f, k=10 %.3f, k=1000 %.3f\n", elbo, k1, k10, k1000);
-  EXPECT_NEAR(k1, elbo, 0.02 * elbo);
-  EXPECT_LT(k10, elbo);
-  EXPECT_LT(k1000, k10);
-  // The chunked k = 1000 bound is one estimate: repeat runs agree to a fraction of a nat.
-  EXPECT_NEAR(m->nll_iw(x, 1000).mean().item<double>(), k1000, 0.3);
+  for (std::string arch : {"conv", "mlp"}) {
+    SCOPED_TRACE(arch);
+    auto m = trained_vae(arch);
+    m->eval();
+    torch::NoGradGuard g;
+    auto x = (tame::testing::synthetic_images(128, 8, 8, 6) > 127).to(torch::kUInt8);
+    auto average = [&](const std::function<torch::Tensor()>& f, int64_t repeats) {
+      double s = 0;
+      for (int64_t r = 0; r < repeats; ++r) s += f().mean().item<double>();
+      return s / repeats;
+    };
+    const double elbo = average([&] { return m->nll(x); }, 200);
+    const double k1 = average([&] { return m->nll_iw(x, 1); }, 200);
+    const double k10 = average([&] { return m->nll_iw(x, 10); }, 20);
+    const double k1000 = average([&] { return m->nll_iw(x, 1000); }, 1);  // two chunks of 512 draws
+    std::printf("%s nats/image: ELBO %.3f, IWAE k=1 %.3f, k=10 %.3f, k=1000 %.3f\n", arch.c_str(),
+                elbo, k1, k10, k1000);
+    EXPECT_NEAR(k1, elbo, 0.02 * elbo);
+    EXPECT_LT(k10, elbo);
+    EXPECT_LT(k1000, k10);
+    // The chunked k = 1000 bound is one estimate: repeat runs agree to a fraction of a nat.
+    EXPECT_NEAR(m->nll_iw(x, 1000).mean().item<double>(), k1000, 0.3);
+  }
+}
+
+// arch = mlp: the fully connected pair, a decoder output of the image's shape,
+// and an unknown arch named in the error.
+TEST(Latent, MlpNetworksKeepTheInterface) {
+  auto m =
+      make_model("gumbel-vae", {{"arch", "mlp"}, {"hidden", 16}, {"groups", 2}, {"classes", 3}},
+                 {3, 5, 6}, 256);
+  auto x = torch::randint(0, 256, {4, 3, 5, 6}).to(torch::kUInt8);
+  EXPECT_EQ(m->nll(x).sizes(), torch::IntArrayRef({4}));
+  EXPECT_EQ(m->sample(2).sizes(), torch::IntArrayRef({2, 3, 5, 6}));  // 5x6: no divisibility by 4
+  std::string what;
+  try {
+    make_model("vae", {{"arch", "resnet"}}, {1, 8, 8}, 2);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("arch must be conv or mlp"), std::string::npos) << what;
 }
 
 TEST(Latent, GumbelVaeTrainsItsScheduleAndBoundsAreDiscrete) {

@@ -13,10 +13,11 @@ GumbelVae::GumbelVae(const GumbelVaeOptions& o, ImageShape shape, int64_t levels
               "gumbel-vae: groups >= 1, classes >= 2 and hidden >= 1 required");
   TORCH_CHECK(o.tau0 > 0 && o.tau_min > 0 && o.anneal >= 0,
               "gumbel-vae: tau0 and tau_min must be positive, anneal >= 0");
-  encoder_ = register_module("encoder", ConvEncoder(shape, o.hidden, o.groups * o.classes));
-  decoder_ = register_module(
-      "decoder", ConvDecoder(o.groups * o.classes, o.hidden,
-                             likelihood_channels(likelihood_, shape.channels, levels), shape));
+  encoder_ = make_encoder(o.arch, shape, o.hidden, o.groups * o.classes);
+  register_module("encoder", encoder_.ptr());
+  decoder_ = make_decoder(o.arch, o.groups * o.classes, o.hidden,
+                          likelihood_channels(likelihood_, shape.channels, levels), shape);
+  register_module("decoder", decoder_.ptr());
   step_ = register_buffer("step", torch::zeros({}, torch::kDouble));
 }
 
@@ -25,7 +26,8 @@ double GumbelVae::temperature() const {
 }
 
 Posterior GumbelVae::encode(const torch::Tensor& x) {
-  auto logits = encoder_(scale_to_unit(x, levels_)).view({x.size(0), options.groups, options.classes});
+  auto logits = encoder_.forward(scale_to_unit(x, levels_))
+                    .view({x.size(0), options.groups, options.classes});
   return {torch::log_softmax(logits, -1), {}};
 }
 

@@ -2,9 +2,9 @@
 // with Gumbel-Softmax"; Maddison, Mnih & Teh 2016, "The Concrete Distribution".
 //
 // Implements: `groups` categorical latent variables of `classes` classes each,
-// a uniform prior, q(z|x) from the convolutional encoder, the convolutional
-// decoder fed the concatenated (relaxed) one-hot vectors. Training relaxes each
-// draw with the Gumbel-softmax at temperature
+// a uniform prior, q(z|x) from the encoder, the decoder fed the concatenated
+// (relaxed) one-hot vectors; both convolutional, or MLPs with `arch = mlp`.
+// Training relaxes each draw with the Gumbel-softmax at temperature
 //   tau = max(tau_min, tau0 * exp(-anneal * step)),
 // (hard = true: the straight-through variant, one-hot forward and relaxed
 // gradient) and adds beta times the analytic KL(q || uniform). Evaluation
@@ -20,7 +20,8 @@ namespace tame {
 struct GumbelVaeOptions {
   int64_t groups = 30;              // categorical latent variables
   int64_t classes = 10;             // classes of each
-  int64_t hidden = 32;              // channels of the first convolution (the second has 2x)
+  std::string arch = "conv";        // conv | mlp (latent_model.h)
+  int64_t hidden = 32;              // conv: channels of the first convolution; mlp: units
   std::string likelihood = "auto";  // auto | bernoulli | categorical | logistic
   double beta = 1.0;                // weight of the KL term
   double tau0 = 1.0;                // temperature at step 0
@@ -28,7 +29,7 @@ struct GumbelVaeOptions {
   double anneal = 3e-5;             // tau = max(tau_min, tau0 exp(-anneal step))
   bool hard = false;                // straight-through Gumbel-softmax
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GumbelVaeOptions, groups, classes, hidden,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GumbelVaeOptions, groups, classes, arch, hidden,
                                                 likelihood, beta, tau0, tau_min, anneal, hard)
 
 class GumbelVae : public LatentModel {
@@ -51,11 +52,12 @@ class GumbelVae : public LatentModel {
   const GumbelVaeOptions options;
 
  protected:
-  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override { return decoder_(z.flatten(-2)); }
+  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {
+    return decoder_.forward(z.flatten(-2));
+  }
 
  private:
-  ConvEncoder encoder_{nullptr};
-  ConvDecoder decoder_{nullptr};
+  torch::nn::AnyModule encoder_, decoder_;
   torch::Tensor step_;  // training steps taken (a buffer: resumes keep the schedule)
 };
 

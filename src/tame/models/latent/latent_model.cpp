@@ -72,6 +72,50 @@ torch::Tensor ConvDecoderImpl::forward(const torch::Tensor& z) {
   return out_(h);
 }
 
+MlpEncoderImpl::MlpEncoderImpl(ImageShape s, int64_t hidden, int64_t out) {
+  namespace nn = torch::nn;
+  l1_ = register_module("l1", nn::Linear(s.channels * s.height * s.width, hidden));
+  l2_ = register_module("l2", nn::Linear(hidden, hidden));
+  out_ = register_module("out", nn::Linear(hidden, out));
+}
+
+torch::Tensor MlpEncoderImpl::forward(const torch::Tensor& x_unit) {
+  return out_(torch::tanh(l2_(torch::tanh(l1_(x_unit.flatten(1))))));
+}
+
+MlpDecoderImpl::MlpDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape s)
+    : shape_(s), out_channels_(out_channels) {
+  namespace nn = torch::nn;
+  l1_ = register_module("l1", nn::Linear(in, hidden));
+  l2_ = register_module("l2", nn::Linear(hidden, hidden));
+  out_ = register_module("out", nn::Linear(hidden, out_channels * s.height * s.width));
+}
+
+torch::Tensor MlpDecoderImpl::forward(const torch::Tensor& z) {
+  return out_(torch::tanh(l2_(torch::tanh(l1_(z)))))
+      .view({z.size(0), out_channels_, shape_.height, shape_.width});
+}
+
+namespace {
+void check_arch(const std::string& arch) {
+  TORCH_CHECK(arch == "conv" || arch == "mlp", "arch must be conv or mlp, got '", arch, "'");
+}
+}  // namespace
+
+torch::nn::AnyModule make_encoder(const std::string& arch, ImageShape shape, int64_t hidden,
+                                  int64_t out) {
+  check_arch(arch);
+  if (arch == "mlp") return torch::nn::AnyModule(MlpEncoder(shape, hidden, out));
+  return torch::nn::AnyModule(ConvEncoder(shape, hidden, out));
+}
+
+torch::nn::AnyModule make_decoder(const std::string& arch, int64_t in, int64_t hidden,
+                                  int64_t out_channels, ImageShape shape) {
+  check_arch(arch);
+  if (arch == "mlp") return torch::nn::AnyModule(MlpDecoder(in, hidden, out_channels, shape));
+  return torch::nn::AnyModule(ConvDecoder(in, hidden, out_channels, shape));
+}
+
 LatentModel::LatentModel(ImageShape shape, int64_t levels, PixelLikelihood likelihood, double beta,
                          int64_t k)
     : ImageModel(shape, levels), likelihood_(likelihood), beta_(beta), k_(k) {

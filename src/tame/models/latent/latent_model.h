@@ -54,6 +54,38 @@ class ConvDecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConvDecoder);
 
+/// The fully connected pair of Burda et al. 2015 (and of most binarized-MNIST
+/// results): D -> h -> h -> out with tanh, and in -> h -> h -> out_channels x H x W.
+class MlpEncoderImpl : public torch::nn::Module {
+ public:
+  MlpEncoderImpl(ImageShape shape, int64_t hidden, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x_unit);
+
+ private:
+  torch::nn::Linear l1_{nullptr}, l2_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(MlpEncoder);
+
+class MlpDecoderImpl : public torch::nn::Module {
+ public:
+  MlpDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape shape);
+  torch::Tensor forward(const torch::Tensor& z);
+
+ private:
+  ImageShape shape_;
+  int64_t out_channels_;
+  torch::nn::Linear l1_{nullptr}, l2_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(MlpDecoder);
+
+/// The encoder x_unit [B, C, H, W] -> [B, out] and decoder z [M, in] ->
+/// [M, out_channels, H, W] of an architecture: "conv" or "mlp" (the error names
+/// the choices). `hidden` is the conv pair's first channel count or the MLP's width.
+torch::nn::AnyModule make_encoder(const std::string& arch, ImageShape shape, int64_t hidden,
+                                  int64_t out);
+torch::nn::AnyModule make_decoder(const std::string& arch, int64_t in, int64_t hidden,
+                                  int64_t out_channels, ImageShape shape);
+
 /// The parameters of q(z|x) for one batch (their meaning is the model's own).
 struct Posterior {
   torch::Tensor a, b;

@@ -13,16 +13,18 @@ Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool conv_decode
   TORCH_CHECK(o.estimator == "pathwise" || o.estimator == "score",
               "estimator must be pathwise or score, got '", o.estimator, "'");
   TORCH_CHECK(o.estimator == "pathwise" || o.k == 1, "estimator=score trains the k = 1 bound only");
-  encoder_ = register_module("encoder", ConvEncoder(shape, o.hidden, 2 * o.latent));
-  if (conv_decoder)
-    decoder_ = register_module(
-        "decoder", ConvDecoder(o.latent, o.hidden,
-                               likelihood_channels(likelihood_, shape.channels, levels), shape));
+  encoder_ = make_encoder(o.arch, shape, o.hidden, 2 * o.latent);
+  register_module("encoder", encoder_.ptr());
+  if (conv_decoder) {
+    decoder_ = make_decoder(o.arch, o.latent, o.hidden,
+                            likelihood_channels(likelihood_, shape.channels, levels), shape);
+    register_module("decoder", decoder_.ptr());
+  }
   baseline_ = register_buffer("baseline", torch::zeros({}));
 }
 
 Posterior Vae::encode(const torch::Tensor& x) {
-  auto h = encoder_(scale_to_unit(x, levels_)).chunk(2, 1);
+  auto h = encoder_.forward(scale_to_unit(x, levels_)).chunk(2, 1);
   return {h[0], h[1].clamp(-12.0, 8.0)};
 }
 

@@ -11,8 +11,10 @@
 //                                   running-mean baseline; the KL stays analytic
 //   k > 1:                          the IWAE k-sample bound (pathwise)
 // `vae` and `iwae` are this model with k = 1 and k = 5 by default.
-// Differs from the papers: convolutional instead of MLP networks, one stochastic
-// layer (IWAE's best figure used two).
+// Networks: `arch = conv` (default; latent_model.h's ConvEncoder/ConvDecoder)
+// or `arch = mlp`, the papers' two tanh hidden layers of `hidden` units each way
+// (Burda et al.: 200 for one stochastic layer). Differs from the papers: one
+// stochastic layer only (IWAE's best figure used two).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,15 +24,17 @@
 namespace tame {
 
 struct VaeOptions {
-  int64_t latent = 32;                  // latent dimensions (2 gives a latent-grid picture)
-  int64_t hidden = 32;                  // channels of the first convolution (the second has 2x)
-  std::string likelihood = "auto";      // auto | bernoulli | categorical | logistic
-  double beta = 1.0;                    // weight of the KL term (beta-VAE; 1 = the VAE)
-  int64_t k = 1;                        // importance samples of the training objective (IWAE)
-  std::string estimator = "pathwise";   // pathwise (reparameterized) | score (k = 1 only)
+  int64_t latent = 32;                 // latent dimensions (2 gives a latent-grid picture)
+  std::string arch = "conv";           // conv | mlp
+  int64_t hidden = 32;                 // conv: channels of the first convolution (the second
+                                       // has 2x); mlp: units of each hidden layer
+  std::string likelihood = "auto";     // auto | bernoulli | categorical | logistic
+  double beta = 1.0;                   // weight of the KL term (beta-VAE; 1 = the VAE)
+  int64_t k = 1;                       // importance samples of the training objective (IWAE)
+  std::string estimator = "pathwise";  // pathwise (reparameterized) | score (k = 1 only)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VaeOptions, latent, hidden, likelihood, beta, k,
-                                                estimator)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VaeOptions, latent, arch, hidden, likelihood, beta,
+                                                k, estimator)
 
 class Vae : public LatentModel {
  public:
@@ -52,11 +56,12 @@ class Vae : public LatentModel {
  protected:
   /// For models that bring their own decoder (vlae): the encoder and prior only.
   Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool conv_decoder);
-  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override { return decoder_(z); }
+  torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {
+    return decoder_.forward(z);
+  }
 
  private:
-  ConvEncoder encoder_{nullptr};
-  ConvDecoder decoder_{nullptr};
+  torch::nn::AnyModule encoder_, decoder_;
   torch::Tensor baseline_;  // running mean of log p(x|z) for the score-function estimator
 };
 
