@@ -5,27 +5,36 @@
 # EVAL5000_LIMIT) importance samples, with KL and active units.
 #
 #   scripts/latent_runs.sh                     # the four runs of RESULTS, ~60 min on 2 cores
-#   RUNS="vae:360:" scripts/latent_runs.sh      # model:seconds:extra --set flags (comma-separated)
+#   RUNS="vae:360:" scripts/latent_runs.sh      # name:seconds:extra --set flags (comma-separated)[:model]
+#
+# The model is the name without a "-full" suffix unless given; seconds = 0
+# trains for EPOCHS epochs instead of a wall time. DATA, BATCH, LR, EPOCHS,
+# THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all) can be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAME=${TAME:-${BUILD_DIR:-build}/tame}
 OUT=${OUT:-runs/latent}
 DATA=${DATA:-fashion-mnist}
 EVAL5000_LIMIT=${EVAL5000_LIMIT:-50}
+EVAL100_LIMIT=${EVAL100_LIMIT:-1000}
+BATCH=${BATCH:-64}
+LR=${LR:-2e-3}
+EPOCHS=${EPOCHS:-100}
+THREADS=${THREADS:-0}
 RUNS=${RUNS:-"vae:360: iwae:360: vlae:360: vlae-full:360:input_kernel=7,pixel_layers=6"}
 mkdir -p "$OUT"
 for spec in $RUNS; do
-  IFS=: read -r name seconds sets <<<"$spec"
-  model=${name%-full}
+  IFS=: read -r name seconds sets model <<<"$spec"
+  model=${model:-${name%-full}}
   run="$OUT/$name"
   flags=()
   for kv in ${sets//,/ }; do flags+=(--set "$kv"); done
   echo "== $name ($model ${sets}), ${seconds}s -> $run"
   start=$(date +%s)
-  "$TAME" train --model "$model" --data "$DATA" --out "$run" "${flags[@]}" \
-    --time-limit "$seconds" --epochs 100 --batch-size 64 --lr 2e-3 --eval-limit 1000 --quiet
+  "$TAME" train --model "$model" --data "$DATA" --out "$run" "${flags[@]}" --threads "$THREADS" \
+    --time-limit "$seconds" --epochs "$EPOCHS" --batch-size "$BATCH" --lr "$LR" --eval-limit 1000 --quiet
   "$TAME" eval "$run" --json | tee "$run/eval_k1.json"
-  "$TAME" eval "$run" --json --iw-samples 100 --limit 1000 | tee "$run/eval_k100.json"
+  "$TAME" eval "$run" --json --iw-samples 100 --limit "$EVAL100_LIMIT" | tee "$run/eval_k100.json"
   "$TAME" eval "$run" --json --iw-samples 5000 --limit "$EVAL5000_LIMIT" --batch-size 10 | tee "$run/eval_k5000.json"
   "$TAME" eval "$run" --json --limit "$EVAL5000_LIMIT" | tee "$run/eval_k1_limit.json"
   "$TAME" sample "$run" -n 64 --seed 1 --out "$run/samples.png"
