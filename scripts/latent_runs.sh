@@ -9,7 +9,12 @@
 #
 # The model is the name without a "-full" suffix unless given; seconds = 0
 # trains for EPOCHS epochs instead of a wall time. DATA, BATCH, LR, EPOCHS,
-# THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all) can be set.
+# THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all) can be set;
+# TRAIN_FLAGS are passed to `tame train` as they are. The binarized-MNIST runs
+# of RESULTS:
+#   DATA=mnist-bin OUT=runs/binarized BATCH=20 LR=1e-3 EPOCHS=200 EVAL100_LIMIT=0 EVAL5000_LIMIT=0 \
+#   TRAIN_FLAGS=--dynamic-binarization RUNS="vae-mlp:0:arch=mlp,hidden=200,latent=50:vae \
+#   iwae-k50:0:arch=mlp,hidden=200,latent=50,k=50:iwae" scripts/latent_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAME=${TAME:-${BUILD_DIR:-build}/tame}
@@ -21,6 +26,7 @@ BATCH=${BATCH:-64}
 LR=${LR:-2e-3}
 EPOCHS=${EPOCHS:-100}
 THREADS=${THREADS:-0}
+TRAIN_FLAGS=${TRAIN_FLAGS:-}
 RUNS=${RUNS:-"vae:360: iwae:360: vlae:360: vlae-full:360:input_kernel=7,pixel_layers=6"}
 mkdir -p "$OUT"
 for spec in $RUNS; do
@@ -32,7 +38,8 @@ for spec in $RUNS; do
   echo "== $name ($model ${sets}), ${seconds}s -> $run"
   start=$(date +%s)
   "$TAME" train --model "$model" --data "$DATA" --out "$run" "${flags[@]}" --threads "$THREADS" \
-    --time-limit "$seconds" --epochs "$EPOCHS" --batch-size "$BATCH" --lr "$LR" --eval-limit 1000 --quiet
+    --time-limit "$seconds" --epochs "$EPOCHS" --batch-size "$BATCH" --lr "$LR" --eval-limit 1000 --quiet \
+    $TRAIN_FLAGS
   "$TAME" eval "$run" --json | tee "$run/eval_k1.json"
   "$TAME" eval "$run" --json --iw-samples 100 --limit "$EVAL100_LIMIT" | tee "$run/eval_k100.json"
   "$TAME" eval "$run" --json --iw-samples 5000 --limit "$EVAL5000_LIMIT" --batch-size 10 | tee "$run/eval_k5000.json"

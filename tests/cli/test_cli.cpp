@@ -120,6 +120,11 @@ TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
           tmp),
       "cuda");
   EXPECT_FALSE(tame::is_directory(tmp / "r"));
+  expect_clean_failure(run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") +
+                               " --dynamic-binarization",
+                           tmp),
+                       "needs a binarized dataset");
+  EXPECT_FALSE(tame::is_directory(tmp / "r"));
 
   std::string run_dir = tmp / "run";
   auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +

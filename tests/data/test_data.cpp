@@ -111,6 +111,18 @@ TEST(Datasets, BinarizationIsFixedAndFollowsTheRule) {
   EXPECT_EQ(splitmix64(0), 0xe220a8397b1dcdafULL);  // the published splitmix64 reference value
 }
 
+// Dynamic binarization (split ids 2 + step): every step draws afresh, and the
+// draws average to x / 255 pixel by pixel.
+TEST(Datasets, DynamicBinarizationDrawsAverageToTheIntensity) {
+  auto ramp = torch::arange(0, 256).to(torch::kUInt8).view({1, 1, 16, 16});
+  auto sum = torch::zeros({1, 1, 16, 16}, torch::kDouble);
+  const int64_t steps = 400;
+  for (int64_t s = 0; s < steps; ++s) sum += binarize(ramp, 2 + s).to(torch::kDouble);
+  EXPECT_FALSE(torch::equal(binarize(ramp, 2), binarize(ramp, 3)));
+  auto err = (sum / steps - ramp.to(torch::kDouble) / 255.0).abs().max().item<double>();
+  EXPECT_LT(err, 0.1);  // 400 draws: standard error <= 0.025 per pixel
+}
+
 TEST(Datasets, EpochPermutationIsSeededAndStable) {
   auto p = epoch_permutation(1000, 7, 0);
   std::set<int64_t> s(p.begin(), p.end());

@@ -181,6 +181,44 @@ TEST(Training, MidEpochStopAndResumeEqualsStraightRun) {
   }
 }
 
+// --dynamic-binarization: batches drawn afresh from the 8-bit images, keyed by
+// the step, so a stopped and resumed run equals the straight one; the result
+// differs from training on the fixed draw; 8-bit data is refused.
+TEST(Training, DynamicBinarizationResumesExactlyAndNeedsBinarizedData) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);
+  struct Env {  // fashion-mnist-bin read from the small IDX set, for this test only
+    explicit Env(const std::string& dir) { setenv("TAME_FASHION_MNIST_DIR", dir.c_str(), 1); }
+    ~Env() { unsetenv("TAME_FASHION_MNIST_DIR"); }
+  } env(tmp / "data");
+  auto cfg = tiny_config(tmp / "data");
+  cfg.data = "fashion-mnist-bin";
+  cfg.levels = 2;
+  cfg.hparams = resolve_hparams("pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  auto fixed_cfg = cfg;
+  cfg.dynamic_binarization = true;
+  std::string straight = new_run(tmp, "straight", cfg);
+  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
+  std::string resumed = new_run(tmp, "resumed", cfg);
+  auto stop = quiet(resumed);
+  stop.max_steps = 7;
+  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
+  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  expect_same_parameters(cfg, straight, resumed);
+
+  std::string fixed = new_run(tmp, "fixed", fixed_cfg);
+  ASSERT_EQ(train(quiet(fixed), false), TrainStatus::kDone);
+  auto a = build_model(cfg), b = build_model(cfg);
+  load_checkpoint(checkpoint_path(straight), cfg, *a, nullptr);
+  load_checkpoint(checkpoint_path(fixed), fixed_cfg, *b, nullptr);
+  EXPECT_FALSE(torch::equal(a->parameters()[0], b->parameters()[0]));
+
+  auto gray = tiny_config(tmp / "data");
+  gray.dynamic_binarization = true;
+  std::string bad = new_run(tmp, "gray", gray);
+  EXPECT_NE(error_of([&] { train(quiet(bad), false); }).find("needs a binarized dataset"), std::string::npos);
+}
+
 TEST(Training, MetricsHoldTrainAndEvalLines) {
   TempDir tmp;
   tame::testing::write_idx_dataset(tmp / "data", 32, 8, 6, 6);

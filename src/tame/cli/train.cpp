@@ -18,7 +18,7 @@ void add_train(CLI::App& app) {
     double time_limit = 0, lr = 1e-3, clip = 1.0;
     uint64_t seed = 0;
     int threads = 0;
-    bool resume = false, quiet = false;
+    bool resume = false, quiet = false, dynamic_binarization = false;
     std::vector<std::string> set;
     int64_t k = 1;
     double beta = 1.0;
@@ -46,6 +46,9 @@ void add_train(CLI::App& app) {
   auto* o_set = c->add_option("--set", a->set, "model hyper-parameter KEY=VALUE (repeatable)");
   auto* o_k = c->add_option("--k", a->k, "importance samples of a latent model's training objective (--set k=K)");
   auto* o_beta = c->add_option("--beta", a->beta, "weight of a latent model's KL term (--set beta=B)");
+  auto* o_dyn = c->add_flag("--dynamic-binarization", a->dynamic_binarization,
+                            "binarized data (*-bin): draw every training batch's pixels afresh from the "
+                            "8-bit images; the test split stays fixed");
   c->add_flag("--resume", a->resume, "continue RUN_DIR from its last checkpoint");
   c->add_flag("--quiet", a->quiet, "no progress output");
   c->callback([=] {
@@ -56,7 +59,7 @@ void add_train(CLI::App& app) {
         throw Error("--model " + a->model + " does not match the run's model " + cfg.model);
       if (o_data->count() && a->data != cfg.data)
         throw Error("--data " + a->data + " does not match the run's data " + cfg.data);
-      for (auto* opt : {o_bs, o_lr, o_sched, o_warm, o_clip, o_seed, o_set, o_k, o_beta})
+      for (auto* opt : {o_bs, o_lr, o_sched, o_warm, o_clip, o_seed, o_set, o_k, o_beta, o_dyn})
         if (opt->count()) throw Error(opt->get_name() + " cannot change on --resume (it would not be the same run)");
       if (o_epochs->count()) cfg.epochs = a->epochs;
       if (o_time->count()) cfg.time_limit = a->time_limit;
@@ -89,12 +92,16 @@ void add_train(CLI::App& app) {
       cfg.seed = a->seed;
       cfg.time_limit = a->time_limit;
       cfg.eval_limit = a->eval_limit;
+      cfg.dynamic_binarization = a->dynamic_binarization;
       cfg.device = a->device;
       parse_device(cfg.device);
       // Read the data once up front: a wrong dataset fails before the run dir exists.
       Dataset probe = load_dataset(cfg.data, "test");
       cfg.shape = probe.shape();
       cfg.levels = probe.levels;
+      if (cfg.dynamic_binarization && !probe.source.defined())
+        throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " +
+                    cfg.data);
       build_model(cfg);  // rejects bad hyper-parameters before anything is written
       make_directories(a->out);
       write_file_atomic(metrics_path(a->out), "");

@@ -196,6 +196,7 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
                 "' (known: fashion-mnist, mnist, fashion-mnist-bin, mnist-bin, idx:DIR, cifar10:DIR, png:DIR)");
   }
   if (binary) {
+    ds.source = ds.images;
     ds.images = binarize(ds.images, split == "train" ? 0 : 1);
     ds.levels = 2;
   }

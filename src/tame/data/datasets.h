@@ -19,7 +19,9 @@
 // 255 * (h >> 32) < x * 2^32, with h = splitmix64(0x74616d65 + s * 2^40 + i * D + j),
 // s = 0 for train and 1 for test, D = C*H*W, x the 8-bit value. That is a draw
 // of Bernoulli(x / 255) in pure integer arithmetic: the same on every run and
-// every machine.
+// every machine. Training may instead draw each batch afresh (dynamic
+// binarization, `tame train --dynamic-binarization`): the same rule with
+// s = 2 + the step number and i the image's position in the batch.
 #pragma once
 
 #include <torch/torch.h>
@@ -36,6 +38,7 @@ struct Dataset {
   std::string split;     // "train" or "test"
   torch::Tensor images;  // uint8 [N, C, H, W]
   int64_t levels = 256;  // K
+  torch::Tensor source;  // binarized sets: the 8-bit images the rule drew from; else undefined
   int64_t size() const { return images.size(0); }
   ImageShape shape() const { return {images.size(1), images.size(2), images.size(3)}; }
 };
@@ -57,7 +60,8 @@ struct DatasetInfo {
 /// The built-in datasets and whether each was found on this machine.
 std::vector<DatasetInfo> list_datasets();
 
-/// The fixed-rule binarization described above. `split_id` is 0 (train) or 1 (test).
+/// The fixed-rule binarization described above. `split_id` is 0 (train), 1
+/// (test) or 2 + step (dynamic binarization).
 torch::Tensor binarize(const torch::Tensor& images, int64_t split_id);
 
 /// A deterministic permutation of [0, n) for one epoch: Fisher-Yates driven by

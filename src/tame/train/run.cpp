@@ -22,6 +22,7 @@ nlohmann::json RunConfig::to_json() const {
             {"epochs", epochs},
             {"time_limit", time_limit},
             {"eval_limit", eval_limit},
+            {"dynamic_binarization", dynamic_binarization},
             {"device", device}}}};
 }
 
@@ -44,6 +45,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.epochs = t.at("epochs").get<int64_t>();
     c.time_limit = t.at("time_limit").get<double>();
     c.eval_limit = t.at("eval_limit").get<int64_t>();
+    c.dynamic_binarization = t.value("dynamic_binarization", false);  // absent before it existed
     c.device = t.at("device").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");

@@ -27,6 +27,7 @@ struct RunConfig {
   int64_t epochs = 10;
   double time_limit = 0;   // seconds of training in total, 0 = none
   int64_t eval_limit = 0;  // test images evaluated after each epoch, 0 = all
+  bool dynamic_binarization = false;  // binarized data: fresh Bernoulli draws for every batch
   std::string device = "cpu";
 
   nlohmann::json to_json() const;

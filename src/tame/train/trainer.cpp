@@ -54,6 +54,8 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
   if (train_set.size() < cfg.batch_size)
     throw Error("--batch-size " + std::to_string(cfg.batch_size) + " is larger than the " +
                 std::to_string(train_set.size()) + " training images");
+  if (cfg.dynamic_binarization && !train_set.source.defined())
+    throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " + cfg.data);
   torch::Tensor test_images = test_set.images;
   if (cfg.eval_limit > 0 && cfg.eval_limit < test_images.size(0)) test_images = test_images.slice(0, 0, cfg.eval_limit);
 
@@ -147,7 +149,10 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
         break;
       }
       auto idx = perm_t.slice(0, st.batch_in_epoch * B, (st.batch_in_epoch + 1) * B);
-      auto x = train_set.images.index_select(0, idx).to(device);
+      // Dynamic binarization draws keyed by the step: a resumed run sees the same pixels.
+      auto x = cfg.dynamic_binarization ? binarize(train_set.source.index_select(0, idx), 2 + st.step)
+                                        : train_set.images.index_select(0, idx);
+      x = x.to(device);
       double lr = learning_rate(cfg, st.step, total_steps, elapsed_now());
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
       optimizer.zero_grad();
