@@ -9,7 +9,7 @@
 #
 # The model is the name without a "-full" suffix unless given; seconds = 0
 # trains for EPOCHS epochs instead of a wall time. DATA, BATCH, LR, EPOCHS,
-# THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all) can be set;
+# THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all, none = skip) can be set;
 # TRAIN_FLAGS are passed to `tame train` as they are. The binarized-MNIST runs
 # of RESULTS:
 #   DATA=mnist-bin OUT=runs/binarized BATCH=20 LR=1e-3 EPOCHS=200 EVAL100_LIMIT=0 EVAL5000_LIMIT=0 \
@@ -42,8 +42,10 @@ for spec in $RUNS; do
     $TRAIN_FLAGS
   "$TAME" eval "$run" --json | tee "$run/eval_k1.json"
   "$TAME" eval "$run" --json --iw-samples 100 --limit "$EVAL100_LIMIT" | tee "$run/eval_k100.json"
-  "$TAME" eval "$run" --json --iw-samples 5000 --limit "$EVAL5000_LIMIT" --batch-size 10 | tee "$run/eval_k5000.json"
-  "$TAME" eval "$run" --json --limit "$EVAL5000_LIMIT" | tee "$run/eval_k1_limit.json"
+  if [ "$EVAL5000_LIMIT" != none ]; then
+    "$TAME" eval "$run" --json --iw-samples 5000 --limit "$EVAL5000_LIMIT" --batch-size 10 | tee "$run/eval_k5000.json"
+    "$TAME" eval "$run" --json --limit "$EVAL5000_LIMIT" | tee "$run/eval_k1_limit.json"
+  fi
   "$TAME" sample "$run" -n 64 --seed 1 --out "$run/samples.png"
   "$TAME" reconstruct "$run" -n 32 --out "$run/reconstructions.png"
   echo "   wall time $(( $(date +%s) - start ))s"
