@@ -72,28 +72,20 @@ torch::Tensor ConvDecoderImpl::forward(const torch::Tensor& z) {
   return out_(h);
 }
 
-MlpEncoderImpl::MlpEncoderImpl(ImageShape s, int64_t hidden, int64_t out) {
+MlpImpl::MlpImpl(int64_t in, int64_t hidden, std::vector<int64_t> out_shape)
+    : out_shape_(std::move(out_shape)) {
   namespace nn = torch::nn;
-  l1_ = register_module("l1", nn::Linear(s.channels * s.height * s.width, hidden));
+  int64_t out = 1;
+  for (int64_t d : out_shape_) out *= d;
+  l1_ = register_module("l1", nn::Linear(in, hidden));
   l2_ = register_module("l2", nn::Linear(hidden, hidden));
   out_ = register_module("out", nn::Linear(hidden, out));
 }
 
-torch::Tensor MlpEncoderImpl::forward(const torch::Tensor& x_unit) {
-  return out_(torch::tanh(l2_(torch::tanh(l1_(x_unit.flatten(1))))));
-}
-
-MlpDecoderImpl::MlpDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape s)
-    : shape_(s), out_channels_(out_channels) {
-  namespace nn = torch::nn;
-  l1_ = register_module("l1", nn::Linear(in, hidden));
-  l2_ = register_module("l2", nn::Linear(hidden, hidden));
-  out_ = register_module("out", nn::Linear(hidden, out_channels * s.height * s.width));
-}
-
-torch::Tensor MlpDecoderImpl::forward(const torch::Tensor& z) {
-  return out_(torch::tanh(l2_(torch::tanh(l1_(z)))))
-      .view({z.size(0), out_channels_, shape_.height, shape_.width});
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  std::vector<int64_t> shape{x.size(0)};
+  shape.insert(shape.end(), out_shape_.begin(), out_shape_.end());
+  return out_(torch::tanh(l2_(torch::tanh(l1_(x.flatten(1)))))).view(shape);
 }
 
 namespace {
@@ -105,14 +97,16 @@ void check_arch(const std::string& arch) {
 torch::nn::AnyModule make_encoder(const std::string& arch, ImageShape shape, int64_t hidden,
                                   int64_t out) {
   check_arch(arch);
-  if (arch == "mlp") return torch::nn::AnyModule(MlpEncoder(shape, hidden, out));
+  if (arch == "mlp") return torch::nn::AnyModule(Mlp(shape.dims(), hidden, std::vector<int64_t>{out}));
   return torch::nn::AnyModule(ConvEncoder(shape, hidden, out));
 }
 
 torch::nn::AnyModule make_decoder(const std::string& arch, int64_t in, int64_t hidden,
                                   int64_t out_channels, ImageShape shape) {
   check_arch(arch);
-  if (arch == "mlp") return torch::nn::AnyModule(MlpDecoder(in, hidden, out_channels, shape));
+  if (arch == "mlp")
+    return torch::nn::AnyModule(
+        Mlp(in, hidden, std::vector<int64_t>{out_channels, shape.height, shape.width}));
   return torch::nn::AnyModule(ConvDecoder(in, hidden, out_channels, shape));
 }
 

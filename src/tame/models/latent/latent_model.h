@@ -54,29 +54,21 @@ class ConvDecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConvDecoder);
 
-/// The fully connected pair of Burda et al. 2015 (and of most binarized-MNIST
-/// results): D -> h -> h -> out with tanh, and in -> h -> h -> out_channels x H x W.
-class MlpEncoderImpl : public torch::nn::Module {
+/// The fully connected networks of Burda et al. 2015 (and of most
+/// binarized-MNIST results), both ways: the input flattened to [B, in], two
+/// tanh layers of `hidden` units, a linear layer to prod(out_shape) viewed as
+/// [B, out_shape...]. Encoder: in = C H W, out_shape = {out}; decoder:
+/// in = latent units, out_shape = {out_channels, H, W}.
+class MlpImpl : public torch::nn::Module {
  public:
-  MlpEncoderImpl(ImageShape shape, int64_t hidden, int64_t out);
-  torch::Tensor forward(const torch::Tensor& x_unit);
+  MlpImpl(int64_t in, int64_t hidden, std::vector<int64_t> out_shape);
+  torch::Tensor forward(const torch::Tensor& x);
 
  private:
+  std::vector<int64_t> out_shape_;
   torch::nn::Linear l1_{nullptr}, l2_{nullptr}, out_{nullptr};
 };
-TORCH_MODULE(MlpEncoder);
-
-class MlpDecoderImpl : public torch::nn::Module {
- public:
-  MlpDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape shape);
-  torch::Tensor forward(const torch::Tensor& z);
-
- private:
-  ImageShape shape_;
-  int64_t out_channels_;
-  torch::nn::Linear l1_{nullptr}, l2_{nullptr}, out_{nullptr};
-};
-TORCH_MODULE(MlpDecoder);
+TORCH_MODULE(Mlp);
 
 /// The encoder x_unit [B, C, H, W] -> [B, out] and decoder z [M, in] ->
 /// [M, out_channels, H, W] of an architecture: "conv" or "mlp" (the error names
