@@ -7,7 +7,7 @@ namespace tame {
 
 Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels) : Vae(o, shape, levels, true) {}
 
-Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool conv_decoder)
+Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool with_decoder)
     : LatentModel(shape, levels, parse_likelihood(o.likelihood, levels), o.beta, o.k), options(o) {
   TORCH_CHECK(o.latent >= 1 && o.hidden >= 1, "latent and hidden must be positive");
   TORCH_CHECK(o.estimator == "pathwise" || o.estimator == "score",
@@ -15,7 +15,7 @@ Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool conv_decode
   TORCH_CHECK(o.estimator == "pathwise" || o.k == 1, "estimator=score trains the k = 1 bound only");
   encoder_ = make_encoder(o.arch, shape, o.hidden, 2 * o.latent);
   register_module("encoder", encoder_.ptr());
-  if (conv_decoder) {
+  if (with_decoder) {
     decoder_ = make_decoder(o.arch, o.latent, o.hidden,
                             likelihood_channels(likelihood_, shape.channels, levels), shape);
     register_module("decoder", decoder_.ptr());

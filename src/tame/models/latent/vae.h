@@ -55,7 +55,7 @@ class Vae : public LatentModel {
 
  protected:
   /// For models that bring their own decoder (vlae): the encoder and prior only.
-  Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool conv_decoder);
+  Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool with_decoder);
   torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {
     return decoder_.forward(z);
   }

@@ -17,7 +17,7 @@ VaeOptions vae_part(const VlaeOptions& o) {
 }  // namespace
 
 Vlae::Vlae(const VlaeOptions& o, ImageShape shape, int64_t levels)
-    : Vae(vae_part(o), shape, levels, /*conv_decoder=*/false), vlae_options(o) {
+    : Vae(vae_part(o), shape, levels, /*with_decoder=*/false), vlae_options(o) {
   TORCH_CHECK(o.pixel_hidden >= 1 && o.pixel_layers >= 0 && o.input_kernel >= 1 &&
                   o.input_kernel % 2 == 1,
               "vlae: pixel_hidden >= 1, pixel_layers >= 0 and an odd input_kernel required");
