@@ -99,9 +99,7 @@ void add_train(CLI::App& app) {
       Dataset probe = load_dataset(cfg.data, "test");
       cfg.shape = probe.shape();
       cfg.levels = probe.levels;
-      if (cfg.dynamic_binarization && !probe.source.defined())
-        throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " +
-                    cfg.data);
+      check_run_data(cfg, probe);
       build_model(cfg);  // rejects bad hyper-parameters before anything is written
       make_directories(a->out);
       write_file_atomic(metrics_path(a->out), "");

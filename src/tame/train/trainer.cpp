@@ -39,6 +39,14 @@ double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, do
   return cfg.lr * warm * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
+void check_run_data(const RunConfig& cfg, const Dataset& data) {
+  if (data.shape() != cfg.shape || data.levels != cfg.levels)
+    throw Error(cfg.data + " holds " + data.shape().str() + " images with " + std::to_string(data.levels) +
+                " levels, the run expects " + cfg.shape.str() + " with " + std::to_string(cfg.levels));
+  if (cfg.dynamic_binarization && !data.source.defined())
+    throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " + cfg.data);
+}
+
 TrainStatus train(const TrainOptions& opt, bool resume) {
   using clock = std::chrono::steady_clock;
   const std::string& dir = opt.run_dir;
@@ -48,14 +56,10 @@ TrainStatus train(const TrainOptions& opt, bool resume) {
 
   Dataset train_set = load_dataset(cfg.data, "train");
   Dataset test_set = load_dataset(cfg.data, "test");
-  if (train_set.shape() != cfg.shape || train_set.levels != cfg.levels)
-    throw Error(cfg.data + " holds " + train_set.shape().str() + " images with " + std::to_string(train_set.levels) +
-                " levels, the run expects " + cfg.shape.str() + " with " + std::to_string(cfg.levels));
+  check_run_data(cfg, train_set);
   if (train_set.size() < cfg.batch_size)
     throw Error("--batch-size " + std::to_string(cfg.batch_size) + " is larger than the " +
                 std::to_string(train_set.size()) + " training images");
-  if (cfg.dynamic_binarization && !train_set.source.defined())
-    throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " + cfg.data);
   torch::Tensor test_images = test_set.images;
   if (cfg.eval_limit > 0 && cfg.eval_limit < test_images.size(0)) test_images = test_images.slice(0, 0, cfg.eval_limit);
 

@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "tame/data/datasets.h"
 #include "tame/train/run.h"
 
 namespace tame {
@@ -37,6 +38,12 @@ struct TrainOptions {
 };
 
 enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kStepLimit, kDiverged };
+
+/// Throws an Error unless `data` (a split of cfg.data) suits the run: its
+/// images have the run's shape and levels, and --dynamic-binarization has the
+/// 8-bit source of a binarized set to draw from. `tame train` calls it before
+/// it writes anything, and train() again on the training split.
+void check_run_data(const RunConfig& cfg, const Dataset& data);
 
 /// Trains the run in options.run_dir, whose config.json must exist; resumes
 /// from checkpoint.tame when `resume` is set. Returns how the run ended.
