@@ -1,6 +1,8 @@
 // Checkpoints and the training loop: round trips, refusals, exact resume.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <cmath>
 
 #include "../test_util.h"
@@ -217,6 +219,19 @@ TEST(Training, DynamicBinarizationResumesExactlyAndNeedsBinarizedData) {
   gray.dynamic_binarization = true;
   std::string bad = new_run(tmp, "gray", gray);
   EXPECT_NE(error_of([&] { train(quiet(bad), false); }).find("needs a binarized dataset"), std::string::npos);
+}
+
+// set_threads sizes OpenBLAS's own pool as well as LibTorch's (the trainer,
+// eval, sample and the codec all go through it).
+TEST(Training, SetThreadsSizesTheBlasPoolToo) {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (!get) GTEST_SKIP() << "the BLAS behind LibTorch is not OpenBLAS";
+  EXPECT_EQ(set_threads(2), 2);
+  EXPECT_EQ(get(), 2);
+  EXPECT_EQ(set_threads(1), 1);
+  EXPECT_EQ(get(), 1);
+  EXPECT_EQ(at::get_num_threads(), 1);  // as test_main left it
 }
 
 TEST(Training, MetricsHoldTrainAndEvalLines) {
