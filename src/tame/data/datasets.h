@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "tame/common.h"
+#include "tame/random.h"
 
 namespace tame {
 
@@ -68,8 +69,5 @@ torch::Tensor binarize(const torch::Tensor& images, int64_t split_id);
 /// mt19937_64 seeded from (seed, epoch), with integer-only bounded draws, so the
 /// order is the same on every platform.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
-
-/// splitmix64: the counter-based hash behind binarization and seeding.
-uint64_t splitmix64(uint64_t x);
 
 }  // namespace tame

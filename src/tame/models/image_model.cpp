@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "tame/data/datasets.h"
 #include "tame/dist/likelihood.h"
 #include "tame/parallel.h"
+#include "tame/random.h"
 
 namespace tame {
 
