@@ -37,14 +37,11 @@ int main(int argc, char** argv) {
     for (const auto& hp : variants) {
       torch::manual_seed(0);
       auto model = e.make(hp, shape, 256);
-      torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+      // The model's own optimizers and step, as tame train runs them (without clipping).
+      auto optimizers = model->make_optimizers(1e-3);
       auto x = torch::randint(0, 256, {batch, 1, 28, 28}).to(torch::kUInt8);
-      auto step = [&] {
-        opt.zero_grad();
-        auto loss = model->loss(x);
-        loss.backward();
-        opt.step();
-      };
+      tame::StepContext ctx;
+      auto step = [&] { model->train_step(x, optimizers, ctx); };
       for (int i = 0; i < 2; ++i) step();
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < steps; ++i) step();

@@ -10,12 +10,22 @@ std::string ImageShape::str() const {
   return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
 }
 
-void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels) {
+torch::ScalarType image_dtype(int64_t levels) {
+  return levels <= 256 ? torch::kUInt8 : torch::kInt;
+}
+
+void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels, bool any_size) {
   if (!x.defined() || x.dim() != 4) throw Error("expected a batch of images [B, C, H, W]");
-  if (x.scalar_type() != torch::kUInt8) throw Error("expected uint8 images");
+  if (x.scalar_type() != image_dtype(levels))
+    throw Error(std::string("expected ") + (levels <= 256 ? "uint8" : "int32") + " images for " +
+                std::to_string(levels) + " levels");
   ImageShape got{x.size(1), x.size(2), x.size(3)};
-  if (got != shape) throw Error("expected " + shape.str() + " images, got " + got.str());
+  if (any_size ? got.channels != shape.channels : got != shape)
+    throw Error("expected " +
+                (any_size ? std::to_string(shape.channels) + "-channel" : shape.str()) +
+                " images, got " + got.str());
   if (x.numel() > 0) {
+    if (x.min().item<int64_t>() < 0) throw Error("negative pixel value");
     int64_t mx = x.max().item<int64_t>();
     if (mx >= levels)
       throw Error("pixel value " + std::to_string(mx) + " out of range for " +

@@ -26,8 +26,16 @@ struct ImageShape {
   bool operator!=(const ImageShape& o) const { return !(*this == o); }
 };
 
-/// Checks that `x` is a uint8 batch [B, C, H, W] of `shape` with values < levels.
-void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels);
+/// The largest number of levels an image or code map may have (values fit in 16 bits).
+constexpr int64_t kMaxLevels = int64_t{1} << 16;
+
+/// The integer type that holds `levels` levels: uint8 up to 256, int32 above.
+torch::ScalarType image_dtype(int64_t levels);
+
+/// Checks that `x` is an integer batch [B, C, H, W] of image_dtype(levels) with
+/// values in [0, levels), of `shape` (only its channels when any_size is set).
+void check_images(const torch::Tensor& x, const ImageShape& shape, int64_t levels,
+                  bool any_size = false);
 
 /// "cpu" or "cuda[:N]"; a clear error when CUDA is asked of a CPU-only LibTorch.
 torch::Device parse_device(const std::string& name);

@@ -3,6 +3,7 @@
 #include "tame/models/autoregressive/gated_pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn.h"
 #include "tame/models/flows/glow.h"
+#include "tame/models/gan/dcgan.h"
 #include "tame/models/flows/nice.h"
 #include "tame/models/flows/realnvp.h"
 #include "tame/models/latent/gumbel_vae.h"
@@ -35,8 +36,10 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
 
 }  // namespace
 
-const std::vector<ModelEntry>& model_registry() {
-  static const std::vector<ModelEntry> models = {
+namespace {
+
+std::vector<ModelEntry>& registry() {
+  static std::vector<ModelEntry> models = {
       entry<PixelCNNOptions, PixelCNN>("pixelcnn", "autoregressive",
                                        "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, "
                                        "mask-B residual blocks, K-way softmax"),
@@ -69,8 +72,21 @@ const std::vector<ModelEntry>& model_registry() {
           "gumbel-vae", "latent",
           "Gumbel-softmax VAE (Jang et al. 2016): categorical latents, annealed relaxation, "
           "optional straight-through"),
+      entry<DcganOptions, Dcgan>("dcgan", "gan",
+                                 "DCGAN (Radford et al. 2015): conv generator and discriminator, "
+                                 "non-saturating loss, an Adam each; no likelihood"),
   };
   return models;
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& model_registry() { return registry(); }
+
+void register_model(ModelEntry entry) {
+  for (const auto& e : registry())
+    if (e.name == entry.name) throw Error("a model named '" + entry.name + "' is already registered");
+  registry().push_back(std::move(entry));
 }
 
 const ModelEntry& find_model(const std::string& name) {

@@ -15,13 +15,17 @@ namespace tame {
 
 struct ModelEntry {
   std::string name;
-  std::string family;   // "autoregressive", "flow", "latent"
+  std::string family;   // "autoregressive", "flow", "latent", "gan"
   std::string summary;  // one line: the paper and the architecture
   nlohmann::json defaults;
   std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape, int64_t levels)> make;
 };
 
 const std::vector<ModelEntry>& model_registry();
+/// Adds a model defined outside tame (a library user's own family) to the
+/// registry, so that train(), evaluate() and the run files know it by name;
+/// a name already taken is an Error.
+void register_model(ModelEntry entry);
 const ModelEntry& find_model(const std::string& name);  // Error listing the known names
 
 /// The defaults of `name` with `overrides` applied; an unknown key or a value

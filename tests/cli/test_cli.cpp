@@ -448,3 +448,37 @@ TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
           tmp);
   ASSERT_EQ(r.code, 0) << r.err;
 }
+
+// A model without a likelihood through the CLI: dcgan trains with its two
+// optimizers, resumes, samples, and tame eval says "none" and prints no bits/dim.
+TEST_F(Cli, GanTrainsResumesSamplesAndHasNoBitsPerDim) {
+  std::string run_dir = tmp / "run-dcgan";
+  auto r = run("train --model dcgan --data " + data() + " --out " + run_dir +
+                   " --epochs 2 --batch-size 16 --threads 1 --lr 2e-4 --set hidden=4 --set latent=8"
+                   " --max-steps 2",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("train --out " + run_dir + " --resume --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("bits/dim"), std::string::npos) << r.err;
+
+  r = run("eval " + run_dir + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model"], "dcgan");
+  EXPECT_EQ(j["bound"], "none");
+  EXPECT_FALSE(j.contains("bpd")) << r.out;
+  EXPECT_FALSE(j.contains("nll_nats")) << r.out;
+  r = run("eval " + run_dir + " --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("no likelihood"), std::string::npos) << r.out;
+
+  std::string png = tmp / "gan.png";
+  r = run("sample " + run_dir + " -n 4 --out " + png + " --seed 1 --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(tame::file_exists(png));
+
+  // The checkpoint holds both optimizers by name.
+  std::string ckpt = tame::read_file(tame::join_path(run_dir, "checkpoint.tame"));
+  EXPECT_NE(ckpt.find("\"optimizers\":[\"generator\",\"discriminator\"]"), std::string::npos);
+}

@@ -8,10 +8,40 @@
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/eval/evaluate.h"
+#include "tame/train/batches.h"
 #include "tame/train/progress.h"
 #include "tame/train/run.h"
 
 namespace tame::cli {
+
+namespace {
+
+void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult& r,
+                const nlohmann::json& extra, bool json) {
+  const bool scored = r.bound != Bound::kNone;
+  if (json) {
+    nlohmann::json j = {{"model", cfg.model}, {"data", cfg.data},           {"split", split},
+                        {"images", r.images}, {"bound", bound_name(r.bound)}};
+    if (scored) {
+      j["nll_nats"] = r.nll_nats;
+      j["bpd"] = r.bpd;
+      j["iw_samples"] = r.iw_samples;
+    }
+    j.update(extra);
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  if (scored)
+    std::printf("%s on %s/%s (%lld images): %.4f bits/dim, %.2f nats/image (%s)\n", cfg.model.c_str(),
+                cfg.data.c_str(), split.c_str(), (long long)r.images, r.bpd, r.nll_nats,
+                r.bound == Bound::kExact ? "exact" : "upper bound");
+  else
+    std::printf("%s has no likelihood: no bits/dim on %s/%s\n", cfg.model.c_str(), cfg.data.c_str(),
+                split.c_str());
+  if (!extra.empty()) std::printf("%s\n", extra.dump().c_str());
+}
+
+}  // namespace
 
 void add_eval(CLI::App& app) {
   struct Args {
@@ -36,8 +66,8 @@ void add_eval(CLI::App& app) {
       throw Error("--limit must be >= 0, --iw-samples and --batch-size >= 1");
     RunConfig cfg;
     auto model = load_trained_model(a->run_dir, &cfg, a->device);
-    Dataset ds = load_dataset(cfg.data, a->split);
-    auto images = ds.images;
+    Dataset ds = load_run_data(cfg.data, a->split);
+    auto images = images_to_score(cfg, *model, ds.images);
     if (a->limit > 0 && a->limit < images.size(0)) images = images.slice(0, 0, a->limit);
     Progress progress(30.0, a->json && !::isatty(2));
     auto r = evaluate(*model, images, a->batch_size, a->iw_samples, [&](int64_t done, int64_t total) {
@@ -45,18 +75,7 @@ void add_eval(CLI::App& app) {
     });
     progress.finish();
     const nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
-    if (a->json) {
-      nlohmann::json j = {{"model", cfg.model},   {"data", cfg.data},       {"split", a->split},
-                          {"images", r.images},   {"nll_nats", r.nll_nats}, {"bpd", r.bpd},
-                          {"bound", bound_name(r.bound)}, {"iw_samples", r.iw_samples}};
-      j.update(extra);
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::printf("%s on %s/%s (%lld images): %.4f bits/dim, %.2f nats/image (%s)\n", cfg.model.c_str(),
-                  cfg.data.c_str(), a->split.c_str(), (long long)r.images, r.bpd, r.nll_nats,
-                  r.bound == Bound::kExact ? "exact" : "upper bound");
-      if (!extra.empty()) std::printf("%s\n", extra.dump().c_str());
-    }
+    print_eval(cfg, a->split, r, extra, a->json);
   });
 }
 

@@ -72,7 +72,7 @@ void add_reconstruct(CLI::App& app) {
                   out.c_str());
       return;
     }
-    Dataset ds = load_dataset(cfg.data, a->split);
+    Dataset ds = load_run_data(cfg.data, a->split);
     const int64_t n = std::min<int64_t>(a->n, ds.images.size(0));
     auto x = to_8bit(ds.images.slice(0, 0, n).to(torch::kFloat), cfg.levels);
     auto r = to_8bit(latent->reconstruct(ds.images.slice(0, 0, n)).cpu(), cfg.levels);

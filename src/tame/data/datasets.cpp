@@ -123,12 +123,13 @@ torch::Tensor load_png_dir(const std::string& dir) {
 }  // namespace
 
 
-torch::Tensor binarize(const torch::Tensor& images, int64_t split_id) {
+torch::Tensor binarize(const torch::Tensor& images, int64_t split_id, int64_t first_image) {
   auto src = images.contiguous();
   auto out = torch::empty_like(src);
   const uint8_t* s = src.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();
-  const uint64_t base = 0x74616d65ULL + (static_cast<uint64_t>(split_id) << 40);
+  const uint64_t base = 0x74616d65ULL + (static_cast<uint64_t>(split_id) << 40) +
+                        static_cast<uint64_t>(first_image * (src.numel() / std::max<int64_t>(1, src.size(0))));
   const int64_t total = src.numel();
   at::parallel_for(0, total, 1 << 16, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {

@@ -62,8 +62,9 @@ struct DatasetInfo {
 std::vector<DatasetInfo> list_datasets();
 
 /// The fixed-rule binarization described above. `split_id` is 0 (train), 1
-/// (test) or 2 + step (dynamic binarization).
-torch::Tensor binarize(const torch::Tensor& images, int64_t split_id);
+/// (test) or 2 + step (dynamic binarization); row r of `images` is image
+/// first_image + r of the split (or of the global batch).
+torch::Tensor binarize(const torch::Tensor& images, int64_t split_id, int64_t first_image = 0);
 
 /// A deterministic permutation of [0, n) for one epoch: Fisher-Yates driven by
 /// mt19937_64 seeded from (seed, epoch), with integer-only bounded draws, so the

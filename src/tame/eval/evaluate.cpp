@@ -6,13 +6,15 @@ namespace tame {
 
 EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batch_size, int64_t iw_samples,
                     const std::function<void(int64_t, int64_t)>& on_batch) {
-  check_images(images, model.shape(), model.levels());
-  const bool was_training = model.is_training();
-  model.eval();
+  model.check_input(images);
   EvalResult r;
   r.bound = model.bound();
-  r.iw_samples = model.bound() == Bound::kExact ? 1 : std::max<int64_t>(1, iw_samples);
   const int64_t n = images.size(0);
+  r.images = n;
+  if (r.bound == Bound::kNone) return r;  // nothing to score: no made-up number
+  const bool was_training = model.is_training();
+  model.eval();
+  r.iw_samples = model.bound() == Bound::kExact ? 1 : std::max<int64_t>(1, iw_samples);
   double total = 0;
   {
     c10::InferenceMode guard;
@@ -24,9 +26,8 @@ EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batc
     }
   }
   model.train(was_training);
-  r.images = n;
   r.nll_nats = n > 0 ? total / static_cast<double>(n) : 0.0;
-  r.bpd = bits_per_dim(r.nll_nats, model.shape().dims());
+  r.bpd = bits_per_dim(r.nll_nats, images[0].numel());
   return r;
 }
 

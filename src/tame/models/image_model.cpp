@@ -3,16 +3,67 @@
 #include <cmath>
 
 #include "tame/dist/likelihood.h"
+#include "tame/error.h"
 #include "tame/parallel.h"
 #include "tame/random.h"
 
 namespace tame {
 
-const char* bound_name(Bound b) { return b == Bound::kExact ? "exact" : "upper"; }
+const char* bound_name(Bound b) {
+  switch (b) {
+    case Bound::kExact: return "exact";
+    case Bound::kUpper: return "upper";
+    case Bound::kNone: return "none";
+  }
+  return "none";
+}
 
 torch::Device ImageModel::device() const {
   auto params = parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+void ImageModel::check_input(const torch::Tensor& x) const {
+  check_images(x, shape_, levels_, any_size());
+}
+
+torch::Tensor ImageModel::nll(const torch::Tensor& x) {
+  throw Error(name() + " has no likelihood (it can sample, not score)");
+}
+
+torch::Tensor ImageModel::encode_codes(const torch::Tensor& x) {
+  throw Error(name() + " has no discrete codes");
+}
+
+Optimizers ImageModel::make_optimizers(double lr) {
+  Optimizers out;
+  out.push_back({"adam",
+                 std::make_unique<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(lr)),
+                 lr});
+  return out;
+}
+
+double finish_gradients(const std::vector<torch::Tensor>& params, const StepContext& context) {
+  if (context.reduce_gradients) context.reduce_gradients(params);
+  if (context.clip <= 0) return 0.0;
+  return torch::nn::utils::clip_grad_norm_(params, context.clip);
+}
+
+StepResult ImageModel::train_step(const torch::Tensor& x, Optimizers& optimizers,
+                                  const StepContext& context) {
+  TORCH_CHECK(optimizers.size() == 1, "the default training step takes one optimizer, got ",
+              optimizers.size());
+  auto& opt = *optimizers.front().optimizer;
+  opt.zero_grad();
+  auto loss = this->loss(x) / static_cast<double>(x[0].numel());  // nats per dimension
+  StepResult r;
+  r.loss = loss.item<double>();
+  if (!std::isfinite(r.loss)) return r;
+  loss.backward();
+  r.grad_norm = finish_gradients(parameters(), context);
+  opt.step();
+  r.metrics = step_metrics();
+  return r;
 }
 
 torch::Tensor AutoregressiveModel::logits(const torch::Tensor& x) {

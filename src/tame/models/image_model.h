@@ -1,45 +1,113 @@
-// The one interface every model family implements (see DESIGN.md).
+// The interface every model family implements, by capability (see docs/DESIGN.md).
 //
 // A model is a distribution over discrete images x in {0..K-1}^(C x H x W),
-// held as uint8 tensors [B, C, H, W]. Scaling, dequantization and logits are
-// each model's own business; nll() is in nats per image and bits/dim is
-// computed by bits_per_dim() alone.
+// held as integer tensors [B, C, H, W] (uint8 for K <= 256, int32 above, e.g.
+// the code maps of VQ models). Scaling, dequantization and logits are each
+// model's own business; nll() is in nats per image and bits/dim is computed by
+// bits_per_dim() alone.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "tame/common.h"
 #include "tame/models/autoregressive/incremental.h"
 
 namespace tame {
 
-/// Whether nll() is the exact negative log-likelihood or an upper bound on it.
-enum class Bound { kExact, kUpper };
-const char* bound_name(Bound b);  // "exact" | "upper"
+/// What a model's likelihood is: exact, an upper bound on -log p(x) (ELBO,
+/// dequantization), or absent (a GAN: tame eval reports no bits/dim for it).
+enum class Bound { kExact, kUpper, kNone };
+const char* bound_name(Bound b);  // "exact" | "upper" | "none"
 
+/// One of a model's optimizers: its name in checkpoints and metrics, and the
+/// learning rate it was built with, which the loop's schedule scales.
+struct NamedOptimizer {
+  std::string name;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  double base_lr = 0;
+};
+using Optimizers = std::vector<NamedOptimizer>;
+
+/// What the training loop hands one step.
+struct StepContext {
+  int64_t step = 0;  // optimizer steps taken before this one
+  double clip = 0;   // gradient-norm clipping threshold (0 = off)
+  /// Called on each parameter set after backward() and before clipping: where a
+  /// multi-process run averages gradients over its ranks. Empty: one process.
+  std::function<void(const std::vector<torch::Tensor>& params)> reduce_gradients;
+};
+
+/// What one step did: its loss (nats per dimension; the loop stops on a
+/// non-finite one, and a step that sees one must not update anything), the
+/// gradient norm before clipping, and the model's terms worth logging.
+struct StepResult {
+  double loss = 0;
+  double grad_norm = 0;
+  nlohmann::json metrics = nlohmann::json::object();
+};
+
+/// Every model samples; the rest are capabilities a model may have:
+///   a likelihood   bound() != kNone, nll() and (for a stochastic bound) nll_iw();
+///   a training step over named optimizers (default: one Adam on loss());
+///   discrete codes  (encode_codes(): what `--data codes:RUN` serves a prior);
+///   a codec         (autoregressive models: their step engine).
 class ImageModel : public torch::nn::Module {
  public:
   ImageModel(ImageShape shape, int64_t levels) : shape_(shape), levels_(levels) {}
-  /// -log p(x) (or its upper bound) in nats per image: [B].
-  virtual torch::Tensor nll(const torch::Tensor& x) = 0;
-  /// The training objective; by default the mean NLL.
-  virtual torch::Tensor loss(const torch::Tensor& x) { return nll(x).mean(); }
-  /// n samples as uint8 [n, C, H, W]; temperature scales the logits (1 = the model).
+
+  /// n samples as integer images [n, C, H, W]; temperature 1 = the model.
   virtual torch::Tensor sample(int64_t n, double temperature = 1.0) = 0;
-  virtual Bound bound() const = 0;
+
+  // ---- likelihood (a model without one keeps these defaults)
+  virtual Bound bound() const { return Bound::kNone; }
+  bool has_likelihood() const { return bound() != Bound::kNone; }
+  /// -log p(x) (or its upper bound) in nats per image: [B]. The default throws
+  /// an Error: the model has no likelihood.
+  virtual torch::Tensor nll(const torch::Tensor& x);
   /// k-sample importance-weighted NLL for models with a stochastic bound; exact
   /// models return nll(x).
   virtual torch::Tensor nll_iw(const torch::Tensor& x, int64_t k) { return nll(x); }
+
+  // ---- training
+  /// The objective the default step minimizes, nats per image; by default the mean NLL.
+  virtual torch::Tensor loss(const torch::Tensor& x) { return nll(x).mean(); }
+  /// The model's optimizers, by name, at learning rate lr; by default one Adam
+  /// ("adam") over every parameter.
+  virtual Optimizers make_optimizers(double lr);
+  /// One training step on batch x. The default: zero the gradients, loss(x)
+  /// divided by C*H*W, backward, reduce_gradients, clip, step the one optimizer.
+  virtual StepResult train_step(const torch::Tensor& x, Optimizers& optimizers,
+                                const StepContext& context);
   /// The terms of the last loss() call worth logging (e.g. a VAE's reconstruction
-  /// and KL, nats per image); the training loop averages them over its window.
+  /// and KL, nats per image); the default step returns them in StepResult.
   virtual nlohmann::json step_metrics() const { return nlohmann::json::object(); }
   /// Diagnostics over a set of images beside bits/dim (e.g. a VAE's KL and
   /// active units); tame eval and the training loop's evaluations report them.
-  virtual nlohmann::json diagnostics(const torch::Tensor& images) { return nlohmann::json::object(); }
+  virtual nlohmann::json diagnostics(const torch::Tensor& images) {
+    return nlohmann::json::object();
+  }
 
+  // ---- discrete codes (categorical latents, VQ models): what a prior trains on
+  /// Whether encode_codes() gives each image a map of discrete codes.
+  virtual bool has_codes() const { return false; }
+  /// Each image's code map: integer [B, C', H', W'] of image_dtype(code_levels())
+  /// with values < code_levels(). The default throws an Error.
+  virtual torch::Tensor encode_codes(const torch::Tensor& x);
+  virtual int64_t code_levels() const { return 0; }
+
+  // ---- geometry
+  /// The image shape the model was built for; fully convolutional models
+  /// (any_size()) also take other heights and widths with the same channels.
   const ImageShape& shape() const { return shape_; }
+  virtual bool any_size() const { return false; }
+  /// Throws an Error unless x is a batch of images this model takes.
+  void check_input(const torch::Tensor& x) const;
   int64_t levels() const { return levels_; }
   torch::Device device() const;
 
@@ -47,6 +115,11 @@ class ImageModel : public torch::nn::Module {
   ImageShape shape_;
   int64_t levels_;
 };
+
+/// Clips the gradients of params to norm clip (0 = off) after reducing them
+/// (context.reduce_gradients); returns the norm before clipping. Custom steps
+/// call it for each of their parameter sets.
+double finish_gradients(const std::vector<torch::Tensor>& params, const StepContext& context);
 
 /// Autoregressive models over sub-pixels in raster order, R before G before B
 /// within a pixel, with a Categorical(K) conditional for each sub-pixel.

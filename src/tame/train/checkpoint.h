@@ -4,10 +4,14 @@
 //
 // all integers little-endian, the CRC-32 over every byte before it. The meta
 // JSON names the model and its hyper-parameters (a checkpoint of another model
-// is refused by name) and the training state; the payload is a LibTorch
-// archive of the parameters and buffers ("model.<name>"), the optimizer state
-// ("optimizer") and the CPU random generator ("rng"). Loading checks every
-// tensor's presence and shape before copying anything.
+// is refused by name), the names of its optimizers and the training state;
+// the payload is a LibTorch archive of the parameters and buffers
+// ("model.<name>"), each optimizer's state ("optimizer.<name>") and the CPU
+// random generator ("rng"). Loading checks every tensor's presence and shape
+// before copying anything.
+//
+// Version 1 (before models owned their optimizers) stored one optimizer as
+// "optimizer"; such checkpoints still load, into a model with one optimizer.
 #pragma once
 
 #include <torch/torch.h>
@@ -27,12 +31,12 @@ struct TrainState {
 };
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                     torch::optim::Optimizer* optimizer, const TrainState& state);
+                     const Optimizers* optimizers, const TrainState& state);
 
-/// Loads weights (and, when given, the optimizer state and the random
+/// Loads weights (and, when given, every optimizer's state and the random
 /// generator) into `model`; returns the training state. Any mismatch or
 /// corruption is an Error naming the file.
 TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                           torch::optim::Optimizer* optimizer);
+                           Optimizers* optimizers);
 
 }  // namespace tame

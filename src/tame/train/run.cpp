@@ -1,5 +1,7 @@
 #include "tame/train/run.h"
 
+#include <cstdio>
+
 #include "tame/io/file.h"
 #include "tame/registry.h"
 #include "tame/train/checkpoint.h"
@@ -23,6 +25,7 @@ nlohmann::json RunConfig::to_json() const {
             {"time_limit", time_limit},
             {"eval_limit", eval_limit},
             {"dynamic_binarization", dynamic_binarization},
+            {"crop", crop},
             {"device", device}}}};
 }
 
@@ -46,13 +49,15 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.time_limit = t.at("time_limit").get<double>();
     c.eval_limit = t.at("eval_limit").get<int64_t>();
     c.dynamic_binarization = t.value("dynamic_binarization", false);  // absent before it existed
+    c.crop = t.value("crop", int64_t{0});
     c.device = t.at("device").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
   }
   if (c.schedule != "cosine" && c.schedule != "constant")
     throw Error(where + ": unknown schedule '" + c.schedule + "' (use cosine or constant)");
-  if (c.levels < 2 || c.levels > 256 || c.shape.dims() <= 0) throw Error(where + ": invalid image shape or levels");
+  if (c.levels < 2 || c.levels > kMaxLevels || c.shape.dims() <= 0 || c.crop < 0)
+    throw Error(where + ": invalid image shape, levels or crop");
   return c;
 }
 
@@ -75,6 +80,31 @@ RunConfig read_run_config(const std::string& run_dir) {
 
 void write_run_config(const std::string& run_dir, const RunConfig& cfg) {
   write_file_atomic(config_path(run_dir), cfg.to_json().dump(2) + "\n");
+}
+
+Dataset load_run_data(const std::string& spec, const std::string& split) {
+  const std::string prefix = "codes:";
+  if (spec.rfind(prefix, 0) != 0) return load_dataset(spec, split);
+  const std::string run_dir = spec.substr(prefix.size());
+  RunConfig cfg;
+  auto model = load_trained_model(run_dir, &cfg);
+  if (!model->has_codes())
+    throw Error(spec + ": " + cfg.model + " has no discrete codes to train a prior on");
+  Dataset source = load_run_data(cfg.data, split);
+  Dataset ds;
+  ds.name = spec;
+  ds.split = split;
+  ds.levels = model->code_levels();
+  std::fprintf(stderr, "encoding %lld %s images with %s\n", (long long)source.size(), split.c_str(),
+               run_dir.c_str());
+  std::vector<torch::Tensor> parts;
+  c10::InferenceMode guard;
+  for (int64_t b = 0; b < source.size(); b += 256) {
+    auto x = source.images.slice(0, b, std::min(source.size(), b + 256)).to(model->device());
+    parts.push_back(model->encode_codes(x).cpu());
+  }
+  ds.images = torch::cat(parts);
+  return ds;
 }
 
 std::shared_ptr<ImageModel> build_model(const RunConfig& cfg) {

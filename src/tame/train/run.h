@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tame/common.h"
+#include "tame/data/datasets.h"
 #include "tame/models/image_model.h"
 
 namespace tame {
@@ -28,6 +29,7 @@ struct RunConfig {
   double time_limit = 0;   // seconds of training in total, 0 = none
   int64_t eval_limit = 0;  // test images evaluated after each epoch, 0 = all
   bool dynamic_binarization = false;  // binarized data: fresh Bernoulli draws for every batch
+  int64_t crop = 0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
   std::string device = "cpu";
 
   nlohmann::json to_json() const;
@@ -41,6 +43,12 @@ std::string metrics_path(const std::string& run_dir);
 /// Reads RUN_DIR/config.json; a missing run dir or corrupt file is an Error.
 RunConfig read_run_config(const std::string& run_dir);
 void write_run_config(const std::string& run_dir, const RunConfig& cfg);
+
+/// The data of a run: a dataset spec (load_dataset, data/datasets.h), or
+/// `codes:RUN_DIR`, the split of RUN_DIR's data encoded by its trained model
+/// into discrete code maps (ImageModel::encode_codes), for training a prior on
+/// them. A model without codes is an Error.
+Dataset load_run_data(const std::string& spec, const std::string& split);
 
 /// Builds the model a config describes (fresh weights).
 std::shared_ptr<ImageModel> build_model(const RunConfig& cfg);

@@ -1,17 +1,28 @@
 // The one training loop, shared by every model.
 //
-// Adam on the model's loss divided by C*H*W (nats per dimension, so one
-// learning rate suits every image size), gradient-norm clipping, and the
-// learning-rate schedule of learning_rate() below. After each epoch: a test
-// evaluation, a line in metrics.jsonl and an atomic checkpoint; also at the
-// end, at --time-limit and on Ctrl-C (SIGINT/SIGTERM). A non-finite loss stops
-// the run without overwriting the last good checkpoint. Data order is a
-// function of (seed, epoch), and the checkpoint stores step, epoch, the batch
-// within the epoch, optimizer state and the random generator, so --resume
-// continues exactly.
+// The loop owns epochs, the learning-rate schedule (learning_rate() below,
+// applied to every optimizer of the model in proportion to its base rate),
+// stopping, evaluation, metrics and checkpoints; the model owns what one step
+// does (ImageModel::train_step: by default Adam on the loss divided by C*H*W,
+// nats per dimension, so one learning rate suits every image size, with
+// gradient-norm clipping). Its data comes from a BatchSource (batches.h), which
+// shards by rank and crops.
+//
+// After each epoch: a test evaluation, a line in metrics.jsonl and an atomic
+// checkpoint; also at the end, at --time-limit, after --max-steps and when
+// `interrupt` is set (tame train sets it on SIGINT/SIGTERM; the library
+// installs no signal handlers). A non-finite loss stops the run without
+// overwriting the last good checkpoint. Data order is a function of (seed,
+// epoch), and the checkpoint stores step, epoch, the batch within the epoch,
+// every optimizer's state and the random generator, so --resume continues
+// exactly. In a run of several processes every rank takes the same stop
+// decision (agree_stop), and rank 0 alone writes.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "tame/data/datasets.h"
 #include "tame/train/run.h"
@@ -28,6 +39,12 @@ namespace tame {
 /// stretches it. The constant one does not, so 1 epoch + 1 resumed epoch
 /// equals 2 epochs exactly.
 double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, double elapsed);
+/// The same schedule for an optimizer built at base_lr instead of cfg.lr.
+double learning_rate(const RunConfig& cfg, int64_t step, int64_t total_steps, double elapsed,
+                     double base_lr);
+
+/// Why a run stops, in increasing precedence (the agreed decision is the largest).
+enum class StopReason : int { kNone = 0, kStepLimit = 1, kTimeLimit = 2, kInterrupted = 3 };
 
 struct TrainOptions {
   std::string run_dir;
@@ -35,6 +52,15 @@ struct TrainOptions {
   int64_t log_every = 50;   // steps between metrics.jsonl training lines
   bool quiet = false;       // no progress output
   int64_t max_steps = 0;    // stop (with a checkpoint, resumable) after this many steps in this call; 0 = no cap
+  /// When non-zero at a step boundary, the run stops with a checkpoint (kInterrupted).
+  const std::atomic<int>* interrupt = nullptr;
+  /// This process's place in a multi-process run; rank 0 alone writes files.
+  int rank = 0, world_size = 1;
+  /// Turns this rank's stop reason into the one every rank acts on (e.g. the
+  /// maximum over ranks); empty: this process decides alone.
+  std::function<StopReason(StopReason)> agree_stop;
+  /// Averages gradients over the ranks (StepContext::reduce_gradients).
+  std::function<void(const std::vector<torch::Tensor>&)> reduce_gradients;
 };
 
 enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kStepLimit, kDiverged };

@@ -74,4 +74,10 @@ torch::Tensor GumbelVae::loss(const torch::Tensor& x) {
   return l;
 }
 
+torch::Tensor GumbelVae::encode_codes(const torch::Tensor& x) {
+  c10::InferenceMode guard;
+  auto codes = encode(x).a.argmax(-1);  // [B, groups]
+  return codes.view({x.size(0), 1, 1, options.groups}).to(image_dtype(options.classes));
+}
+
 }  // namespace tame

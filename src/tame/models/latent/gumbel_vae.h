@@ -37,6 +37,11 @@ class GumbelVae : public LatentModel {
   GumbelVae(const GumbelVaeOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor loss(const torch::Tensor& x) override;
   int64_t latent_dims() const override { return options.groups * options.classes; }
+  /// Discrete codes: each group's most likely class under q(z|x), as a
+  /// 1 x 1 x groups map with `classes` levels.
+  bool has_codes() const override { return true; }
+  torch::Tensor encode_codes(const torch::Tensor& x) override;
+  int64_t code_levels() const override { return options.classes; }
   /// The relaxation temperature at the current training step.
   double temperature() const;
 

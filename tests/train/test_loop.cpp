@@ -1,0 +1,373 @@
+// The training loop's seams: models that own their step and optimizers (and
+// may have no likelihood), the batch source (shards, crops), the stop request,
+// and checkpoints written before models owned their optimizers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "../test_util.h"
+#include "tame/data/datasets.h"
+#include "tame/eval/evaluate.h"
+#include "tame/io/file.h"
+#include "tame/registry.h"
+#include "tame/train/batches.h"
+#include "tame/train/checkpoint.h"
+#include "tame/train/run.h"
+#include "tame/train/trainer.h"
+
+using namespace tame;
+using tame::testing::TempDir;
+
+namespace {
+
+// A model in the shape of a GAN: no likelihood, two optimizers of different
+// kinds stepped in turn on two losses, and a sampler. Its numbers mean nothing;
+// what it proves is that the loop, the checkpoint and resume handle it.
+struct PairOptions {
+  int64_t width = 3;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PairOptions, width)
+
+class PairModel : public ImageModel {
+ public:
+  PairModel(const PairOptions& o, ImageShape shape, int64_t levels) : ImageModel(shape, levels) {
+    a_ = register_parameter("a", torch::randn({o.width}));
+    b_ = register_parameter("b", torch::randn({o.width}));
+  }
+  torch::Tensor sample(int64_t n, double) override {
+    return torch::zeros({n, shape_.channels, shape_.height, shape_.width}, torch::kUInt8);
+  }
+  Optimizers make_optimizers(double lr) override {
+    Optimizers out;
+    out.push_back({"first", std::make_unique<torch::optim::Adam>(
+                                std::vector<torch::Tensor>{a_}, torch::optim::AdamOptions(lr)),
+                   lr});
+    out.push_back({"second", std::make_unique<torch::optim::SGD>(
+                                 std::vector<torch::Tensor>{b_},
+                                 torch::optim::SGDOptions(2 * lr).momentum(0.9)),
+                   2 * lr});
+    return out;
+  }
+  StepResult train_step(const torch::Tensor& x, Optimizers& opt, const StepContext& ctx) override {
+    auto m = scale_mean(x);
+    opt[0].optimizer->zero_grad();
+    auto l1 = ((a_ - m).pow(2) + b_.detach() * a_).sum();
+    l1.backward();
+    finish_gradients({a_}, ctx);
+    opt[0].optimizer->step();
+    opt[1].optimizer->zero_grad();
+    auto l2 = (b_ - a_.detach()).pow(2).sum();
+    l2.backward();
+    finish_gradients({b_}, ctx);
+    opt[1].optimizer->step();
+    StepResult r;
+    r.loss = (l1 + l2).item<double>();
+    r.metrics = {{"first", l1.item<double>()}, {"second", l2.item<double>()}};
+    return r;
+  }
+
+ private:
+  torch::Tensor scale_mean(const torch::Tensor& x) { return x.to(torch::kFloat).mean() / 255.0; }
+  torch::Tensor a_, b_;
+};
+
+void register_pair_model() {
+  static bool done = false;
+  if (done) return;
+  ModelEntry e;
+  e.name = "test-pair";
+  e.family = "test";
+  e.summary = "two optimizers, no likelihood";
+  e.defaults = PairOptions();
+  e.make = [](const nlohmann::json& hp, ImageShape shape, int64_t levels) -> std::shared_ptr<ImageModel> {
+    return std::make_shared<PairModel>(hp.get<PairOptions>(), shape, levels);
+  };
+  register_model(e);
+  done = true;
+}
+
+RunConfig config(const std::string& data_dir, const std::string& model, const nlohmann::json& hp) {
+  RunConfig cfg;
+  cfg.model = model;
+  cfg.hparams = resolve_hparams(model, hp);
+  cfg.data = "idx:" + data_dir;
+  cfg.shape = {1, 6, 6};
+  cfg.batch_size = 8;
+  cfg.lr = 3e-3;
+  cfg.warmup = 3;
+  cfg.epochs = 2;
+  cfg.seed = 5;
+  cfg.schedule = "constant";
+  return cfg;
+}
+
+std::string new_run(const TempDir& tmp, const std::string& name, const RunConfig& cfg) {
+  std::string dir = tmp / name;
+  make_directories(dir);
+  write_run_config(dir, cfg);
+  return dir;
+}
+
+TrainOptions quiet(const std::string& dir) {
+  TrainOptions o;
+  o.run_dir = dir;
+  o.threads = 1;
+  o.quiet = true;
+  o.log_every = 2;
+  return o;
+}
+
+std::vector<nlohmann::json> metrics(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(metrics_path(dir));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+void expect_equal_models(const RunConfig& cfg, const std::string& a_dir, const std::string& b_dir) {
+  auto a = build_model(cfg), b = build_model(cfg);
+  auto oa = a->make_optimizers(cfg.lr), ob = b->make_optimizers(cfg.lr);
+  auto sa = load_checkpoint(checkpoint_path(a_dir), cfg, *a, &oa);
+  auto sb = load_checkpoint(checkpoint_path(b_dir), cfg, *b, &ob);
+  EXPECT_EQ(sa.step, sb.step);
+  for (const auto& p : a->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), b->named_parameters()[p.key()])) << p.key();
+}
+
+}  // namespace
+
+// Two optimizers, resumed mid-run: the same parameters as a straight run, so
+// the checkpoint carried both optimizers' states (Adam moments, SGD momentum).
+TEST(Loop, TwoOptimizersResumeExactly) {
+  register_pair_model();
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);
+  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
+  std::string straight = new_run(tmp, "straight", cfg);
+  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
+  std::string resumed = new_run(tmp, "resumed", cfg);
+  auto stop = quiet(resumed);
+  stop.max_steps = 7;
+  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
+  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  expect_equal_models(cfg, straight, resumed);
+
+  // The checkpoint names both optimizers; a model with other optimizers is refused.
+  auto m = build_model(cfg);
+  auto fewer = m->make_optimizers(cfg.lr);
+  fewer.pop_back();
+  auto more = m->make_optimizers(cfg.lr);
+  more.push_back({"third", std::make_unique<torch::optim::SGD>(m->parameters(), torch::optim::SGDOptions(1)), 1});
+  for (auto* opts : {&fewer, &more}) {
+    try {
+      load_checkpoint(checkpoint_path(resumed), cfg, *m, opts);
+      ADD_FAILURE() << "a checkpoint of other optimizers loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("first, second"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A model without a likelihood: evaluation reports bound "none" and no number,
+// and the training loop's metrics carry its own terms.
+TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
+  register_pair_model();
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 24, 8, 6, 6);
+  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
+  cfg.epochs = 1;
+  std::string dir = new_run(tmp, "run", cfg);
+  ASSERT_EQ(train(quiet(dir), false), TrainStatus::kDone);
+  bool saw_eval = false, saw_train = false;
+  for (const auto& j : metrics(dir)) {
+    if (j["type"] == "eval") {
+      saw_eval = true;
+      EXPECT_EQ(j["bound"], "none");
+      EXPECT_FALSE(j.contains("bpd"));
+      EXPECT_FALSE(j.contains("nll_nats"));
+    }
+    if (j["type"] == "train") {
+      saw_train = true;
+      EXPECT_TRUE(j.contains("first") && j.contains("second")) << j.dump();
+    }
+  }
+  EXPECT_TRUE(saw_eval && saw_train);
+  auto m = build_model(cfg);
+  auto r = evaluate(*m, load_dataset(cfg.data, "test").images);
+  EXPECT_EQ(r.bound, Bound::kNone);
+  EXPECT_EQ(std::string(bound_name(r.bound)), "none");
+  EXPECT_THROW(m->nll(load_dataset(cfg.data, "test").images), Error);
+}
+
+// Every optimizer follows the schedule in proportion to its own base rate, and
+// reduce_gradients is called for each parameter set of the step.
+TEST(Loop, ScheduleScalesEveryOptimizerAndGradientsAreReduced) {
+  register_pair_model();
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 16, 8, 6, 6);
+  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
+  cfg.epochs = 1;
+  std::string dir = new_run(tmp, "run", cfg);
+  auto opt = quiet(dir);
+  int calls = 0;
+  opt.reduce_gradients = [&](const std::vector<torch::Tensor>& params) {
+    EXPECT_EQ(params.size(), 1u);
+    ++calls;
+  };
+  ASSERT_EQ(train(opt, false), TrainStatus::kDone);
+  EXPECT_EQ(calls, 2 * 2);  // 2 steps, 2 parameter sets each
+  EXPECT_DOUBLE_EQ(learning_rate(cfg, 0, 10, 0, 2 * cfg.lr), 2 * learning_rate(cfg, 0, 10, 0));
+}
+
+// The stop request comes from outside (tame train's signal handler): the loop
+// stops at the next step with a checkpoint, and agree_stop has the last word.
+TEST(Loop, InterruptAndAgreedStop) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);
+  auto cfg = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  std::string dir = new_run(tmp, "run", cfg);
+  std::atomic<int> flag{2};
+  auto opt = quiet(dir);
+  opt.interrupt = &flag;
+  EXPECT_EQ(train(opt, false), TrainStatus::kInterrupted);
+  EXPECT_TRUE(file_exists(checkpoint_path(dir)));
+  // Another rank asked to stop: this one stops too, though nothing stopped it.
+  flag = 0;
+  opt.agree_stop = [](StopReason r) { return std::max(r, StopReason::kInterrupted); };
+  EXPECT_EQ(train(opt, true), TrainStatus::kInterrupted);
+}
+
+// W ranks together see exactly one process's global batches, row for row,
+// binarized afresh in the same way; crops are a function of (seed, epoch, image).
+TEST(Batches, ShardsPartitionTheGlobalBatch) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 40, 8, 6, 6);
+  auto cfg = config(tmp / "data", "pixelcnn", nlohmann::json::object());
+  cfg.batch_size = 10;
+  for (bool binarized : {false, true}) {
+    Dataset train_set = load_dataset(cfg.data, "train");
+    if (binarized) {
+      train_set.source = train_set.images;
+      train_set.images = binarize(train_set.images, 0);
+      train_set.levels = 2;
+    }
+    cfg.dynamic_binarization = binarized;
+    BatchSource one(train_set, cfg);
+    auto whole = one.batch(1, 2, 17);
+    EXPECT_EQ(whole.size(0), 10);
+    for (int world : {2, 3}) {
+      std::vector<torch::Tensor> parts;
+      for (int r = 0; r < world; ++r) parts.push_back(BatchSource(train_set, cfg, r, world).batch(1, 2, 17));
+      EXPECT_TRUE(torch::equal(torch::cat(parts), whole)) << world << " ranks";
+      if (world == 3) {
+        EXPECT_NE(parts[0].size(0), parts[2].size(0));  // 3, 3 and 4 rows
+      }
+    }
+  }
+  EXPECT_THROW(BatchSource(load_dataset(cfg.data, "train"), cfg, 3, 3), Error);
+}
+
+TEST(Batches, CropsAreDeterministicAndVary) {
+  auto images = tame::testing::synthetic_images(5, 12, 10, 3);
+  auto idx = torch::arange(5, torch::kLong);
+  auto a = random_crops(images, idx, 4, 7, 0);
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{5, 1, 4, 4}));
+  EXPECT_TRUE(torch::equal(a, random_crops(images, idx, 4, 7, 0)));
+  EXPECT_FALSE(torch::equal(a, random_crops(images, idx, 4, 7, 1)));  // another epoch
+  EXPECT_FALSE(torch::equal(a, random_crops(images, idx, 4, 8, 0)));  // another seed
+  // Each crop is a window of its own image.
+  auto img = images[2][0];
+  bool found = false;
+  for (int64_t t = 0; t + 4 <= 12 && !found; ++t)
+    for (int64_t l = 0; l + 4 <= 10 && !found; ++l)
+      found = torch::equal(img.slice(0, t, t + 4).slice(1, l, l + 4), a[2][0]);
+  EXPECT_TRUE(found);
+  EXPECT_THROW(random_crops(images, idx, 11, 7, 0), Error);
+  EXPECT_EQ(center_crop(images, 4).sizes(), (std::vector<int64_t>{5, 1, 4, 4}));
+  EXPECT_TRUE(torch::equal(center_crop(images, 4)[0][0], images[0][0].slice(0, 4, 8).slice(1, 3, 7)));
+}
+
+// Training on random crops stops and resumes exactly.
+TEST(Batches, CropTrainingResumesExactly) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 10, 9);
+  auto cfg = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  cfg.crop = 5;
+  cfg.shape = {1, 5, 5};
+  cfg.schedule = "cosine";
+  std::string straight = new_run(tmp, "straight", cfg);
+  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
+  std::string resumed = new_run(tmp, "resumed", cfg);
+  auto stop = quiet(resumed);
+  stop.max_steps = 6;
+  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
+  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  expect_equal_models(cfg, straight, resumed);
+}
+
+// codes:RUN serves a trained model's discrete codes as a dataset; a prior
+// trains on them with the same loop. 300 classes: code maps beyond uint8.
+TEST(Loop, PriorTrainsOnAnotherRunsCodes) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 24, 8, 6, 6);
+  auto enc = config(tmp / "data", "gumbel-vae",
+                    {{"arch", "mlp"}, {"hidden", 8}, {"groups", 3}, {"classes", 300}});
+  enc.epochs = 1;
+  std::string enc_dir = new_run(tmp, "encoder", enc);
+  ASSERT_EQ(train(quiet(enc_dir), false), TrainStatus::kDone);
+
+  Dataset codes = load_run_data("codes:" + enc_dir, "test");
+  EXPECT_EQ(codes.levels, 300);
+  EXPECT_EQ(codes.images.scalar_type(), torch::kInt);
+  EXPECT_EQ(codes.shape(), (ImageShape{1, 1, 3}));
+  EXPECT_LT(codes.images.max().item<int64_t>(), 300);
+
+  auto prior = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  prior.data = "codes:" + enc_dir;
+  prior.shape = {1, 1, 3};
+  prior.levels = 300;
+  prior.batch_size = 4;
+  prior.epochs = 1;
+  std::string prior_dir = new_run(tmp, "prior", prior);
+  ASSERT_EQ(train(quiet(prior_dir), false), TrainStatus::kDone);
+  double bpd = -1;
+  for (const auto& j : metrics(prior_dir))
+    if (j["type"] == "eval") bpd = j["bpd"].get<double>();
+  EXPECT_GT(bpd, 0.0);
+  EXPECT_LT(bpd, std::log2(300.0) + 1.0);
+
+  // A model without codes cannot serve them.
+  try {
+    load_run_data("codes:" + prior_dir, "test");
+    ADD_FAILURE() << "a pixelcnn run served codes";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no discrete codes"), std::string::npos) << e.what();
+  }
+}
+
+// A run written before models owned their optimizers (checkpoint version 1,
+// by tame 0.1.0 at commit 58978ae): it evaluates to the same number, and
+// resuming it for another epoch gives what that tame gave (the one Adam's
+// state loads as the model's "adam").
+TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) {
+  TempDir tmp;
+  const std::string fixture = std::string(TAME_SOURCE_DIR) + "/tests/train/fixtures/v1-run";
+  std::filesystem::copy(fixture, tmp / "v1", std::filesystem::copy_options::recursive);
+  const std::string run = tmp / "v1/run";
+  auto cfg_json = nlohmann::json::parse(read_file(run + "/config.json"));
+  cfg_json["data"] = "idx:" + (tmp / "v1/data");
+  write_file_atomic(run + "/config.json", cfg_json.dump(2));
+  auto expect_eval = [&](const std::string& expected_file) {
+    auto r = tame::testing::run_tame("eval " + run + " --json --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto got = nlohmann::json::parse(r.out);
+    auto want = nlohmann::json::parse(read_file(tmp / ("v1/" + expected_file)));
+    EXPECT_DOUBLE_EQ(got["nll_nats"].get<double>(), want["nll_nats"].get<double>()) << expected_file;
+  };
+  expect_eval("expected-eval.json");
+  auto r = tame::testing::run_tame("train --out " + run + " --resume --epochs 2 --threads 1 --quiet", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  expect_eval("expected-resumed-eval.json");
+}
