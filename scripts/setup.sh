@@ -12,6 +12,7 @@ PKGS=(
   libgtest-dev
   libwebp-dev libjxl-dev  # the codec baselines: WebP lossless and JPEG-XL lossless
   clang libclang-rt-14-dev  # libFuzzer and the sanitizers for fuzz/
+  clang-format            # the format check (tests/test_format.cpp)
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   nodejs npm
 )

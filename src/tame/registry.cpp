@@ -3,9 +3,9 @@
 #include "tame/models/autoregressive/gated_pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn.h"
 #include "tame/models/flows/glow.h"
-#include "tame/models/gan/dcgan.h"
 #include "tame/models/flows/nice.h"
 #include "tame/models/flows/realnvp.h"
+#include "tame/models/gan/dcgan.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
 #include "tame/models/latent/vlae.h"
@@ -17,16 +17,25 @@ namespace {
 struct IwaeOptions : VaeOptions {
   IwaeOptions() { k = 5; }
 };
-void to_json(nlohmann::json& j, const IwaeOptions& o) { to_json(j, static_cast<const VaeOptions&>(o)); }
-void from_json(const nlohmann::json& j, IwaeOptions& o) { from_json(j, static_cast<VaeOptions&>(o)); }
+void to_json(nlohmann::json& j, const IwaeOptions& o) {
+  to_json(j, static_cast<const VaeOptions&>(o));
+}
+void from_json(const nlohmann::json& j, IwaeOptions& o) {
+  from_json(j, static_cast<VaeOptions&>(o));
+}
+
+enum class Codec { kNo, kYes };
 
 template <class Options, class Model>
-ModelEntry entry(std::string name, std::string family, std::string summary) {
+ModelEntry entry(std::string name, std::string family, std::string summary, nlohmann::json tiny,
+                 Codec codec = Codec::kNo) {
   ModelEntry e;
   e.name = std::move(name);
   e.family = std::move(family);
   e.summary = std::move(summary);
   e.defaults = Options();
+  e.tiny = std::move(tiny);
+  e.codec = codec == Codec::kYes;
   e.make = [](const nlohmann::json& hp, ImageShape shape,
               int64_t levels) -> std::shared_ptr<ImageModel> {
     return std::make_shared<Model>(hp.get<Options>(), shape, levels);
@@ -38,43 +47,82 @@ ModelEntry entry(std::string name, std::string family, std::string summary) {
 
 namespace {
 
+// Each entry's `tiny` overrides keep every layer kind of the defaults at the
+// least width and depth (see ModelEntry::tiny); kernels stay at their defaults,
+// which cost nothing on 8x8 images. Widths are multiples of 6 where the masks
+// split features by colour, so that the tiny models also take RGB images.
 std::vector<ModelEntry>& registry() {
   static std::vector<ModelEntry> models = {
       entry<PixelCNNOptions, PixelCNN>("pixelcnn", "autoregressive",
                                        "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, "
-                                       "mask-B residual blocks, K-way softmax"),
+                                       "mask-B residual blocks, K-way softmax",
+                                       // one residual block runs mask A, mask B and the head
+                                       {{"hidden", 6}, {"blocks", 1}, {"out_hidden", 6}},
+                                       Codec::kYes),
       entry<GatedPixelCNNOptions, GatedPixelCNN>(
           "gated-pixelcnn", "autoregressive",
           "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind "
-          "spot"),
+          "spot",
+          // the input layer and one later gated layer: both kinds of layer
+          {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}, Codec::kYes),
       entry<NiceOptions, Nice>(
           "nice", "flow",
           "NICE (Dinh et al. 2014): additive couplings + diagonal scale; uniform or variational "
-          "dequantization"),
+          "dequantization",
+          // two couplings change both halves; uniform dequantization (realnvp and glow
+          // run the variational one)
+          {{"couplings", 2}, {"hidden", 4}}),
       entry<RealNvpOptions, RealNvp>(
           "realnvp", "flow",
           "RealNVP (Dinh et al. 2016): affine couplings, squeeze, multi-scale factoring-out; "
-          "uniform or variational dequantization"),
+          "uniform or variational dequantization",
+          // two scales are the least with a squeeze and a factored-out half; one
+          // coupling of q(u|x)
+          {{"scales", 2},
+           {"hidden", 4},
+           {"dequantization", "variational"},
+           {"deq_couplings", 1},
+           {"deq_hidden", 4}}),
       entry<GlowOptions, Glow>("glow", "flow",
                                "Glow (Kingma & Dhariwal 2018): ActNorm, LU 1x1 convolution, "
                                "affine coupling, learned prior on factored-out variables; "
-                               "uniform or variational dequantization"),
+                               "uniform or variational dequantization",
+                               // two levels are the least with a split and its learned prior;
+                               // one step per level holds ActNorm, the 1x1 and a coupling
+                               {{"levels", 2},
+                                {"steps", 1},
+                                {"hidden", 4},
+                                {"dequantization", "variational"},
+                                {"deq_couplings", 1},
+                                {"deq_hidden", 4}}),
       entry<VaeOptions, Vae>("vae", "latent",
                              "VAE (Kingma & Welling 2013): conv encoder/decoder, Gaussian latent; "
-                             "pathwise or score-function gradients; --set beta for the beta-VAE"),
+                             "pathwise or score-function gradients; --set beta for the beta-VAE",
+                             // the conv networks have a fixed depth; two latent units
+                             {{"latent", 2}, {"hidden", 4}}),
       entry<IwaeOptions, Vae>("iwae", "latent",
                               "IWAE (Burda et al. 2015): the VAE's networks trained on the "
-                              "k-sample importance-weighted bound (--set k)"),
-      entry<VlaeOptions, Vlae>("vlae", "latent",
-                               "VLAE (Chen et al. 2016): VAE with a small-receptive-field PixelCNN "
-                               "decoder conditioned on z"),
+                              "k-sample importance-weighted bound (--set k)",
+                              // k = 2 is the least k that runs the k-sample objective; the
+                              // logistic likelihood runs the third pixel type
+                              {{"latent", 2}, {"hidden", 4}, {"k", 2}, {"likelihood", "logistic"}}),
+      entry<VlaeOptions, Vlae>(
+          "vlae", "latent",
+          "VLAE (Chen et al. 2016): VAE with a small-receptive-field PixelCNN "
+          "decoder conditioned on z",
+          // one mask-B layer after the input keeps the conditioned stack
+          {{"latent", 2}, {"hidden", 4}, {"pixel_hidden", 2}, {"pixel_layers", 1}}),
       entry<GumbelVaeOptions, GumbelVae>(
           "gumbel-vae", "latent",
           "Gumbel-softmax VAE (Jang et al. 2016): categorical latents, annealed relaxation, "
-          "optional straight-through"),
+          "optional straight-through",
+          // two binary latents are the least that are still categorical and grouped
+          {{"groups", 2}, {"classes", 2}, {"hidden", 4}}),
       entry<DcganOptions, Dcgan>("dcgan", "gan",
                                  "DCGAN (Radford et al. 2015): conv generator and discriminator, "
-                                 "non-saturating loss, an Adam each; no likelihood"),
+                                 "non-saturating loss, an Adam each; no likelihood",
+                                 // both networks keep their two convolutions and batch norms
+                                 {{"latent", 4}, {"hidden", 2}}),
   };
   return models;
 }

@@ -18,7 +18,16 @@ struct ModelEntry {
   std::string family;   // "autoregressive", "flow", "latent", "gan"
   std::string summary;  // one line: the paper and the architecture
   nlohmann::json defaults;
-  std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape, int64_t levels)> make;
+  /// Overrides of `defaults` for the smallest model that still runs every
+  /// layer the defaults run: what the registry smoke test trains, resumes,
+  /// evaluates, samples (and codes) in seconds. Each entry says why it is small.
+  nlohmann::json tiny;
+  /// Whether `tame compress` can code images with a trained model (it needs
+  /// the cached step engine, AutoregressiveModel::incremental()).
+  bool codec = false;
+  std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape,
+                                            int64_t levels)>
+      make;
 };
 
 const std::vector<ModelEntry>& model_registry();

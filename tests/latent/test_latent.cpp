@@ -7,6 +7,7 @@
 
 #include "../test_util.h"
 #include "tame/dist/likelihood.h"
+#include "tame/dist/pixel_likelihood.h"
 #include "tame/models/latent/estimators.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
@@ -98,7 +99,7 @@ TEST(Latent, DiscretizedLogisticSumsToOneOverTheLevels) {
       for (double ls : {-6.0, -2.0, 0.5}) {
         auto mean = torch::full({K, 1, 1, 1}, m, torch::kDouble);
         auto log_scale = torch::full({K, 1, 1, 1}, ls, torch::kDouble);
-        auto p = torch::exp(-discretized_logistic_nll(mean, log_scale, x, K));
+        auto p = torch::exp(DiscretizedLogistic(mean, log_scale, K).log_prob(x));
         EXPECT_NEAR(p.sum().item<double>(), 1.0, 1e-6) << K << " " << m << " " << ls << " " << p;
       }
     }

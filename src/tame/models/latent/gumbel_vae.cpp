@@ -8,7 +8,7 @@
 namespace tame {
 
 GumbelVae::GumbelVae(const GumbelVaeOptions& o, ImageShape shape, int64_t levels)
-    : LatentModel(shape, levels, parse_likelihood(o.likelihood, levels), o.beta, 1), options(o) {
+    : LatentModel(shape, levels, pixel_likelihood(o.likelihood, levels), o.beta, 1), options(o) {
   TORCH_CHECK(o.groups >= 1 && o.classes >= 2 && o.hidden >= 1,
               "gumbel-vae: groups >= 1, classes >= 2 and hidden >= 1 required");
   TORCH_CHECK(o.tau0 > 0 && o.tau_min > 0 && o.anneal >= 0,
@@ -16,7 +16,7 @@ GumbelVae::GumbelVae(const GumbelVaeOptions& o, ImageShape shape, int64_t levels
   encoder_ = make_encoder(o.arch, shape, o.hidden, o.groups * o.classes);
   register_module("encoder", encoder_.ptr());
   decoder_ = make_decoder(o.arch, o.groups * o.classes, o.hidden,
-                          likelihood_channels(likelihood_, shape.channels, levels), shape);
+                          likelihood_.features(shape.channels), shape);
   register_module("decoder", decoder_.ptr());
   step_ = register_buffer("step", torch::zeros({}, torch::kDouble));
 }

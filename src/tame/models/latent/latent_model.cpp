@@ -7,26 +7,6 @@
 
 namespace tame {
 
-PixelLikelihood parse_likelihood(const std::string& name, int64_t levels) {
-  if (name == "auto") return levels == 2 ? PixelLikelihood::kBernoulli : PixelLikelihood::kCategorical;
-  if (name == "bernoulli") {
-    TORCH_CHECK(levels == 2, "likelihood=bernoulli needs binarized data (2 levels), got ", levels);
-    return PixelLikelihood::kBernoulli;
-  }
-  if (name == "categorical") return PixelLikelihood::kCategorical;
-  if (name == "logistic") return PixelLikelihood::kLogistic;
-  TORCH_CHECK(false, "likelihood must be auto, bernoulli, categorical or logistic, got '", name, "'");
-}
-
-int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t levels) {
-  switch (lik) {
-    case PixelLikelihood::kBernoulli: return channels;
-    case PixelLikelihood::kCategorical: return levels * channels;
-    case PixelLikelihood::kLogistic: return 2 * channels;
-  }
-  return 0;
-}
-
 namespace {
 // x [B, C, H, W] repeated n times: [n B, C, H, W], copy i of image b at i B + b.
 torch::Tensor repeat_images(const torch::Tensor& x, int64_t n) {
@@ -112,56 +92,21 @@ torch::nn::AnyModule make_decoder(const std::string& arch, int64_t in, int64_t h
 
 LatentModel::LatentModel(ImageShape shape, int64_t levels, PixelLikelihood likelihood, double beta,
                          int64_t k)
-    : ImageModel(shape, levels), likelihood_(likelihood), beta_(beta), k_(k) {
+    : ImageModel(shape, levels), likelihood_(std::move(likelihood)), beta_(beta), k_(k) {
   TORCH_CHECK(beta >= 0, "beta must be >= 0, got ", beta);
   TORCH_CHECK(k >= 1, "k must be >= 1, got ", k);
 }
 
+std::unique_ptr<PixelDistribution> LatentModel::pixels(const torch::Tensor& p) const {
+  return likelihood_(p, shape_.channels);
+}
+
 torch::Tensor LatentModel::decode_nll(const torch::Tensor& z, const torch::Tensor& x) {
-  auto p = pixel_params(decoder_context(z), x);
-  const int64_t M = x.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
-  switch (likelihood_) {
-    case PixelLikelihood::kBernoulli: return bernoulli_nll(p, x);
-    case PixelLikelihood::kCategorical: return categorical_nll(p.view({M, levels_, C, H, W}), x);
-    case PixelLikelihood::kLogistic: {
-      auto ms = p.chunk(2, 1);
-      return discretized_logistic_nll(ms[0], ms[1].clamp_min(-7.0), x, levels_);
-    }
-  }
-  return {};
+  return -pixels(pixel_params(decoder_context(z), x))->log_prob(x);
 }
 
 torch::Tensor LatentModel::draw_pixels(const torch::Tensor& p, double temperature) {
-  TORCH_CHECK(temperature >= 0, "temperature must be >= 0, got ", temperature);
-  const int64_t M = p.size(0), C = shape_.channels, H = p.size(2), W = p.size(3);
-  const bool mode = temperature == 0;
-  torch::Tensor x;
-  switch (likelihood_) {
-    case PixelLikelihood::kBernoulli:
-      x = mode ? (p > 0) : torch::bernoulli(torch::sigmoid(p / temperature));
-      break;
-    case PixelLikelihood::kCategorical: {
-      auto logits = p.view({M, levels_, C, H, W});
-      if (mode) {
-        x = logits.argmax(1);
-      } else {
-        auto probs = categorical_probs(logits, temperature).permute({0, 2, 3, 4, 1});
-        x = torch::multinomial(probs.reshape({-1, levels_}), 1).view({M, C, H, W});
-      }
-      break;
-    }
-    case PixelLikelihood::kLogistic: {
-      auto ms = p.chunk(2, 1);
-      auto c = ms[0];
-      if (!mode) {
-        auto u = torch::rand_like(c).clamp(1e-5, 1.0 - 1e-5);
-        c = c + temperature * torch::exp(ms[1].clamp_min(-7.0)) * (torch::log(u) - torch::log1p(-u));
-      }
-      x = torch::round((c + 1.0) * (0.5 * static_cast<double>(levels_ - 1)));
-      break;
-    }
-  }
-  return x.clamp(0, levels_ - 1).to(torch::kUInt8);
+  return pixels(p)->sample(temperature);
 }
 
 torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
@@ -244,17 +189,7 @@ torch::Tensor LatentModel::decode_mean(const torch::Tensor& z) {
   auto zd = z.to(device());
   auto p = pixel_params(decoder_context(zd), torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
                                          torch::TensorOptions().dtype(torch::kUInt8).device(device())));
-  const int64_t M = p.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
-  switch (likelihood_) {
-    case PixelLikelihood::kBernoulli: return torch::sigmoid(p);
-    case PixelLikelihood::kCategorical: {
-      auto probs = torch::softmax(p.view({M, levels_, C, H, W}), 1);
-      return (probs * torch::arange(levels_, p.options()).view({1, levels_, 1, 1, 1})).sum(1);
-    }
-    case PixelLikelihood::kLogistic:  // the location, clipped to the range (edges ignored)
-      return ((p.chunk(2, 1)[0] + 1.0) * (0.5 * static_cast<double>(levels_ - 1))).clamp(0, levels_ - 1);
-  }
-  return {};
+  return pixels(p)->mean();
 }
 
 nlohmann::json LatentModel::diagnostics(const torch::Tensor& images) {

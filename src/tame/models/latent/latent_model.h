@@ -8,22 +8,18 @@
 // in chunks of at most kDecodeBudget decoded images, so that k = 5,000 fits
 // in memory on 28x28 images.
 //
-// Pixels: Bernoulli for binarized data (K = 2), Categorical(K) or the
+// Pixels: the decoder's output parameterizes one of dist/'s pixel
+// likelihoods, Bernoulli for binarized data (K = 2), Categorical(K) or the
 // discretized logistic for K-level data, chosen by the option `likelihood`
-// ("auto" = Bernoulli for K = 2, Categorical otherwise).
+// ("auto" = Bernoulli for K = 2, Categorical otherwise; pixel_likelihood()).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include "tame/dist/pixel_likelihood.h"
 #include "tame/models/image_model.h"
 
 namespace tame {
-
-enum class PixelLikelihood { kBernoulli, kCategorical, kLogistic };
-/// "auto" | "bernoulli" | "categorical" | "logistic"; errors name the choices.
-PixelLikelihood parse_likelihood(const std::string& name, int64_t levels);
-/// Decoder output channels per pixel for C image channels: C, K C or 2 C.
-int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t levels);
 
 /// Two stride-2 4x4 convolutions (C -> h -> 2h) and a linear layer to `out`.
 class ConvEncoderImpl : public torch::nn::Module {
@@ -130,12 +126,14 @@ class LatentModel : public ImageModel {
   /// decoder's context is a per-pixel map [M, F, H, W], which sampling crops to
   /// the rows generated so far.
   virtual torch::Tensor decoder_context(const torch::Tensor& z) { return z; }
-  /// The decoder network's pixel parameters [M, likelihood_channels, H, W] from
+  /// The decoder network's pixel parameters [M, likelihood_.features(C), H, W] from
   /// decoder_context(z). An autoregressive decoder reads x (uint8 [M, C, H, W]),
   /// and the parameters at each sub-pixel depend only on the sub-pixels before
   /// it; other decoders ignore x.
   virtual torch::Tensor pixel_params(const torch::Tensor& context, const torch::Tensor& x) = 0;
   virtual bool autoregressive_decoder() const { return false; }
+  /// The distribution of pixels that parameters p [M, likelihood_.features(C), H', W'] define.
+  std::unique_ptr<PixelDistribution> pixels(const torch::Tensor& p) const;
   /// Draws pixels from parameters p at temperature T (0 = most likely).
   torch::Tensor draw_pixels(const torch::Tensor& p, double temperature);
   /// The k-draw bound's log-weights for one chunk: [n, B].

@@ -8,7 +8,7 @@ namespace tame {
 Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels) : Vae(o, shape, levels, true) {}
 
 Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool with_decoder)
-    : LatentModel(shape, levels, parse_likelihood(o.likelihood, levels), o.beta, o.k), options(o) {
+    : LatentModel(shape, levels, pixel_likelihood(o.likelihood, levels), o.beta, o.k), options(o) {
   TORCH_CHECK(o.latent >= 1 && o.hidden >= 1, "latent and hidden must be positive");
   TORCH_CHECK(o.estimator == "pathwise" || o.estimator == "score",
               "estimator must be pathwise or score, got '", o.estimator, "'");
@@ -16,8 +16,8 @@ Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool with_decode
   encoder_ = make_encoder(o.arch, shape, o.hidden, 2 * o.latent);
   register_module("encoder", encoder_.ptr());
   if (with_decoder) {
-    decoder_ = make_decoder(o.arch, o.latent, o.hidden,
-                            likelihood_channels(likelihood_, shape.channels, levels), shape);
+    decoder_ =
+        make_decoder(o.arch, o.latent, o.hidden, likelihood_.features(shape.channels), shape);
     register_module("decoder", decoder_.ptr());
   }
   baseline_ = register_buffer("baseline", torch::zeros({}));
