@@ -6,10 +6,6 @@
 
 namespace tame {
 
-torch::ScalarType image_dtype(int64_t levels) {
-  return levels <= 256 ? torch::kUInt8 : torch::kInt32;
-}
-
 namespace {
 
 // Integer values clamped to the levels, in the images' dtype.

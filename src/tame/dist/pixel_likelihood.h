@@ -37,10 +37,9 @@
 #include <string>
 #include <vector>
 
-namespace tame {
+#include "tame/common.h"  // image_dtype
 
-/// The dtype of integer images over K levels: uint8 up to 256 levels, else int32.
-torch::ScalarType image_dtype(int64_t levels);
+namespace tame {
 
 /// A distribution over integer images [B, C, H, W] with values in [0, K).
 class PixelDistribution {
