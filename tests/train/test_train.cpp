@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "../test_util.h"
+#include "train_util.h"
 #include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/registry.h"
@@ -13,51 +13,19 @@
 #include "tame/train/trainer.h"
 
 using namespace tame;
+using tame::testing::error_of;
+using tame::testing::new_run;
+using tame::testing::quiet;
 using tame::testing::TempDir;
 
 namespace {
 
 RunConfig tiny_config(const std::string& data_dir, const std::string& model = "pixelcnn") {
-  RunConfig cfg;
-  cfg.model = model;
-  cfg.hparams = resolve_hparams(model, model == "pixelcnn"
-                                           ? nlohmann::json{{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}}
-                                           : nlohmann::json{{"hidden", 4}, {"layers", 1}, {"out_hidden", 8}});
-  cfg.data = "idx:" + data_dir;
-  cfg.shape = {1, 6, 6};
-  cfg.levels = 256;
-  cfg.batch_size = 8;
-  cfg.lr = 3e-3;
-  cfg.warmup = 3;
-  cfg.epochs = 2;
-  cfg.seed = 11;
-  return cfg;
-}
-
-std::string new_run(const TempDir& tmp, const std::string& name, const RunConfig& cfg) {
-  std::string dir = tmp / name;
-  make_directories(dir);
-  write_run_config(dir, cfg);
-  return dir;
-}
-
-TrainOptions quiet(const std::string& dir) {
-  TrainOptions o;
-  o.run_dir = dir;
-  o.threads = 1;
-  o.quiet = true;
-  o.log_every = 2;
-  return o;
-}
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return tame::testing::run_config(
+      data_dir, model,
+      model == "pixelcnn" ? nlohmann::json{{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}}
+                          : nlohmann::json{{"hidden", 4}, {"layers", 1}, {"out_hidden", 8}},
+      11);
 }
 
 }  // namespace

@@ -39,14 +39,11 @@ TrainStatus train_with_signals(const TrainOptions& opt, bool resume) {
 }
 
 struct TrainArgs {
-  std::string model, data, out, device = "cpu";
-  int64_t epochs = 10, batch_size = 64, warmup = 200, eval_limit = 0, log_every = 50, max_steps = 0;
-  int64_t crop = 0;
-  std::string schedule = "cosine";
-  double time_limit = 0, lr = 1e-3, clip = 1.0;
-  uint64_t seed = 0;
+  std::string model, data, out;
+  RunConfig cfg;  // the training settings, bound to their options
+  int64_t log_every = 50, max_steps = 0;
   int threads = 0;
-  bool resume = false, quiet = false, dynamic_binarization = false;
+  bool resume = false, quiet = false;
   std::vector<std::string> set;
   int64_t k = 1;
   double beta = 1.0;
@@ -65,10 +62,10 @@ RunConfig resumed_config(const TrainArgs& a) {
   for (auto* opt : a.fixed)
     if (opt->count())
       throw Error(opt->get_name() + " cannot change on --resume (it would not be the same run)");
-  if (a.o_epochs->count()) cfg.epochs = a.epochs;
-  if (a.o_time->count()) cfg.time_limit = a.time_limit;
-  if (a.o_eval->count()) cfg.eval_limit = a.eval_limit;
-  if (a.o_dev->count()) cfg.device = a.device;
+  if (a.o_epochs->count()) cfg.epochs = a.cfg.epochs;
+  if (a.o_time->count()) cfg.time_limit = a.cfg.time_limit;
+  if (a.o_eval->count()) cfg.eval_limit = a.cfg.eval_limit;
+  if (a.o_dev->count()) cfg.device = a.cfg.device;
   return cfg;
 }
 
@@ -79,7 +76,9 @@ RunConfig new_config(const TrainArgs& a) {
   // died before saving anything starts over.
   if (file_exists(checkpoint_path(a.out)))
     throw Error(a.out + " already holds a run; use --resume to continue it, or another --out");
-  if (a.epochs < 1 || a.batch_size < 1 || a.lr <= 0 || a.time_limit < 0 || a.clip < 0 || a.crop < 0)
+  RunConfig cfg = a.cfg;
+  if (cfg.epochs < 1 || cfg.batch_size < 1 || cfg.lr <= 0 || cfg.time_limit < 0 || cfg.clip < 0 ||
+      cfg.crop < 0)
     throw Error("--epochs and --batch-size must be >= 1, --lr > 0, --time-limit, --clip and --crop >= 0");
   nlohmann::json overrides = nlohmann::json::object();
   for (const auto& kv : a.set) {
@@ -88,22 +87,9 @@ RunConfig new_config(const TrainArgs& a) {
   }
   if (a.o_k->count()) overrides["k"] = a.k;
   if (a.o_beta->count()) overrides["beta"] = a.beta;
-  RunConfig cfg;
   cfg.model = a.model;
   cfg.hparams = resolve_hparams(a.model, overrides);
   cfg.data = a.data;
-  cfg.epochs = a.epochs;
-  cfg.batch_size = a.batch_size;
-  cfg.lr = a.lr;
-  cfg.warmup = a.warmup;
-  cfg.schedule = a.schedule;
-  cfg.clip = a.clip;
-  cfg.seed = a.seed;
-  cfg.time_limit = a.time_limit;
-  cfg.eval_limit = a.eval_limit;
-  cfg.dynamic_binarization = a.dynamic_binarization;
-  cfg.crop = a.crop;
-  cfg.device = a.device;
   parse_device(cfg.device);
   // Read the data once up front: a wrong dataset fails before the run dir exists.
   Dataset probe = load_run_data(cfg.data, "test");
@@ -144,35 +130,35 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
   a.o_model = c->add_option("--model", a.model, "model name (see `tame models`)");
   a.o_data = c->add_option("--data", a.data, "dataset (see `tame data`)");
   c->add_option("--out", a.out, "run directory")->required();
-  a.o_epochs = c->add_option("--epochs", a.epochs, "epochs to train (the cosine schedule spans them)")
+  a.o_epochs = c->add_option("--epochs", a.cfg.epochs, "epochs to train (the cosine schedule spans them)")
                    ->capture_default_str();
-  a.o_time = c->add_option("--time-limit", a.time_limit,
+  a.o_time = c->add_option("--time-limit", a.cfg.time_limit,
                            "seconds of training in all, across resumes (0 = none); the schedule "
                            "reaches zero by then");
   a.fixed = {
-      c->add_option("--batch-size", a.batch_size, "images per step")->capture_default_str(),
-      c->add_option("--lr", a.lr, "peak learning rate of the model's optimizers")->capture_default_str(),
-      c->add_option("--schedule", a.schedule, "learning-rate schedule after warm-up: cosine or constant")
+      c->add_option("--batch-size", a.cfg.batch_size, "images per step")->capture_default_str(),
+      c->add_option("--lr", a.cfg.lr, "peak learning rate of the model's optimizers")->capture_default_str(),
+      c->add_option("--schedule", a.cfg.schedule, "learning-rate schedule after warm-up: cosine or constant")
           ->check(CLI::IsMember({"cosine", "constant"}))
           ->capture_default_str(),
-      c->add_option("--warmup", a.warmup, "steps of linear warm-up")->capture_default_str(),
-      c->add_option("--clip", a.clip, "gradient-norm clipping (0 = off)")->capture_default_str(),
-      c->add_option("--seed", a.seed, "seed for initialisation and data order")->capture_default_str(),
+      c->add_option("--warmup", a.cfg.warmup, "steps of linear warm-up")->capture_default_str(),
+      c->add_option("--clip", a.cfg.clip, "gradient-norm clipping (0 = off)")->capture_default_str(),
+      c->add_option("--seed", a.cfg.seed, "seed for initialisation and data order")->capture_default_str(),
       c->add_option("--set", a.set, "model hyper-parameter KEY=VALUE (repeatable)"),
       a.o_k = c->add_option("--k", a.k, "importance samples of a latent model's training objective (--set k=K)"),
       a.o_beta = c->add_option("--beta", a.beta, "weight of a latent model's KL term (--set beta=B)"),
-      c->add_flag("--dynamic-binarization", a.dynamic_binarization,
+      c->add_flag("--dynamic-binarization", a.cfg.dynamic_binarization,
                   "binarized data (*-bin): draw every training batch's pixels afresh from the "
                   "8-bit images; the test split stays fixed"),
-      c->add_option("--crop", a.crop,
+      c->add_option("--crop", a.cfg.crop,
                     "train on random SxS crops, a function of (seed, epoch, image); evaluate on "
                     "whole images for fully convolutional models, central crops otherwise"),
   };
   c->add_option("--max-steps", a.max_steps,
                 "stop after N steps of this call, with a checkpoint (continue with --resume)");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->capture_default_str();
-  a.o_dev = c->add_option("--device", a.device, "cpu or cuda")->capture_default_str();
-  a.o_eval = c->add_option("--eval-limit", a.eval_limit, "test images evaluated after each epoch (0 = all)");
+  a.o_dev = c->add_option("--device", a.cfg.device, "cpu or cuda")->capture_default_str();
+  a.o_eval = c->add_option("--eval-limit", a.cfg.eval_limit, "test images evaluated after each epoch (0 = all)");
   c->add_option("--log-every", a.log_every, "steps between metrics.jsonl lines")->capture_default_str();
   c->add_flag("--resume", a.resume, "continue RUN_DIR from its last checkpoint");
   c->add_flag("--quiet", a.quiet, "no progress output");

@@ -1,0 +1,61 @@
+// Helpers of the training tests: run directories and quiet one-thread options.
+#pragma once
+
+#include <string>
+
+#include "../test_util.h"
+#include "tame/io/file.h"
+#include "tame/registry.h"
+#include "tame/train/run.h"
+#include "tame/train/trainer.h"
+
+namespace tame::testing {
+
+/// A small run over the 6x6 IDX set in data_dir (write_idx_dataset): batches
+/// of 8, two epochs of the cosine schedule with 3 warm-up steps.
+inline RunConfig run_config(const std::string& data_dir, const std::string& model,
+                            const nlohmann::json& hparams, uint64_t seed) {
+  RunConfig cfg;
+  cfg.model = model;
+  cfg.hparams = resolve_hparams(model, hparams);
+  cfg.data = "idx:" + data_dir;
+  cfg.shape = {1, 6, 6};
+  cfg.levels = 256;
+  cfg.batch_size = 8;
+  cfg.lr = 3e-3;
+  cfg.warmup = 3;
+  cfg.epochs = 2;
+  cfg.seed = seed;
+  return cfg;
+}
+
+/// tmp/name holding cfg's config.json, ready for train().
+inline std::string new_run(const TempDir& tmp, const std::string& name, const RunConfig& cfg) {
+  std::string dir = tmp / name;
+  make_directories(dir);
+  write_run_config(dir, cfg);
+  return dir;
+}
+
+/// Options for train() on one thread, without progress, logging every 2 steps.
+inline TrainOptions quiet(const std::string& dir) {
+  TrainOptions o;
+  o.run_dir = dir;
+  o.threads = 1;
+  o.quiet = true;
+  o.log_every = 2;
+  return o;
+}
+
+/// The message of the Error that fn throws, or "" when it throws none.
+template <class Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace tame::testing
