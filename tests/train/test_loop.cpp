@@ -18,10 +18,7 @@
 #include "tame/train/trainer.h"
 
 using namespace tame;
-using tame::testing::error_of;
-using tame::testing::new_run;
-using tame::testing::quiet;
-using tame::testing::TempDir;
+using namespace tame::testing;
 
 namespace {
 
@@ -104,6 +101,15 @@ std::vector<nlohmann::json> metrics(const std::string& dir) {
   return out;
 }
 
+// A one-epoch run of the pair model over n_train 6x6 images in tmp/data.
+RunConfig pair_run(const TempDir& tmp, int64_t n_train) {
+  register_pair_model();
+  tame::testing::write_idx_dataset(tmp / "data", n_train, 8, 6, 6);
+  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
+  cfg.epochs = 1;
+  return cfg;
+}
+
 void expect_equal_models(const RunConfig& cfg, const std::string& a_dir, const std::string& b_dir) {
   auto a = build_model(cfg), b = build_model(cfg);
   auto oa = a->make_optimizers(cfg.lr), ob = b->make_optimizers(cfg.lr);
@@ -119,17 +125,10 @@ void expect_equal_models(const RunConfig& cfg, const std::string& a_dir, const s
 // Two optimizers, resumed mid-run: the same parameters as a straight run, so
 // the checkpoint carried both optimizers' states (Adam moments, SGD momentum).
 TEST(Loop, TwoOptimizersResumeExactly) {
-  register_pair_model();
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);
-  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
-  std::string straight = new_run(tmp, "straight", cfg);
-  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
-  std::string resumed = new_run(tmp, "resumed", cfg);
-  auto stop = quiet(resumed);
-  stop.max_steps = 7;
-  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
-  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  auto cfg = pair_run(tmp, 44);
+  cfg.epochs = 2;
+  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "", cfg, 7);
   expect_equal_models(cfg, straight, resumed);
 
   // The checkpoint names both optimizers; a model with other optimizers is refused.
@@ -147,11 +146,8 @@ TEST(Loop, TwoOptimizersResumeExactly) {
 // A model without a likelihood: evaluation reports bound "none" and no number,
 // and the training loop's metrics carry its own terms.
 TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
-  register_pair_model();
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 24, 8, 6, 6);
-  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
-  cfg.epochs = 1;
+  auto cfg = pair_run(tmp, 24);
   std::string dir = new_run(tmp, "run", cfg);
   ASSERT_EQ(train(quiet(dir), false), TrainStatus::kDone);
   bool saw_eval = false, saw_train = false;
@@ -178,11 +174,8 @@ TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
 // Every optimizer follows the schedule in proportion to its own base rate, and
 // reduce_gradients is called for each parameter set of the step.
 TEST(Loop, ScheduleScalesEveryOptimizerAndGradientsAreReduced) {
-  register_pair_model();
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 16, 8, 6, 6);
-  auto cfg = config(tmp / "data", "test-pair", nlohmann::json::object());
-  cfg.epochs = 1;
+  auto cfg = pair_run(tmp, 16);
   std::string dir = new_run(tmp, "run", cfg);
   auto opt = quiet(dir);
   int calls = 0;
@@ -271,13 +264,7 @@ TEST(Batches, CropTrainingResumesExactly) {
   cfg.crop = 5;
   cfg.shape = {1, 5, 5};
   cfg.schedule = "cosine";
-  std::string straight = new_run(tmp, "straight", cfg);
-  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
-  std::string resumed = new_run(tmp, "resumed", cfg);
-  auto stop = quiet(resumed);
-  stop.max_steps = 6;
-  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
-  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "", cfg, 6);
   expect_equal_models(cfg, straight, resumed);
 }
 

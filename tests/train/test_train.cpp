@@ -13,10 +13,7 @@
 #include "tame/train/trainer.h"
 
 using namespace tame;
-using tame::testing::error_of;
-using tame::testing::new_run;
-using tame::testing::quiet;
-using tame::testing::TempDir;
+using tame::testing::TempDir, tame::testing::error_of, tame::testing::new_run, tame::testing::quiet;
 
 namespace {
 
@@ -139,14 +136,8 @@ TEST(Training, MidEpochStopAndResumeEqualsStraightRun) {
   for (const std::string model : {"pixelcnn", "gated-pixelcnn"}) {
     auto cfg = tiny_config(tmp / "data", model);
     ASSERT_EQ(cfg.schedule, "cosine");
-    std::string straight = new_run(tmp, model + "-straight", cfg);
-    EXPECT_EQ(train(quiet(straight), false), TrainStatus::kDone);
-
-    std::string resumed = new_run(tmp, model + "-resumed", cfg);
-    auto stop = quiet(resumed);
-    stop.max_steps = 7;  // epoch 2, batch 2 of 5
-    EXPECT_EQ(train(stop, false), TrainStatus::kStepLimit);
-    EXPECT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+    // Stopped in epoch 2, batch 2 of 5.
+    auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, model + "-", cfg, 7);
     expect_same_parameters(cfg, straight, resumed);
   }
 }
@@ -167,13 +158,7 @@ TEST(Training, DynamicBinarizationResumesExactlyAndNeedsBinarizedData) {
   cfg.hparams = resolve_hparams("pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
   auto fixed_cfg = cfg;
   cfg.dynamic_binarization = true;
-  std::string straight = new_run(tmp, "straight", cfg);
-  ASSERT_EQ(train(quiet(straight), false), TrainStatus::kDone);
-  std::string resumed = new_run(tmp, "resumed", cfg);
-  auto stop = quiet(resumed);
-  stop.max_steps = 7;
-  ASSERT_EQ(train(stop, false), TrainStatus::kStepLimit);
-  ASSERT_EQ(train(quiet(resumed), true), TrainStatus::kDone);
+  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "", cfg, 7);
   expect_same_parameters(cfg, straight, resumed);
 
   std::string fixed = new_run(tmp, "fixed", fixed_cfg);

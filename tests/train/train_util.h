@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "../test_util.h"
 #include "tame/io/file.h"
@@ -45,6 +46,22 @@ inline TrainOptions quiet(const std::string& dir) {
   o.quiet = true;
   o.log_every = 2;
   return o;
+}
+
+/// Trains cfg twice: straight through, and stopped after stop_after steps then
+/// resumed. Returns the two run directories (straight, resumed).
+inline std::pair<std::string, std::string> straight_and_resumed(const TempDir& tmp,
+                                                                const std::string& prefix,
+                                                                const RunConfig& cfg,
+                                                                int64_t stop_after) {
+  std::string straight = new_run(tmp, prefix + "straight", cfg);
+  if (train(quiet(straight), false) != TrainStatus::kDone) throw Error("straight run did not finish");
+  std::string resumed = new_run(tmp, prefix + "resumed", cfg);
+  auto stop = quiet(resumed);
+  stop.max_steps = stop_after;
+  if (train(stop, false) != TrainStatus::kStepLimit) throw Error("run did not stop at its step limit");
+  if (train(quiet(resumed), true) != TrainStatus::kDone) throw Error("resumed run did not finish");
+  return {straight, resumed};
 }
 
 /// The message of the Error that fn throws, or "" when it throws none.
