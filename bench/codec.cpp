@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "tame/codec/model_codec.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/train/run.h"

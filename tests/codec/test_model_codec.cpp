@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "tame/codec/model_codec.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/error.h"
 #include "tame/registry.h"
 

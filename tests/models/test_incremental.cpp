@@ -8,7 +8,7 @@
 #include <random>
 
 #include "tame/dist/likelihood.h"
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/registry.h"
 
 using namespace tame;

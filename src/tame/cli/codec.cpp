@@ -11,6 +11,7 @@
 #include "tame/cli/cli.h"
 #include "tame/codec/baselines.h"
 #include "tame/codec/model_codec.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/dist/likelihood.h"

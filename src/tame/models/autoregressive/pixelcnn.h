@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tame/models/image_model.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/nn/masked_conv.h"
 
 namespace tame {
