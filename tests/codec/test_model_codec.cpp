@@ -6,16 +6,16 @@
 #include <cmath>
 
 #include "tame/codec/model_codec.h"
-#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/error.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/registry.h"
 
 using namespace tame;
 
 namespace {
 
-std::unique_ptr<IncrementalModel> engine_for(const std::string& name, ImageShape shape,
-                                             int64_t levels, uint64_t seed) {
+std::unique_ptr<StepEngine> engine_for(const std::string& name, ImageShape shape, int64_t levels,
+                                       uint64_t seed) {
   torch::manual_seed(seed);
   nlohmann::json hp = name == "pixelcnn"
                           ? nlohmann::json{{"hidden", 6}, {"blocks", 1}, {"out_hidden", 12}}
@@ -23,12 +23,12 @@ std::unique_ptr<IncrementalModel> engine_for(const std::string& name, ImageShape
   auto m = std::dynamic_pointer_cast<AutoregressiveModel>(make_model(name, hp, shape, levels));
   torch::NoGradGuard g;
   for (auto& p : m->parameters()) p.mul_(2.0);
-  return m->incremental();
+  return m->step_engine();
 }
 
 // Images the model finds fairly likely: its own samples, plus noise images.
-std::vector<uint8_t> test_images(const IncrementalModel& e, int64_t n) {
-  auto x = sample_incremental(e, n, 1.0, 9);
+std::vector<uint8_t> test_images(const StepEngine& e, int64_t n) {
+  auto x = sample_engine(e, n, 1.0, 9);
   return std::vector<uint8_t>(x.data_ptr<uint8_t>(), x.data_ptr<uint8_t>() + x.numel());
 }
 

@@ -11,13 +11,13 @@
 #include "tame/cli/cli.h"
 #include "tame/codec/baselines.h"
 #include "tame/codec/model_codec.h"
-#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/dist/likelihood.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
 #include "tame/io/pnm.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/train/run.h"
 
 namespace tame::cli {
@@ -29,10 +29,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // The model of a run as a step engine; an Error when it has none.
-std::unique_ptr<IncrementalModel> load_engine(const std::string& run_dir, RunConfig* cfg) {
+std::unique_ptr<StepEngine> load_engine(const std::string& run_dir, RunConfig* cfg) {
   auto model =
       std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, cfg, "cpu"));
-  auto engine = model ? model->incremental() : nullptr;
+  auto engine = model ? model->step_engine() : nullptr;
   if (!engine)
     throw Error(run_dir + ": model " + cfg->model + " cannot be used as a codec (no step engine)");
   return engine;

@@ -88,7 +88,7 @@ double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, ui
   return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
 }
 
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const uint8_t* images, int64_t n, const std::vector<std::string>& names,
                           int64_t block, int threads, EncodeStats* stats) {
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
@@ -240,7 +240,7 @@ CodecHeader parse_header(const std::string& file) {
   return h;
 }
 
-DecodedImages decode_images(const IncrementalModel& engine, const std::string& file, int threads) {
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads) {
   DecodedImages out;
   out.header = parse_header(file);
   const CodecHeader& h = out.header;

@@ -1,5 +1,5 @@
 // A trained autoregressive model as a lossless image codec: the cached step
-// engine (models/autoregressive/incremental.h) gives each sub-pixel's
+// engine (models/autoregressive/step_engine.h) gives each sub-pixel's
 // conditional in raster order, R -> G -> B within a pixel; it is quantized to
 // integer frequencies and the true value is coded with rANS (rans.h).
 //
@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/models/autoregressive/step_engine.h"
 
 namespace tame {
 
@@ -54,7 +54,7 @@ struct EncodeStats {
 
 /// Encodes n images, uint8 [n][C][H][W] with values < levels, into one file.
 /// names: empty, or one per image (plain file names, stored in the file).
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const uint8_t* images, int64_t n, const std::vector<std::string>& names,
                           int64_t block, int threads, EncodeStats* stats = nullptr);
 
@@ -78,6 +78,6 @@ struct DecodedImages {
 
 /// Decodes a whole file with the engine it was written with; throws Error when
 /// the file is malformed or corrupt, or was written by another model.
-DecodedImages decode_images(const IncrementalModel& engine, const std::string& file, int threads);
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads);
 
 }  // namespace tame

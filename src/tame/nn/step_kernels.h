@@ -1,4 +1,4 @@
-// Fixed-order float kernels for the incremental (cached) autoregressive engine.
+// Fixed-order float kernels for the step engine (cached autoregressive evaluation).
 //
 // The codec needs bit-identical conditionals in the encoder and the decoder:
 // another thread count, another batch size, another process. LibTorch's kernels
@@ -18,8 +18,8 @@
 // AArch64 machine. Free of LibTorch.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace tame::steps {

@@ -21,15 +21,15 @@ torch::Tensor AutoregressiveModel::nll(const torch::Tensor& x) {
 torch::Tensor AutoregressiveModel::sample(int64_t n, double temperature) {
   TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
   TORCH_CHECK(n > 0, "sample: n must be positive, got ", n);
-  auto engine = incremental();
+  auto engine = step_engine();
   if (!engine) return sample_naive(n, temperature);
   auto seed = static_cast<uint64_t>(
       torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
-  return sample_incremental(*engine, n, temperature, seed).to(device());
+  return sample_engine(*engine, n, temperature, seed).to(device());
 }
 
-torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature,
-                                 uint64_t seed) {
+torch::Tensor sample_engine(const StepEngine& engine, int64_t n, double temperature,
+                            uint64_t seed) {
   TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
   const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
   auto out = torch::empty({n, C, H, W}, torch::kUInt8);

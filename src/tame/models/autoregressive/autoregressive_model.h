@@ -1,11 +1,11 @@
 // The autoregressive family: models over sub-pixels in raster order, R before
 // G before B within a pixel, that export their weights into a cached step
-// engine (incremental.h) for sampling and for the codec.
+// engine (step_engine.h) for sampling and for the codec.
 #pragma once
 
 #include <memory>
 
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/models/autoregressive/step_engine.h"
 #include "tame/models/image_model.h"
 
 namespace tame {
@@ -24,10 +24,10 @@ class AutoregressiveModel : public ImageModel {
 
   torch::Tensor nll(const torch::Tensor& x) override;
   Bound bound() const override { return Bound::kExact; }
-  /// The cached step engine (incremental.h) over a CPU copy of the current
+  /// The cached step engine (step_engine.h) over a CPU copy of the current
   /// weights, or nullptr for a model without one.
-  virtual std::unique_ptr<IncrementalModel> incremental() { return nullptr; }
-  /// Sampling through incremental() when the model has one, else naive. Image b
+  virtual std::unique_ptr<StepEngine> step_engine() { return nullptr; }
+  /// Sampling through step_engine() when the model has one, else naive. Image b
   /// draws from its own random stream, seeded from torch's generator and b, so
   /// the samples don't depend on the thread count.
   torch::Tensor sample(int64_t n, double temperature = 1.0) override;
@@ -38,7 +38,6 @@ class AutoregressiveModel : public ImageModel {
 
 /// Draws n images from an engine, splitting them over the intra-op threads.
 /// Image b uses the random stream (seed, b). Returns uint8 [n, C, H, W] on the CPU.
-torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature,
-                                 uint64_t seed);
+torch::Tensor sample_engine(const StepEngine& engine, int64_t n, double temperature, uint64_t seed);
 
 }  // namespace tame

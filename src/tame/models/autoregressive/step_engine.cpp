@@ -1,4 +1,4 @@
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/models/autoregressive/step_engine.h"
 
 #include <algorithm>
 #include <cstring>
@@ -9,14 +9,14 @@ namespace tame {
 using steps::dense;
 using steps::gather_taps;
 
-IncrementalModel::IncrementalModel(int64_t channels, int64_t height, int64_t width, int64_t levels)
+StepEngine::StepEngine(int64_t channels, int64_t height, int64_t width, int64_t levels)
     : C_(channels), H_(height), W_(width), K_(levels) {
   if (C_ < 1 || H_ < 1 || W_ < 1 || K_ < 2 || K_ > 256)
-    throw std::invalid_argument("IncrementalModel: bad geometry");
+    throw std::invalid_argument("StepEngine: bad geometry");
 }
 
-void IncrementalModel::begin(int64_t n) {
-  if (n < 1) throw std::invalid_argument("IncrementalModel::begin: n must be positive");
+void StepEngine::begin(int64_t n) {
+  if (n < 1) throw std::invalid_argument("StepEngine::begin: n must be positive");
   n_ = n;
   x_.assign(n * H_ * W_ * C_, 0.0f);
   values_.assign(n * H_ * W_ * C_, 0);
@@ -26,21 +26,21 @@ void IncrementalModel::begin(int64_t n) {
   start(n);
 }
 
-const float* IncrementalModel::conditional() {
+const float* StepEngine::conditional() {
   if (n_ == 0 || pending_ || next_ >= sub_pixels())
-    throw std::logic_error("IncrementalModel::conditional called out of order");
+    throw std::logic_error("StepEngine::conditional called out of order");
   const int64_t pixel = next_ / C_, c = next_ % C_;
   compute(pixel / W_, pixel % W_, c, logits_.data());
   pending_ = true;
   return logits_.data();
 }
 
-void IncrementalModel::observe(const uint8_t* values) {
-  if (!pending_) throw std::logic_error("IncrementalModel::observe without conditional");
+void StepEngine::observe(const uint8_t* values) {
+  if (!pending_) throw std::logic_error("StepEngine::observe without conditional");
   const float scale = 2.0f / static_cast<float>(K_ - 1);
   const int64_t per_image = H_ * W_ * C_;
   for (int64_t b = 0; b < n_; ++b) {
-    if (values[b] >= K_) throw std::logic_error("IncrementalModel::observe: value out of range");
+    if (values[b] >= K_) throw std::logic_error("StepEngine::observe: value out of range");
     values_[b * per_image + next_] = values[b];
     x_[b * per_image + next_] = static_cast<float>(values[b]) * scale - 1.0f;
   }
@@ -48,7 +48,7 @@ void IncrementalModel::observe(const uint8_t* values) {
   pending_ = false;
 }
 
-std::vector<uint8_t> IncrementalModel::images() const {
+std::vector<uint8_t> StepEngine::images() const {
   std::vector<uint8_t> out(values_.size());
   const int64_t HW = H_ * W_;
   for (int64_t b = 0; b < n_; ++b)
@@ -79,15 +79,15 @@ void grow(std::vector<float>& v, int64_t size) {
 
 // ---------------------------------------------------------------- PixelCNN
 
-PixelCNNSteps::PixelCNNSteps(std::shared_ptr<const Net> net, int64_t channels, int64_t height,
-                             int64_t width, int64_t levels)
-    : IncrementalModel(channels, height, width, levels), net_(std::move(net)) {}
+PixelCNNEngine::PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t height,
+                               int64_t width, int64_t levels)
+    : StepEngine(channels, height, width, levels), net_(std::move(net)) {}
 
-std::unique_ptr<IncrementalModel> PixelCNNSteps::clone() const {
-  return std::make_unique<PixelCNNSteps>(net_, C_, H_, W_, K_);
+std::unique_ptr<StepEngine> PixelCNNEngine::clone() const {
+  return std::make_unique<PixelCNNEngine>(net_, C_, H_, W_, K_);
 }
 
-uint64_t PixelCNNSteps::fingerprint() const {
+uint64_t PixelCNNEngine::fingerprint() const {
   steps::Fingerprint f;
   f.add(int64_t{1});  // engine kind
   for (int64_t v : {C_, H_, W_, K_}) f.add(v);
@@ -102,7 +102,7 @@ uint64_t PixelCNNSteps::fingerprint() const {
   return f.value();
 }
 
-void PixelCNNSteps::start(int64_t n) {
+void PixelCNNEngine::start(int64_t n) {
   const Net& N = *net_;
   const int64_t h2 = N.input.dense.out;
   cache_.assign(N.blocks.size(), {});
@@ -121,7 +121,7 @@ void PixelCNNSteps::start(int64_t n) {
   grow(o2_, n * N.out2.out);
 }
 
-void PixelCNNSteps::compute(int64_t i, int64_t j, int64_t c, float* logits) {
+void PixelCNNEngine::compute(int64_t i, int64_t j, int64_t c, float* logits) {
   const Net& N = *net_;
   const int64_t n = n_, h2 = N.input.dense.out;
   gather_taps(x_.data(), n, H_, W_, C_, i, j, N.input.taps, rows_.data(), N.input.dense.in);
@@ -150,15 +150,15 @@ void PixelCNNSteps::compute(int64_t i, int64_t j, int64_t c, float* logits) {
 
 // ---------------------------------------------------------- Gated PixelCNN
 
-GatedPixelCNNSteps::GatedPixelCNNSteps(std::shared_ptr<const Net> net, int64_t channels,
-                                       int64_t height, int64_t width, int64_t levels)
-    : IncrementalModel(channels, height, width, levels), net_(std::move(net)) {}
+GatedPixelCNNEngine::GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels,
+                                         int64_t height, int64_t width, int64_t levels)
+    : StepEngine(channels, height, width, levels), net_(std::move(net)) {}
 
-std::unique_ptr<IncrementalModel> GatedPixelCNNSteps::clone() const {
-  return std::make_unique<GatedPixelCNNSteps>(net_, C_, H_, W_, K_);
+std::unique_ptr<StepEngine> GatedPixelCNNEngine::clone() const {
+  return std::make_unique<GatedPixelCNNEngine>(net_, C_, H_, W_, K_);
 }
 
-uint64_t GatedPixelCNNSteps::fingerprint() const {
+uint64_t GatedPixelCNNEngine::fingerprint() const {
   steps::Fingerprint f;
   f.add(int64_t{2});  // engine kind
   for (int64_t v : {C_, H_, W_, K_, net_->hidden}) f.add(v);
@@ -173,7 +173,7 @@ uint64_t GatedPixelCNNSteps::fingerprint() const {
   return f.value();
 }
 
-void GatedPixelCNNSteps::start(int64_t n) {
+void GatedPixelCNNEngine::start(int64_t n) {
   const Net& N = *net_;
   const int64_t hid = N.hidden, twoN = 2 * hid, L = static_cast<int64_t>(N.layers.size());
   v_.assign(L, std::vector<float>(n * H_ * W_ * hid, 0.0f));
@@ -190,7 +190,7 @@ void GatedPixelCNNSteps::start(int64_t n) {
   grow(o2_, n * N.out2.out);
 }
 
-void GatedPixelCNNSteps::vertical_row(int64_t r) {
+void GatedPixelCNNEngine::vertical_row(int64_t r) {
   const Net& N = *net_;
   const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
   for (size_t l = 0; l < N.layers.size(); ++l) {
@@ -215,7 +215,7 @@ void GatedPixelCNNSteps::vertical_row(int64_t r) {
   }
 }
 
-void GatedPixelCNNSteps::compute(int64_t i, int64_t j, int64_t c, float* logits) {
+void GatedPixelCNNEngine::compute(int64_t i, int64_t j, int64_t c, float* logits) {
   const Net& N = *net_;
   const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
   if (vertical_done_ != i - 1) {

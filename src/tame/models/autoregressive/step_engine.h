@@ -9,7 +9,7 @@
 // The engine computes with the fixed-order kernels of nn/step_kernels.h, so its
 // logits are a function of the image alone: the encoder and the decoder of the
 // codec see identical bits whatever the thread count or batch. The torch models
-// export their weights into an engine (AutoregressiveModel::incremental());
+// export their weights into an engine (AutoregressiveModel::step_engine());
 // the engines themselves are free of LibTorch.
 //
 // Within a pixel, the step for colour c runs the whole position again with
@@ -25,12 +25,12 @@
 
 namespace tame {
 
-class IncrementalModel {
+class StepEngine {
  public:
-  IncrementalModel(int64_t channels, int64_t height, int64_t width, int64_t levels);
-  virtual ~IncrementalModel() = default;
+  StepEngine(int64_t channels, int64_t height, int64_t width, int64_t levels);
+  virtual ~StepEngine() = default;
   /// A fresh engine sharing these weights, with its own state: one per thread.
-  virtual std::unique_ptr<IncrementalModel> clone() const = 0;
+  virtual std::unique_ptr<StepEngine> clone() const = 0;
   /// Hash of the geometry and every weight: which conditionals this engine gives.
   virtual uint64_t fingerprint() const = 0;
 
@@ -68,7 +68,7 @@ class IncrementalModel {
 };
 
 /// The plain PixelCNN of pixelcnn.h, step by step.
-class PixelCNNSteps : public IncrementalModel {
+class PixelCNNEngine : public StepEngine {
  public:
   struct Block {
     steps::Dense reduce;  // 1x1, 2h -> h, after relu
@@ -80,9 +80,9 @@ class PixelCNNSteps : public IncrementalModel {
     std::vector<Block> blocks;
     steps::Dense out1, out2;  // after relu each; out2 gives feature k*C + c
   };
-  PixelCNNSteps(std::shared_ptr<const Net> net, int64_t channels, int64_t height, int64_t width,
-                int64_t levels);
-  std::unique_ptr<IncrementalModel> clone() const override;
+  PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t height, int64_t width,
+                 int64_t levels);
+  std::unique_ptr<StepEngine> clone() const override;
   uint64_t fingerprint() const override;
 
  protected:
@@ -98,7 +98,7 @@ class PixelCNNSteps : public IncrementalModel {
 /// The Gated PixelCNN of gated_pixelcnn.h, step by step. The vertical stack of
 /// a row sees that whole row, so it runs once per row, when the row is known;
 /// the horizontal stack runs per position.
-class GatedPixelCNNSteps : public IncrementalModel {
+class GatedPixelCNNEngine : public StepEngine {
  public:
   struct Layer {
     steps::Conv v;      // vertical, (k/2+1) x k
@@ -112,9 +112,9 @@ class GatedPixelCNNSteps : public IncrementalModel {
     std::vector<Layer> layers;
     steps::Dense out1, out2;
   };
-  GatedPixelCNNSteps(std::shared_ptr<const Net> net, int64_t channels, int64_t height,
-                     int64_t width, int64_t levels);
-  std::unique_ptr<IncrementalModel> clone() const override;
+  GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t height,
+                      int64_t width, int64_t levels);
+  std::unique_ptr<StepEngine> clone() const override;
   uint64_t fingerprint() const override;
 
  protected:

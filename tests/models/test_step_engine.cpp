@@ -31,7 +31,7 @@ std::shared_ptr<AutoregressiveModel> random_model(const std::string& name, Image
 
 // Runs the engine over x ([B, C, H, W] uint8) and returns every conditional as
 // [B, K, C, H, W], like AutoregressiveModel::logits.
-torch::Tensor engine_logits(IncrementalModel& e, const torch::Tensor& x) {
+torch::Tensor engine_logits(StepEngine& e, const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = e.levels();
   auto out = torch::zeros({B, K, C, H, W});
   auto xa = x.accessor<uint8_t, 4>();
@@ -69,7 +69,7 @@ TEST_P(Cached, MatchesNaiveConditionals) {
     torch::NoGradGuard g;
     naive = m->logits(x);
   }
-  auto engine = m->incremental();
+  auto engine = m->step_engine();
   ASSERT_TRUE(engine != nullptr);
   auto cached = engine_logits(*engine, x);
   ASSERT_GT(naive.std().item<double>(), 0.5);  // the test has teeth
@@ -87,7 +87,7 @@ TEST_P(Cached, BatchDoesNotChangeBits) {
   auto m = random_model(name, shape, 256);
   torch::manual_seed(6);
   auto x = torch::randint(0, 256, {5, C, 5, 4}).to(torch::kUInt8);
-  auto engine = m->incremental();
+  auto engine = m->step_engine();
   auto all = engine_logits(*engine, x);
   auto clone = engine->clone();
   auto one = engine_logits(*clone, x.slice(0, 3, 4));
@@ -102,31 +102,31 @@ INSTANTIATE_TEST_SUITE_P(Models, Cached,
                                             ::testing::Values(int64_t{1}, int64_t{3})));
 
 // The fingerprint follows the weights.
-TEST(Incremental, FingerprintChangesWithWeights) {
+TEST(StepEngine, FingerprintChangesWithWeights) {
   auto m = random_model("gated-pixelcnn", {1, 4, 4}, 4);
-  const uint64_t before = m->incremental()->fingerprint();
+  const uint64_t before = m->step_engine()->fingerprint();
   {
     torch::NoGradGuard g;
     m->parameters()[3].view(-1)[0].add_(1e-3);
   }
-  EXPECT_NE(m->incremental()->fingerprint(), before);
+  EXPECT_NE(m->step_engine()->fingerprint(), before);
 }
 
 // Cached sampling: values in range, reproducible from the seed whatever the
 // thread count, and temperature -> 0 approaches the argmax.
-TEST(Incremental, SamplingIsSeededAndThreadIndependent) {
+TEST(StepEngine, SamplingIsSeededAndThreadIndependent) {
   auto m = random_model("gated-pixelcnn", {1, 5, 5}, 8);
-  auto e = m->incremental();
+  auto e = m->step_engine();
   at::set_num_threads(1);
-  auto a = sample_incremental(*e, 6, 1.0, 42);
+  auto a = sample_engine(*e, 6, 1.0, 42);
   at::set_num_threads(2);
-  auto b = sample_incremental(*e, 6, 1.0, 42);
+  auto b = sample_engine(*e, 6, 1.0, 42);
   at::set_num_threads(1);
   EXPECT_TRUE(torch::equal(a, b));
   EXPECT_LT(a.max().item<int>(), 8);
-  EXPECT_FALSE(torch::equal(a, sample_incremental(*e, 6, 1.0, 43)));
+  EXPECT_FALSE(torch::equal(a, sample_engine(*e, 6, 1.0, 43)));
   // At a tiny temperature every image is the greedy (argmax) decode, so all agree.
-  auto g = sample_incremental(*e, 4, 1e-4, 7);
+  auto g = sample_engine(*e, 4, 1e-4, 7);
   EXPECT_TRUE(torch::equal(g[0], g[3]));
 }
 
