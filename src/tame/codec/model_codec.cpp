@@ -88,6 +88,70 @@ double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, ui
   return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
 }
 
+namespace {
+
+// Steps a fresh engine through a block of n images: at every step, one table
+// per image, and `code(cdf, value)` returns image b's value (value: the known
+// one when encoding, else -1). This loop is the block's symbol order (step s,
+// then image b), written once for the encoder and the decoder.
+template <class Code>
+std::vector<uint8_t> walk_block(const StepEngine& engine, int64_t n, const uint8_t* known,
+                                double* model_bits, Code code) {
+  auto e = engine.clone();
+  e->begin(n);
+  const int64_t C = e->channels(), HW = e->height() * e->width(), K = e->levels();
+  const int64_t D = C * HW;
+  std::vector<uint32_t> cdf(K + 1);
+  std::vector<uint8_t> values(n);
+  // Sub-pixel s = (i * W + j) * C + c in raster order; images are [C][H][W].
+  for (int64_t s = 0; s < D; ++s) {
+    const int64_t at = (s % C) * HW + s / C;
+    const float* logits = e->conditional();
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t v = known ? known[b * D + at] : -1;
+      const double bits = logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data(), v);
+      if (model_bits) *model_bits += bits;
+      values[b] = static_cast<uint8_t>(code(cdf.data(), v));
+    }
+    e->observe(values.data());
+  }
+  return e->images();
+}
+
+}  // namespace
+
+void push_block(RansMessage& m, const StepEngine& engine, const uint8_t* images, int64_t n,
+                EncodeStats* stats) {
+  // The pops run forward through the engine, so the pushes go last-first: the
+  // tables are computed forward and pushed in reverse.
+  std::vector<uint32_t> start, freq;
+  double model_bits = 0, ideal_bits = 0;
+  walk_block(engine, n, images, &model_bits, [&](const uint32_t* cdf, int64_t v) {
+    start.push_back(cdf[v]);
+    freq.push_back(cdf[v + 1] - cdf[v]);
+    ideal_bits += kCodecPrecision - std::log2(static_cast<double>(freq.back()));
+    return v;
+  });
+  for (size_t t = start.size(); t-- > 0;) rans_push(m, start[t], freq[t], kCodecPrecision);
+  if (stats) {
+    stats->model_bits += model_bits;
+    stats->ideal_bits += ideal_bits;
+  }
+}
+
+std::vector<uint8_t> pop_block(RansMessage& m, const StepEngine& engine, int64_t n) {
+  const auto K = static_cast<uint32_t>(engine.levels());
+  return walk_block(engine, n, nullptr, nullptr, [&](const uint32_t* cdf, int64_t) {
+    return static_cast<int64_t>(pop_symbol(m, cdf, K, kCodecPrecision));
+  });
+}
+
+Codec<std::vector<uint8_t>> block_codec(const StepEngine& engine, int64_t n) {
+  std::shared_ptr<const StepEngine> e = engine.clone();
+  return {[e, n](RansMessage& m, const std::vector<uint8_t>& x) { push_block(m, *e, x.data(), n); },
+          [e, n](RansMessage& m) { return pop_block(m, *e, n); }};
+}
+
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const uint8_t* images, int64_t n, const std::vector<std::string>& names,
                           int64_t block, int threads, EncodeStats* stats) {
@@ -107,31 +171,12 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
 
   const int64_t blocks = (n + block - 1) / block;
   std::vector<std::string> payload(blocks);
-  std::vector<double> ideal(blocks, 0.0), model(blocks, 0.0);
+  std::vector<EncodeStats> part(blocks);
   run_parallel(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * block, m = std::min(block, n - first);
-    auto e = engine.clone();
-    e->begin(m);
-    // (start, freq) of every symbol in decoding order: sub-pixel s, then image b.
-    std::vector<uint32_t> start(D * m), freq(D * m), cdf(K + 1);
-    std::vector<uint8_t> values(m);
-    // Sub-pixel s = (i * W + j) * C + c in raster order; images are [C][H][W].
-    for (int64_t s = 0; s < D; ++s) {
-      const int64_t c = s % C, pixel = s / C;
-      const float* logits = e->conditional();
-      for (int64_t b = 0; b < m; ++b) {
-        const uint8_t v = images[(first + b) * D + c * H * W + pixel];
-        values[b] = v;
-        model[bi] += logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data(), v);
-        start[s * m + b] = cdf[v];
-        freq[s * m + b] = cdf[v + 1] - cdf[v];
-        ideal[bi] += kCodecPrecision - std::log2(static_cast<double>(freq[s * m + b]));
-      }
-      e->observe(values.data());
-    }
-    RansEncoder enc;
-    for (int64_t t = D * m - 1; t >= 0; --t) enc.put(start[t], freq[t], kCodecPrecision);
-    payload[bi] = enc.finish();
+    RansMessage message;
+    push_block(message, engine, images + first * D, m, &part[bi]);
+    payload[bi] = rans_serialize(message);
   });
 
   std::string meta;
@@ -159,11 +204,11 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
   put_u32(file, crc32_of(file));
   for (const auto& p : payload) file += p;
   if (stats) {
+    *stats = EncodeStats{};
     stats->file_bits = 8.0 * static_cast<double>(file.size());
-    stats->ideal_bits = stats->model_bits = 0;
-    for (int64_t b = 0; b < blocks; ++b) {
-      stats->ideal_bits += ideal[b];
-      stats->model_bits += model[b];
+    for (const auto& p : part) {
+      stats->ideal_bits += p.ideal_bits;
+      stats->model_bits += p.model_bits;
     }
   }
   return file;
@@ -261,29 +306,11 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
   out.pixels.assign(h.count * D, 0);
   run_parallel(blocks, threads, [&](int64_t bi) {
     const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);
-    RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi],
-                    h.block_bytes[bi]);
-    auto e = engine.clone();
-    e->begin(m);
-    std::vector<uint32_t> cdf(K + 1);
-    std::vector<uint8_t> values(m);
-    for (int64_t s = 0; s < D; ++s) {
-      const float* logits = e->conditional();
-      for (int64_t b = 0; b < m; ++b) {
-        logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data());
-        const uint32_t v =
-            find_symbol(cdf.data(), static_cast<uint32_t>(K), dec.peek(kCodecPrecision));
-        dec.advance(cdf[v], cdf[v + 1] - cdf[v], kCodecPrecision);
-        values[b] = static_cast<uint8_t>(v);
-      }
-      e->observe(values.data());
-    }
-    try {
-      dec.finish();
-    } catch (const Error&) {
+    RansMessage message = rans_deserialize(
+        reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi], h.block_bytes[bi]);
+    const auto imgs = pop_block(message, engine, m);
+    if (!rans_empty(message))
       throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
-    }
-    auto imgs = e->images();
     std::memcpy(out.pixels.data() + first * D, imgs.data(), imgs.size());
   });
   return out;

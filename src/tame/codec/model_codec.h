@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "tame/codec/codec.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 namespace tame {
@@ -51,6 +52,16 @@ struct EncodeStats {
   double ideal_bits = 0;  // sum of -log2(freq / 2^precision): what an ideal coder would spend
   double model_bits = 0;  // sum of -log2 p under the float conditionals (the model's NLL)
 };
+
+/// The codec of one block of n images, uint8 [n][C][H][W]: its symbols in the
+/// engine's order (sub-pixel s in raster order, then image b), each with its
+/// conditional's table. push adds the ideal and model bits to `stats` when
+/// given; pop returns the images.
+void push_block(RansMessage& m, const StepEngine& engine, const uint8_t* images, int64_t n,
+                EncodeStats* stats = nullptr);
+std::vector<uint8_t> pop_block(RansMessage& m, const StepEngine& engine, int64_t n);
+/// The same pair as a Codec, for composing.
+Codec<std::vector<uint8_t>> block_codec(const StepEngine& engine, int64_t n);
 
 /// Encodes n images, uint8 [n][C][H][W] with values < levels, into one file.
 /// names: empty, or one per image (plain file names, stored in the file).
