@@ -1,4 +1,4 @@
-// Two tiny step engines (4x4 images, 4 levels) with fixed pseudo-random weights,
+// Two tiny step engines (1 channel, 4 levels, any image size) with fixed pseudo-random weights,
 // shared by the fuzz target and the program that writes its seed corpus.
 #pragma once
 
@@ -46,7 +46,7 @@ inline std::unique_ptr<StepEngine> gated_engine() {
   }
   net->out1 = random_dense(4, 8, s);
   net->out2 = random_dense(8, 4, s);
-  return std::make_unique<GatedPixelCNNEngine>(net, 1, 4, 4, 4);
+  return std::make_unique<GatedPixelCNNEngine>(net, 1, 4);
 }
 
 inline std::unique_ptr<StepEngine> pixelcnn_engine() {
@@ -60,7 +60,7 @@ inline std::unique_ptr<StepEngine> pixelcnn_engine() {
   net->blocks.push_back(std::move(b));
   net->out1 = random_dense(8, 8, s);
   net->out2 = random_dense(8, 4, s);
-  return std::make_unique<PixelCNNEngine>(net, 1, 4, 4, 4);
+  return std::make_unique<PixelCNNEngine>(net, 1, 4);
 }
 
 }  // namespace tame::fuzz

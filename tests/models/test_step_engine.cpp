@@ -1,6 +1,7 @@
-// The cached step engine: its conditionals equal the naive network's, its
-// kernels follow their stated summation order, and its results don't depend on
-// the batch an image is computed in.
+// The step engine: its conditionals equal the full network's at any image
+// size, its kernels follow their stated summation order, its results don't
+// depend on the batch an image is computed in, its caches hold a few rows and
+// not the image, and VLAE's decoder runs on it given z.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,8 @@
 
 #include "tame/dist/likelihood.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
+#include "tame/models/autoregressive/gated_pixelcnn.h"
+#include "tame/models/latent/vlae.h"
 #include "tame/registry.h"
 
 using namespace tame;
@@ -30,24 +33,23 @@ std::shared_ptr<AutoregressiveModel> random_model(const std::string& name, Image
 }
 
 // Runs the engine over x ([B, C, H, W] uint8) and returns every conditional as
-// [B, K, C, H, W], like AutoregressiveModel::logits.
-torch::Tensor engine_logits(StepEngine& e, const torch::Tensor& x) {
+// [B, K, C, H, W], like AutoregressiveModel::logits; context as for begin().
+torch::Tensor engine_logits(StepEngine& e, const torch::Tensor& x, const float* context = nullptr) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = e.levels();
   auto out = torch::zeros({B, K, C, H, W});
   auto xa = x.accessor<uint8_t, 4>();
   auto oa = out.accessor<float, 5>();
-  e.begin(B);
-  std::vector<uint8_t> v(B);
-  for (int64_t i = 0; i < H; ++i)
-    for (int64_t j = 0; j < W; ++j)
-      for (int64_t c = 0; c < C; ++c) {
-        const float* l = e.conditional();
-        for (int64_t b = 0; b < B; ++b) {
-          for (int64_t k = 0; k < K; ++k) oa[b][k][c][i][j] = l[b * K + k];
-          v[b] = xa[b][c][i][j];
-        }
-        e.observe(v.data());
-      }
+  e.begin(B, H, W, context);
+  std::vector<uint16_t> v(B);
+  while (!e.done()) {
+    const SubPixel p = e.next();
+    const float* l = e.conditional();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t k = 0; k < K; ++k) oa[b][k][p.c][p.i][p.j] = l[b * K + k];
+      v[b] = xa[b][p.c][p.i][p.j];
+    }
+    e.observe(v.data());
+  }
   return out;
 }
 
@@ -55,36 +57,41 @@ class Cached : public ::testing::TestWithParam<std::tuple<std::string, int64_t>>
 
 }  // namespace
 
-// The cached conditionals equal the naive network's (the full forward pass) on
-// every sub-pixel, for C = 1 and C = 3, on a non-square image.
-TEST_P(Cached, MatchesNaiveConditionals) {
+// The cached conditionals equal the full network's (one forward pass) on every
+// sub-pixel, for C = 1 and C = 3, on a non-square image and on images of other
+// sizes than the model was built for (1x1, 1xN and Nx1 included): the engines
+// are fully convolutional.
+TEST_P(Cached, MatchesTheFullNetworkAtAnySize) {
   auto [name, C] = GetParam();
-  const ImageShape shape{C, 6, 5};
   const int64_t K = 16;
-  auto m = random_model(name, shape, K);
-  torch::manual_seed(5);
-  auto x = torch::randint(0, K, {3, C, 6, 5}).to(torch::kUInt8);
-  torch::Tensor naive;
-  {
-    torch::NoGradGuard g;
-    naive = m->logits(x);
-  }
+  auto m = random_model(name, {C, 6, 5}, K);
   auto engine = m->step_engine();
   ASSERT_TRUE(engine != nullptr);
-  auto cached = engine_logits(*engine, x);
-  ASSERT_GT(naive.std().item<double>(), 0.5);  // the test has teeth
-  EXPECT_LT((cached - naive).abs().max().item<double>(), 2e-4);
-  // And so the cached NLL equals the model's.
-  EXPECT_NEAR(categorical_nll(cached, x).sum().item<double>(), m->nll(x).sum().item<double>(),
-              1e-3);
+  for (auto [H, W] :
+       {std::pair{6, 5}, std::pair{1, 1}, std::pair{1, 7}, std::pair{8, 1}, std::pair{9, 11}}) {
+    torch::manual_seed(5 + H * W);
+    auto x = torch::randint(0, K, {3, C, H, W}).to(torch::kUInt8);
+    torch::Tensor full;
+    {
+      torch::NoGradGuard g;
+      full = m->logits(x);
+    }
+    auto cached = engine_logits(*engine, x);
+    if (H * W > 4) {
+      ASSERT_GT(full.std().item<double>(), 0.5);  // the test has teeth
+    }
+    EXPECT_LT((cached - full).abs().max().item<double>(), 2e-4) << H << "x" << W;
+    // And so the cached NLL equals the model's.
+    EXPECT_NEAR(categorical_nll(cached, x).sum().item<double>(), m->nll(x).sum().item<double>(),
+                1e-3);
+  }
 }
 
 // One image alone, or inside a batch at another index, gets bit-identical
 // conditionals: rows of the step kernels never interact.
 TEST_P(Cached, BatchDoesNotChangeBits) {
   auto [name, C] = GetParam();
-  const ImageShape shape{C, 5, 4};
-  auto m = random_model(name, shape, 256);
+  auto m = random_model(name, {C, 5, 4}, 256);
   torch::manual_seed(6);
   auto x = torch::randint(0, 256, {5, C, 5, 4}).to(torch::kUInt8);
   auto engine = m->step_engine();
@@ -101,10 +108,11 @@ INSTANTIATE_TEST_SUITE_P(Models, Cached,
                          ::testing::Combine(::testing::Values("pixelcnn", "gated-pixelcnn"),
                                             ::testing::Values(int64_t{1}, int64_t{3})));
 
-// The fingerprint follows the weights.
+// The fingerprint follows the weights, and not the image size.
 TEST(StepEngine, FingerprintChangesWithWeights) {
   auto m = random_model("gated-pixelcnn", {1, 4, 4}, 4);
   const uint64_t before = m->step_engine()->fingerprint();
+  EXPECT_EQ(random_model("gated-pixelcnn", {1, 9, 3}, 4)->step_engine()->fingerprint(), before);
   {
     torch::NoGradGuard g;
     m->parameters()[3].view(-1)[0].add_(1e-3);
@@ -112,22 +120,93 @@ TEST(StepEngine, FingerprintChangesWithWeights) {
   EXPECT_NE(m->step_engine()->fingerprint(), before);
 }
 
-// Cached sampling: values in range, reproducible from the seed whatever the
-// thread count, and temperature -> 0 approaches the argmax.
+// Each layer keeps the rows its taps can still read, not the image: for a
+// 512x512 image the default Gated PixelCNN's caches are a small fraction of
+// the full-resolution maps (~600 MB), the same at any height, and they grow
+// with the width alone.
+TEST(StepEngine, CachesHoldRowsNotImages) {
+  torch::manual_seed(1);
+  auto m = std::dynamic_pointer_cast<AutoregressiveModel>(
+      make_model("gated-pixelcnn", {}, ImageShape{1, 28, 28}, 256));
+  auto e = m->step_engine();
+  const GatedPixelCNNOptions o;
+  const double full = 2.0 * (o.layers + 1) * 512 * 512 * o.hidden * sizeof(float);
+  e->begin(1, 512, 512);
+  const size_t at_512 = e->cache_bytes();
+  EXPECT_LT(at_512, 0.01 * full) << at_512 << " bytes";
+  e->begin(1, 2048, 512);
+  EXPECT_EQ(e->cache_bytes(), at_512);
+  e->begin(1, 512, 1024);
+  EXPECT_GT(e->cache_bytes(), at_512);
+  // The rings still give the full network's conditionals on a tall image
+  // (rows wrap around them many times).
+  auto small = random_model("pixelcnn", {1, 4, 4}, 8);
+  torch::manual_seed(2);
+  auto x = torch::randint(0, 8, {2, 1, 23, 3}).to(torch::kUInt8);
+  torch::NoGradGuard g;
+  EXPECT_LT((engine_logits(*small->step_engine(), x) - small->logits(x)).abs().max().item<double>(),
+            2e-4);
+}
+
+// Sampling: values in range, reproducible from the seed whatever the thread
+// count, and temperature -> 0 approaches the argmax.
 TEST(StepEngine, SamplingIsSeededAndThreadIndependent) {
   auto m = random_model("gated-pixelcnn", {1, 5, 5}, 8);
   auto e = m->step_engine();
-  at::set_num_threads(1);
-  auto a = sample_engine(*e, 6, 1.0, 42);
-  at::set_num_threads(2);
-  auto b = sample_engine(*e, 6, 1.0, 42);
-  at::set_num_threads(1);
-  EXPECT_TRUE(torch::equal(a, b));
-  EXPECT_LT(a.max().item<int>(), 8);
-  EXPECT_FALSE(torch::equal(a, sample_engine(*e, 6, 1.0, 43)));
-  // At a tiny temperature every image is the greedy (argmax) decode, so all agree.
-  auto g = sample_engine(*e, 4, 1e-4, 7);
-  EXPECT_TRUE(torch::equal(g[0], g[3]));
+  auto a = draw_images(*e, 6, 5, 5, 1.0, 42, 1);
+  EXPECT_EQ(draw_images(*e, 6, 5, 5, 1.0, 42, 3), a);
+  EXPECT_LT(*std::max_element(a.begin(), a.end()), 8);
+  EXPECT_NE(draw_images(*e, 6, 5, 5, 1.0, 43, 1), a);
+  // At temperature 0 every image is the greedy (argmax) decode, so all agree.
+  auto g = draw_images(*e, 4, 5, 5, 0.0, 7, 2);
+  EXPECT_TRUE(std::equal(g.begin(), g.begin() + 25, g.begin() + 75));
+  // The model's sample() goes through the engine, from torch's seed.
+  torch::manual_seed(3);
+  auto s1 = m->sample(3);
+  torch::manual_seed(3);
+  EXPECT_TRUE(torch::equal(m->sample(3), s1));
+  EXPECT_EQ(s1.sizes(), (std::vector<int64_t>{3, 1, 5, 5}));
+}
+
+namespace {
+
+// VLAE with its protected parts opened for the test.
+struct VlaeProbe : Vlae {
+  using Vlae::decoder_context;
+  using Vlae::decoder_steps;
+  using Vlae::pixel_params;
+  using Vlae::Vlae;
+};
+
+}  // namespace
+
+// VLAE's decoder as a step engine given z's context map: the same
+// conditionals as its torch network, for 1 and 3 channels.
+TEST(StepEngine, VlaeDecoderMatchesTheTorchNetwork) {
+  for (int64_t C : {1, 3}) {
+    torch::manual_seed(4);
+    VlaeOptions o;
+    o.latent = 3;
+    o.hidden = 4;
+    o.pixel_hidden = 4;
+    o.pixel_layers = 2;
+    VlaeProbe m(o, {C, 8, 8}, 16);
+    torch::NoGradGuard g;
+    for (auto& p : m.parameters()) p.mul_(2.0);
+    auto z = torch::randn({3, o.latent});
+    auto x = torch::randint(0, 16, {3, C, 8, 8}).to(torch::kUInt8);
+    auto full = m.pixel_params(m.decoder_context(z), x).view({3, 16, C, 8, 8});
+    auto steps = m.decoder_steps(m.decoder_context(z));
+    ASSERT_TRUE(steps.engine != nullptr);
+    ASSERT_EQ(steps.context.size(3), steps.engine->context_features());
+    auto cached = engine_logits(*steps.engine, x, steps.context.data_ptr<float>());
+    ASSERT_GT(full.std().item<double>(), 0.5);
+    EXPECT_LT((cached - full).abs().max().item<double>(), 2e-4) << "C = " << C;
+    // Sampling given z runs through the same engine.
+    auto s = m.decode_sample(z, 1.0);
+    EXPECT_EQ(s.sizes(), (std::vector<int64_t>{3, C, 8, 8}));
+    EXPECT_LT(s.max().item<int>(), 16);
+  }
 }
 
 // The step kernel computes bias + sum_k in[k] w[k] in the order k = 0, 1, ...:

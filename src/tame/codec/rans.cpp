@@ -72,18 +72,6 @@ RansMessage rans_deserialize(const uint8_t* data, size_t size) {
   return m;
 }
 
-uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot) {
-  uint32_t lo = 0, hi = n;  // invariant: cdf[lo] <= slot < cdf[hi]
-  while (hi - lo > 1) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (cdf[mid] <= slot)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 void push_symbol(RansMessage& m, const uint32_t* cdf, uint32_t value, uint32_t precision) {
   rans_push(m, cdf[value], cdf[value + 1] - cdf[value], precision);
 }

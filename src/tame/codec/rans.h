@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "tame/dist/integer_cdf.h"  // find_symbol
+
 namespace tame {
 
 constexpr uint32_t kMaxPrecision = 31;
@@ -56,10 +58,6 @@ std::string rans_serialize(const RansMessage& m);
 /// The message of those bytes; throws Error if they are fewer than 8, not
 /// 8 + 4k, or start from an impossible head.
 RansMessage rans_deserialize(const uint8_t* data, size_t size);
-
-/// The symbol s with cdf[s] <= slot < cdf[s + 1], by binary search; cdf has
-/// n + 1 entries, cdf[0] = 0 and cdf[n] = 2^precision, strictly increasing.
-uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot);
 
 /// One symbol of a table given as its cdf (n + 1 entries): push `value`, or pop
 /// and return it. The codec of a single sub-pixel.

@@ -1,6 +1,6 @@
 // The autoregressive family: models over sub-pixels in raster order, R before
-// G before B within a pixel, that export their weights into a cached step
-// engine (step_engine.h) for sampling and for the codec.
+// G before B within a pixel, that export their weights into a step engine
+// (step_engine.h), through which they sample and code images.
 #pragma once
 
 #include <memory>
@@ -24,20 +24,20 @@ class AutoregressiveModel : public ImageModel {
 
   torch::Tensor nll(const torch::Tensor& x) override;
   Bound bound() const override { return Bound::kExact; }
-  /// The cached step engine (step_engine.h) over a CPU copy of the current
-  /// weights, or nullptr for a model without one.
-  virtual std::unique_ptr<StepEngine> step_engine() { return nullptr; }
-  /// Sampling through step_engine() when the model has one, else naive. Image b
-  /// draws from its own random stream, seeded from torch's generator and b, so
-  /// the samples don't depend on the thread count.
+  /// The step engine over a CPU copy of the current weights.
+  virtual std::unique_ptr<StepEngine> step_engine() = 0;
+  /// Whether the network takes images of any height and width (the codec
+  /// then stores each image's size).
+  virtual bool fully_convolutional() const { return true; }
+  /// Draws through step_engine()'s CDFs. Image b draws from its own random
+  /// stream, seeded from torch's generator and b, so the samples don't depend
+  /// on the thread count.
   torch::Tensor sample(int64_t n, double temperature = 1.0) override;
-  /// Naive sampling: one network pass per sub-pixel, over the rows generated so
-  /// far (outputs on row i depend only on rows <= i).
-  torch::Tensor sample_naive(int64_t n, double temperature = 1.0);
 };
 
-/// Draws n images from an engine, splitting them over the intra-op threads.
-/// Image b uses the random stream (seed, b). Returns uint8 [n, C, H, W] on the CPU.
-torch::Tensor sample_engine(const StepEngine& engine, int64_t n, double temperature, uint64_t seed);
+/// Draws n images of height x width from an engine (draw_images), on the
+/// intra-op threads: uint8 [n, C, H, W] on the CPU (int32 above 256 levels).
+torch::Tensor sample_engine(const StepEngine& engine, int64_t n, int64_t height, int64_t width,
+                            double temperature, uint64_t seed, const float* context = nullptr);
 
 }  // namespace tame

@@ -83,8 +83,7 @@ std::unique_ptr<StepEngine> GatedPixelCNN::step_engine() {
   for (const auto& l : *layers_) net->layers.push_back(l->as<GatedLayer>()->to_steps());
   net->out1 = to_step_dense(*out1_);
   net->out2 = to_step_dense(*out2_);
-  return std::make_unique<GatedPixelCNNEngine>(net, shape_.channels, shape_.height, shape_.width,
-                                               levels_);
+  return std::make_unique<GatedPixelCNNEngine>(net, shape_.channels, levels_);
 }
 
 }  // namespace tame

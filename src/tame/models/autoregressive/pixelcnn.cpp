@@ -53,8 +53,7 @@ std::unique_ptr<StepEngine> PixelCNN::step_engine() {
   for (const auto& b : *blocks_) net->blocks.push_back(b->as<PixelCNNBlock>()->to_steps());
   net->out1 = to_step_dense(*out1_);
   net->out2 = to_step_dense(*out2_);
-  return std::make_unique<PixelCNNEngine>(net, shape_.channels, shape_.height, shape_.width,
-                                          levels_);
+  return std::make_unique<PixelCNNEngine>(net, shape_.channels, levels_);
 }
 
 }  // namespace tame

@@ -1,28 +1,35 @@
 #include "tame/models/latent/latent_model.h"
 
 #include <cmath>
+#include <limits>
 
 #include "tame/dist/likelihood.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/models/latent/estimators.h"
 
 namespace tame {
 
 PixelLikelihood parse_likelihood(const std::string& name, int64_t levels) {
-  if (name == "auto") return levels == 2 ? PixelLikelihood::kBernoulli : PixelLikelihood::kCategorical;
+  if (name == "auto")
+    return levels == 2 ? PixelLikelihood::kBernoulli : PixelLikelihood::kCategorical;
   if (name == "bernoulli") {
     TORCH_CHECK(levels == 2, "likelihood=bernoulli needs binarized data (2 levels), got ", levels);
     return PixelLikelihood::kBernoulli;
   }
   if (name == "categorical") return PixelLikelihood::kCategorical;
   if (name == "logistic") return PixelLikelihood::kLogistic;
-  TORCH_CHECK(false, "likelihood must be auto, bernoulli, categorical or logistic, got '", name, "'");
+  TORCH_CHECK(false, "likelihood must be auto, bernoulli, categorical or logistic, got '", name,
+              "'");
 }
 
 int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t levels) {
   switch (lik) {
-    case PixelLikelihood::kBernoulli: return channels;
-    case PixelLikelihood::kCategorical: return levels * channels;
-    case PixelLikelihood::kLogistic: return 2 * channels;
+    case PixelLikelihood::kBernoulli:
+      return channels;
+    case PixelLikelihood::kCategorical:
+      return levels * channels;
+    case PixelLikelihood::kLogistic:
+      return 2 * channels;
   }
   return 0;
 }
@@ -30,8 +37,9 @@ int64_t likelihood_channels(PixelLikelihood lik, int64_t channels, int64_t level
 namespace {
 // x [B, C, H, W] repeated n times: [n B, C, H, W], copy i of image b at i B + b.
 torch::Tensor repeat_images(const torch::Tensor& x, int64_t n) {
-  return x.unsqueeze(0).expand({n, x.size(0), x.size(1), x.size(2), x.size(3)}).reshape(
-      {n * x.size(0), x.size(1), x.size(2), x.size(3)});
+  return x.unsqueeze(0)
+      .expand({n, x.size(0), x.size(1), x.size(2), x.size(3)})
+      .reshape({n * x.size(0), x.size(1), x.size(2), x.size(3)});
 }
 
 void check_geometry(ImageShape s) {
@@ -44,8 +52,10 @@ void check_geometry(ImageShape s) {
 ConvEncoderImpl::ConvEncoderImpl(ImageShape s, int64_t hidden, int64_t out) {
   namespace nn = torch::nn;
   check_geometry(s);
-  c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(s.channels, hidden, 4).stride(2).padding(1)));
-  c2_ = register_module("c2", nn::Conv2d(nn::Conv2dOptions(hidden, 2 * hidden, 4).stride(2).padding(1)));
+  c1_ = register_module("c1",
+                        nn::Conv2d(nn::Conv2dOptions(s.channels, hidden, 4).stride(2).padding(1)));
+  c2_ = register_module("c2",
+                        nn::Conv2d(nn::Conv2dOptions(hidden, 2 * hidden, 4).stride(2).padding(1)));
   fc_ = register_module("fc", nn::Linear(2 * hidden * (s.height / 4) * (s.width / 4), out));
 }
 
@@ -66,7 +76,8 @@ ConvDecoderImpl::ConvDecoderImpl(int64_t in, int64_t hidden, int64_t out_channel
 torch::Tensor ConvDecoderImpl::forward(const torch::Tensor& z) {
   auto h = torch::relu(fc_(z)).view({z.size(0), 2 * hidden_, shape_.height / 4, shape_.width / 4});
   namespace F = torch::nn::functional;
-  auto up = F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
+  auto up =
+      F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
   h = torch::relu(d1_(F::interpolate(h, up)));
   h = torch::relu(d2_(F::interpolate(h, up)));
   return out_(h);
@@ -97,7 +108,8 @@ void check_arch(const std::string& arch) {
 torch::nn::AnyModule make_encoder(const std::string& arch, ImageShape shape, int64_t hidden,
                                   int64_t out) {
   check_arch(arch);
-  if (arch == "mlp") return torch::nn::AnyModule(Mlp(shape.dims(), hidden, std::vector<int64_t>{out}));
+  if (arch == "mlp")
+    return torch::nn::AnyModule(Mlp(shape.dims(), hidden, std::vector<int64_t>{out}));
   return torch::nn::AnyModule(ConvEncoder(shape, hidden, out));
 }
 
@@ -121,8 +133,10 @@ torch::Tensor LatentModel::decode_nll(const torch::Tensor& z, const torch::Tenso
   auto p = pixel_params(decoder_context(z), x);
   const int64_t M = x.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
   switch (likelihood_) {
-    case PixelLikelihood::kBernoulli: return bernoulli_nll(p, x);
-    case PixelLikelihood::kCategorical: return categorical_nll(p.view({M, levels_, C, H, W}), x);
+    case PixelLikelihood::kBernoulli:
+      return bernoulli_nll(p, x);
+    case PixelLikelihood::kCategorical:
+      return categorical_nll(p.view({M, levels_, C, H, W}), x);
     case PixelLikelihood::kLogistic: {
       auto ms = p.chunk(2, 1);
       return discretized_logistic_nll(ms[0], ms[1].clamp_min(-7.0), x, levels_);
@@ -155,7 +169,8 @@ torch::Tensor LatentModel::draw_pixels(const torch::Tensor& p, double temperatur
       auto c = ms[0];
       if (!mode) {
         auto u = torch::rand_like(c).clamp(1e-5, 1.0 - 1e-5);
-        c = c + temperature * torch::exp(ms[1].clamp_min(-7.0)) * (torch::log(u) - torch::log1p(-u));
+        c = c +
+            temperature * torch::exp(ms[1].clamp_min(-7.0)) * (torch::log(u) - torch::log1p(-u));
       }
       x = torch::round((c + 1.0) * (0.5 * static_cast<double>(levels_ - 1)));
       break;
@@ -166,22 +181,19 @@ torch::Tensor LatentModel::draw_pixels(const torch::Tensor& p, double temperatur
 
 torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
   const int64_t M = z.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
-  auto x = torch::zeros({M, C, H, W}, torch::TensorOptions().dtype(torch::kUInt8).device(z.device()));
+  auto x =
+      torch::zeros({M, C, H, W}, torch::TensorOptions().dtype(torch::kUInt8).device(z.device()));
   auto context = decoder_context(z);
   if (!autoregressive_decoder()) return draw_pixels(pixel_params(context, x), temperature);
-  // Raster order, R -> G -> B within a pixel; each pass fixes one sub-pixel.
-  for (int64_t i = 0; i < H; ++i)
-    for (int64_t j = 0; j < W; ++j)
-      for (int64_t c = 0; c < C; ++c) {
-        // Rows below i cannot matter (as in AutoregressiveModel::sample_naive):
-        // the pass runs over rows 0..i of x and of the per-pixel context only.
-        auto p = pixel_params(context.slice(2, 0, i + 1), x.slice(2, 0, i + 1))
-                     .slice(2, i, i + 1)
-                     .slice(3, j, j + 1);  // [M, P C, 1, 1]
-        auto drawn = draw_pixels(p, temperature);                           // [M, C, 1, 1]
-        x.select(1, c).select(1, i).select(1, j).copy_(drawn.select(1, c).view({M}));
-      }
-  return x;
+  // Sub-pixel by sub-pixel through the decoder's step engine, in its order
+  // (raster, R -> G -> B within a pixel), given z's features once: each step
+  // costs one position's work. Image b draws from its own stream (seed, b).
+  auto steps = decoder_steps(context);
+  TORCH_CHECK(steps.engine, "decode_sample: this autoregressive decoder has no step engine");
+  const auto seed = static_cast<uint64_t>(
+      torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  return sample_engine(*steps.engine, M, H, W, temperature, seed, steps.context.data_ptr<float>())
+      .to(x.device());
 }
 
 torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
@@ -221,8 +233,7 @@ torch::Tensor LatentModel::loss(const torch::Tensor& x) {
     auto log_ratio = log_prior(z) - log_q(q, z);
     auto lw = log_px + beta_ * log_ratio;
     per_image = -(torch::logsumexp(lw, 0) - std::log(static_cast<double>(k_)));
-    last_terms_ = {{"recon", (-log_px).mean().item<double>()},
-                   {"kl", kl(q).mean().item<double>()}};
+    last_terms_ = {{"recon", (-log_px).mean().item<double>()}, {"kl", kl(q).mean().item<double>()}};
   }
   return per_image.mean();
 }
@@ -242,17 +253,20 @@ torch::Tensor LatentModel::decode_mean(const torch::Tensor& z) {
   c10::InferenceMode guard;
   if (autoregressive_decoder()) return decode_sample(z.to(device()), 1.0).to(torch::kFloat);
   auto zd = z.to(device());
-  auto p = pixel_params(decoder_context(zd), torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
-                                         torch::TensorOptions().dtype(torch::kUInt8).device(device())));
+  auto p = pixel_params(decoder_context(zd),
+                        torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
+                                     torch::TensorOptions().dtype(torch::kUInt8).device(device())));
   const int64_t M = p.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
   switch (likelihood_) {
-    case PixelLikelihood::kBernoulli: return torch::sigmoid(p);
+    case PixelLikelihood::kBernoulli:
+      return torch::sigmoid(p);
     case PixelLikelihood::kCategorical: {
       auto probs = torch::softmax(p.view({M, levels_, C, H, W}), 1);
       return (probs * torch::arange(levels_, p.options()).view({1, levels_, 1, 1, 1})).sum(1);
     }
     case PixelLikelihood::kLogistic:  // the location, clipped to the range (edges ignored)
-      return ((p.chunk(2, 1)[0] + 1.0) * (0.5 * static_cast<double>(levels_ - 1))).clamp(0, levels_ - 1);
+      return ((p.chunk(2, 1)[0] + 1.0) * (0.5 * static_cast<double>(levels_ - 1)))
+          .clamp(0, levels_ - 1);
   }
   return {};
 }
