@@ -190,3 +190,22 @@ TEST(ModelCodec, RefusesHugeDeclaredSizes) {
   fixed += big.substr(16 + meta_len + 4);
   EXPECT_NE(expect_error([&] { parse_header(fixed); }).find("GiB"), std::string::npos);
 }
+
+// The block codec composes with others on one message: a symbol, a block of
+// 4x4 images and a block of 2x7 images pushed together pop back in order, and
+// the message is empty again.
+TEST(ModelCodec, BlockCodecComposes) {
+  auto e = engine_for("pixelcnn", 1, 16, 6);
+  auto a = test_images(*e, 3, 4, 4), b = test_images(*e, 2, 2, 7, 8);
+  const Codec<ImageBlock> first = block_codec(*e, 3, {1, 4, 4}),
+                          second = block_codec(*e, 2, {1, 2, 7});
+  const Codec<uint32_t> flag = symbol_codec({0, 1u << 23, 1u << 24}, 24);
+  RansMessage m;
+  second.push(m, {{1, 2, 7}, 2, b.values});
+  first.push(m, {{1, 4, 4}, 3, a.values});
+  flag.push(m, 1);
+  EXPECT_EQ(flag.pop(m), 1u);
+  EXPECT_EQ(first.pop(m).values, a.values);
+  EXPECT_EQ(second.pop(m).values, b.values);
+  EXPECT_TRUE(rans_empty(m));
+}
