@@ -1,10 +1,10 @@
-// Two tiny step engines (4x4 images, 4 levels) with fixed pseudo-random weights,
+// Two tiny step engines (1 channel, 4 levels, any image size) with fixed pseudo-random weights,
 // shared by the fuzz target and the program that writes its seed corpus.
 #pragma once
 
 #include <memory>
 
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/models/autoregressive/step_engine.h"
 
 namespace tame::fuzz {
 
@@ -14,26 +14,28 @@ inline steps::Dense random_dense(int64_t in, int64_t out, uint64_t& state) {
   d.out = out;
   auto next = [&state] {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<float>(static_cast<int64_t>(state >> 40) - (int64_t{1} << 23)) / (1 << 23);  // [-1, 1)
+    return static_cast<float>(static_cast<int64_t>(state >> 40) - (int64_t{1} << 23)) /
+           (1 << 23);  // [-1, 1)
   };
   for (int64_t k = 0; k < in * out; ++k) d.w.push_back(next());
   for (int64_t m = 0; m < out; ++m) d.b.push_back(next());
   return d;
 }
 
-inline steps::Conv random_conv(std::vector<steps::Tap> taps, int64_t in_ch, int64_t out, uint64_t& state) {
+inline steps::Conv random_conv(std::vector<steps::Tap> taps, int64_t in_ch, int64_t out,
+                               uint64_t& state) {
   steps::Conv c;
   c.dense = random_dense(static_cast<int64_t>(taps.size()) * in_ch, out, state);
   c.taps = std::move(taps);
   return c;
 }
 
-inline std::unique_ptr<IncrementalModel> gated_engine() {
+inline std::unique_ptr<StepEngine> gated_engine() {
   uint64_t s = 1;
-  auto net = std::make_shared<GatedPixelCNNSteps::Net>();
+  auto net = std::make_shared<GatedPixelCNNEngine::Net>();
   net->hidden = 4;
   for (int l = 0; l < 2; ++l) {
-    GatedPixelCNNSteps::Layer layer;
+    GatedPixelCNNEngine::Layer layer;
     const int64_t in = l == 0 ? 1 : 4;
     layer.first = l == 0;
     layer.v = random_conv({{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 0}, {0, 1}}, in, 8, s);
@@ -44,21 +46,21 @@ inline std::unique_ptr<IncrementalModel> gated_engine() {
   }
   net->out1 = random_dense(4, 8, s);
   net->out2 = random_dense(8, 4, s);
-  return std::make_unique<GatedPixelCNNSteps>(net, 1, 4, 4, 4);
+  return std::make_unique<GatedPixelCNNEngine>(net, 1, 4);
 }
 
-inline std::unique_ptr<IncrementalModel> pixelcnn_engine() {
+inline std::unique_ptr<StepEngine> pixelcnn_engine() {
   uint64_t s = 2;
-  auto net = std::make_shared<PixelCNNSteps::Net>();
+  auto net = std::make_shared<PixelCNNEngine::Net>();
   net->input = random_conv({{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 0}}, 1, 8, s);
-  PixelCNNSteps::Block b;
+  PixelCNNEngine::Block b;
   b.reduce = random_dense(8, 4, s);
   b.conv = random_conv({{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 0}}, 4, 4, s);
   b.expand = random_dense(4, 8, s);
   net->blocks.push_back(std::move(b));
   net->out1 = random_dense(8, 8, s);
   net->out2 = random_dense(8, 4, s);
-  return std::make_unique<PixelCNNSteps>(net, 1, 4, 4, 4);
+  return std::make_unique<PixelCNNEngine>(net, 1, 4);
 }
 
 }  // namespace tame::fuzz

@@ -1,5 +1,7 @@
 // Writes the fuzz target's seed corpus: valid files for both fuzz engines,
-// with and without stored names, one and several blocks.
+// with and without stored names, one and several blocks, one image size and
+// several. (Version 1 files written by an earlier make_corpus stay in the
+// corpus beside them.)
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -16,17 +18,27 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   auto gated = tame::fuzz::gated_engine();
   auto pixelcnn = tame::fuzz::pixelcnn_engine();
-  std::vector<uint8_t> images(16 * 5);
-  for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>((i * 7 + i / 5) % 4);
+  std::vector<uint8_t> pixels(16 * 5);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 7 + i / 5) % 4);
   int k = 0;
   for (const auto* e : {gated.get(), pixelcnn.get()}) {
     const std::string name = e == gated.get() ? "gated" : "pixelcnn";
     auto put = [&](const std::string& bytes) {
-      tame::write_file_atomic(tame::join_path(dir, "seed-" + std::to_string(k++)), bytes);
+      tame::write_file_atomic(tame::join_path(dir, "v2-seed-" + std::to_string(k++)), bytes);
     };
-    put(tame::encode_images(*e, name, images.data(), 1, {}, 64, 1));
-    put(tame::encode_images(*e, name, images.data(), 5, {}, 2, 1));
-    put(tame::encode_images(*e, name, images.data(), 3, {"a.png", "b.png", "c.png"}, 64, 1));
+    const tame::ImageSize s{1, 4, 4};
+    put(tame::encode_images(*e, name, tame::image_list(pixels.data(), 1, s), 64, 1));
+    put(tame::encode_images(*e, name, tame::image_list(pixels.data(), 5, s), 2, 1));
+    put(tame::encode_images(
+        *e, name, tame::image_list(pixels.data(), 3, s, {"a.png", "b.png", "c.png"}), 64, 1));
+    // Three sizes in one file: 4x4, 2x8, 1x3.
+    auto mixed = tame::image_list(pixels.data(), 2, s);
+    for (tame::ImageSize t : {tame::ImageSize{1, 2, 8}, tame::ImageSize{1, 1, 3}}) {
+      auto more = tame::image_list(pixels.data(), 1, t);
+      mixed.sizes.push_back(t);
+      mixed.values.insert(mixed.values.end(), more.values.begin(), more.values.end());
+    }
+    put(tame::encode_images(*e, name, mixed, 64, 1));
   }
   std::printf("wrote %d files to %s\n", k, dir.c_str());
   return 0;

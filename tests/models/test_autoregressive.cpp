@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tame/dist/likelihood.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/registry.h"
 
 using namespace tame;

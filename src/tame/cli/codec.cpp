@@ -17,6 +17,7 @@
 #include "tame/io/file.h"
 #include "tame/io/png.h"
 #include "tame/io/pnm.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/train/run.h"
 
 namespace tame::cli {
@@ -27,31 +28,208 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The model of a run as a step engine; an Error when it has none.
-std::unique_ptr<IncrementalModel> load_engine(const std::string& run_dir, RunConfig* cfg) {
+// A run's model as a codec: its step engine, and the image sizes it takes.
+struct CodecModel {
+  RunConfig cfg;
+  std::unique_ptr<StepEngine> engine;
+  ImageShape shape;  // the training images' shape
+  bool any_size = false;
+};
+
+CodecModel load_codec_model(const std::string& run_dir) {
+  CodecModel c;
   auto model =
-      std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, cfg, "cpu"));
-  auto engine = model ? model->incremental() : nullptr;
-  if (!engine)
-    throw Error(run_dir + ": model " + cfg->model + " cannot be used as a codec (no step engine)");
-  return engine;
+      std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, &c.cfg, "cpu"));
+  c.engine = model ? model->step_engine() : nullptr;
+  if (!c.engine)
+    throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec (no step engine)");
+  c.shape = model->shape();
+  c.any_size = model->fully_convolutional();
+  return c;
+}
+
+// Images the model can code: its channels and levels, and its size unless it
+// is fully convolutional.
+void check_codable(const torch::Tensor& x, const CodecModel& m, const std::string& what) {
+  try {
+    if (x.size(1) != m.shape.channels)
+      throw Error("expected " + std::to_string(m.shape.channels) + "-channel images, got " +
+                  ImageShape{x.size(1), x.size(2), x.size(3)}.str());
+    check_images(x, m.any_size ? ImageShape{x.size(1), x.size(2), x.size(3)} : m.shape,
+                 m.cfg.levels);
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what() + " (model " + m.cfg.model + ")");
+  }
+}
+
+struct CompressArgs {
+  std::string run_dir, out, data, split = "test";
+  std::vector<std::string> inputs;
+  int64_t limit = 0, block = 64;
+  int threads = 0;
+  bool verify = false, json = false, compare = false;
+};
+
+// The images to compress, as tensors [1, C, H, W] each, with their names (for
+// files) and a description of the source.
+struct Inputs {
+  std::vector<torch::Tensor> images;
+  std::vector<std::string> names;
+  std::string source;
+};
+
+Inputs read_split(const CompressArgs& a, const CodecModel& m) {
+  Inputs in;
+  auto x = load_dataset(a.data, a.split).images;
+  if (a.limit > 0 && a.limit < x.size(0)) x = x.slice(0, 0, a.limit);
+  in.source = a.data + "/" + a.split;
+  check_codable(x, m, in.source);
+  for (int64_t i = 0; i < x.size(0); ++i) in.images.push_back(x.slice(0, i, i + 1));
+  return in;
+}
+
+Inputs read_files(const CompressArgs& a, const CodecModel& m) {
+  Inputs in;
+  std::set<std::string> seen;
+  const auto out_path = std::filesystem::weakly_canonical(a.out);
+  for (const auto& path : a.inputs) {
+    if (std::filesystem::weakly_canonical(path) == out_path)
+      throw Error(path + ": --out would overwrite an input");
+    auto img = read_image(path).unsqueeze(0);
+    check_codable(img, m, path);
+    std::string name = std::filesystem::path(path).stem().string() + ".png";
+    if (!seen.insert(name).second)
+      throw Error(path + ": two inputs would both decompress to " + name);
+    in.names.push_back(name);
+    in.images.push_back(img);
+  }
+  in.source = std::to_string(in.images.size()) + " files";
+  return in;
+}
+
+ImageList to_list(const Inputs& in) {
+  ImageList list;
+  list.names = in.names;
+  for (const auto& t : in.images) {
+    auto x = t.contiguous();
+    list.sizes.push_back({x.size(1), x.size(2), x.size(3)});
+    list.values.insert(list.values.end(), x.data_ptr<uint8_t>(), x.data_ptr<uint8_t>() + x.numel());
+  }
+  return list;
+}
+
+int64_t total_dims(const ImageList& list) { return static_cast<int64_t>(list.values.size()); }
+
+std::string sizes_str(const ImageList& list) {
+  std::set<std::string> sizes;
+  for (const auto& s : list.sizes) sizes.insert(s.str());
+  return sizes.size() == 1 ? *sizes.begin() : std::to_string(sizes.size()) + " sizes";
+}
+
+struct Outcome {
+  int64_t bytes = 0;
+  EncodeStats stats;
+  double encode_s = 0, decode_s = 0;
+};
+
+void print_json(const CompressArgs& a, const CodecModel& m, const Inputs& in, const ImageList& list,
+                const Outcome& r, int threads) {
+  const int64_t n = static_cast<int64_t>(list.sizes.size()), dims = total_dims(list);
+  nlohmann::json j = {{"model", m.cfg.model},
+                      {"source", in.source},
+                      {"images", n},
+                      {"bytes", r.bytes},
+                      {"bpd", r.stats.file_bits / dims},
+                      {"model_bpd", r.stats.model_bits / dims},
+                      {"ideal_bpd", r.stats.ideal_bits / dims},
+                      {"encode_images_per_s", n / r.encode_s},
+                      {"threads", threads},
+                      {"block", a.block}};
+  if (a.verify) {
+    j["round_trip"] = "ok";
+    j["decode_images_per_s"] = n / r.decode_s;
+  }
+  if (a.compare)
+    for (const auto& b : measure_baselines(torch::cat(in.images), threads))
+      j["baselines"][b.codec] = {
+          {"bytes", b.bytes}, {"bpd", b.bits_per_dim}, {"round_trip_ok", b.round_trip_ok}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// The same images, one file per image for the classical codecs, in a table.
+void print_comparison(const CodecModel& m, const Inputs& in, const Outcome& r, double bpd,
+                      bool verified, int threads) {
+  std::fflush(stdout);
+  auto baselines = measure_baselines(torch::cat(in.images), threads);
+  std::printf("\n%-22s %12s %9s %11s\n", "codec", "bytes", "bits/dim", "round trip");
+  std::printf("%-22s %12lld %9.4f %11s\n", ("tame (" + m.cfg.model + ")").c_str(),
+              (long long)r.bytes, bpd, verified ? "ok" : "not run");
+  const std::map<std::string, std::string> label = {{"png", "PNG (optipng -o7)"},
+                                                    {"webp", "WebP lossless -z 9"},
+                                                    {"jxl", "JPEG-XL lossless -e 9"}};
+  for (const auto& b : baselines) {
+    const auto it = label.find(b.codec);
+    std::printf("%-22s %12lld %9.4f %11s\n",
+                it == label.end() ? b.codec.c_str() : it->second.c_str(), (long long)b.bytes,
+                b.bits_per_dim, b.round_trip_ok ? "ok" : "FAILED");
+    if (!b.round_trip_ok) g_exit_code = 1;
+  }
+}
+
+void print_text(const CompressArgs& a, const CodecModel& m, const Inputs& in, const ImageList& list,
+                const Outcome& r, int threads) {
+  const int64_t n = static_cast<int64_t>(list.sizes.size()), dims = total_dims(list);
+  const double bpd = r.stats.file_bits / dims, model_bpd = r.stats.model_bits / dims;
+  std::printf("compressed %lld images (%s, %s) into %s: %lld bytes, %.4f bits/dim\n", (long long)n,
+              sizes_str(list).c_str(), in.source.c_str(), a.out.c_str(), (long long)r.bytes, bpd);
+  std::printf("  model -log2 p: %.4f bits/dim (file overhead %+.2f%%)\n", model_bpd,
+              100.0 * (bpd / model_bpd - 1.0));
+  std::printf("  encode: %.1f images/s on %d threads\n", n / r.encode_s, threads);
+  if (a.verify) std::printf("  round trip: ok, decode %.1f images/s\n", n / r.decode_s);
+  if (a.compare) print_comparison(m, in, r, bpd, a.verify, threads);
+}
+
+void run_compress(const CompressArgs& a) {
+  if (a.inputs.empty() == a.data.empty())
+    throw Error("give either input files or --data, not both or neither");
+  if (a.limit < 0) throw Error("--limit must be >= 0");
+  if (a.block < 1 || a.block > kMaxBlock)
+    throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
+  const int threads = set_threads(a.threads);
+  const CodecModel m = load_codec_model(a.run_dir);
+  const Inputs in = a.data.empty() ? read_files(a, m) : read_split(a, m);
+  const ImageList list = to_list(in);
+  // The classical codecs of --compare take a batch of one size.
+  if (a.compare && sizes_str(list).find(" sizes") != std::string::npos)
+    throw Error("--compare needs images of one size");
+  Outcome r;
+  auto t0 = std::chrono::steady_clock::now();
+  const std::string file = encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats);
+  r.encode_s = seconds_since(t0);
+  r.bytes = static_cast<int64_t>(file.size());
+  write_file_atomic(a.out, file);
+  if (a.verify) {
+    t0 = std::chrono::steady_clock::now();
+    auto back = decode_images(*m.engine, read_file(a.out), threads);
+    r.decode_s = seconds_since(t0);
+    if (back.images.values != list.values)
+      throw Error(a.out + ": round trip FAILED: decoded pixels differ");
+  }
+  if (a.json)
+    print_json(a, m, in, list, r, threads);
+  else
+    print_text(a, m, in, list, r, threads);
 }
 
 }  // namespace
 
 void add_compress(CLI::App& app) {
-  struct Args {
-    std::string run_dir, out, data, split = "test";
-    std::vector<std::string> inputs;
-    int64_t limit = 0, block = 64;
-    int threads = 0;
-    bool verify = false, json = false, compare = false;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<CompressArgs>();
   auto* c = app.add_subcommand("compress",
                                "losslessly compress images with a trained autoregressive model");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
-  c->add_option("inputs", a->inputs, "PNG, PGM or PPM files");
+  c->add_option("inputs", a->inputs,
+                "PNG, PGM or PPM files (any size for a fully convolutional model)");
   c->add_option("--out", a->out, "compressed file to write")->required();
   c->add_option("--data", a->data,
                 "compress a dataset split instead of files (e.g. fashion-mnist)");
@@ -64,128 +242,67 @@ void add_compress(CLI::App& app) {
               "also code the same images as PNG, WebP and JPEG-XL files (see `tame baselines`) and "
               "print a table");
   c->add_flag("--json", a->json, "print one JSON object");
-  c->callback([=] {
-    if (a->inputs.empty() == a->data.empty())
-      throw Error("give either input files or --data, not both or neither");
-    if (a->limit < 0) throw Error("--limit must be >= 0");
-    if (a->block < 1 || a->block > kMaxBlock)
-      throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
-    const int threads = set_threads(a->threads);
-    RunConfig cfg;
-    auto engine = load_engine(a->run_dir, &cfg);
-    const ImageShape shape{engine->channels(), engine->height(), engine->width()};
-
-    torch::Tensor images;
-    std::vector<std::string> names;
-    std::string source;
-    if (!a->data.empty()) {
-      images = load_dataset(a->data, a->split).images;
-      if (a->limit > 0 && a->limit < images.size(0)) images = images.slice(0, 0, a->limit);
-      source = a->data + "/" + a->split;
-      try {
-        check_images(images, shape, cfg.levels);
-      } catch (const Error& e) {
-        throw Error(source + ": " + e.what() + " (model " + cfg.model + ")");
-      }
-    } else {
-      std::set<std::string> seen;
-      std::vector<torch::Tensor> list;
-      const auto out_path = std::filesystem::weakly_canonical(a->out);
-      for (const auto& path : a->inputs) {
-        if (std::filesystem::weakly_canonical(path) == out_path)
-          throw Error(path + ": --out would overwrite an input");
-        auto img = read_image(path);
-        try {
-          check_images(img.unsqueeze(0), shape, cfg.levels);
-        } catch (const Error& e) {
-          throw Error(path + ": " + e.what() + " (model " + cfg.model + ")");
-        }
-        std::string name = std::filesystem::path(path).stem().string() + ".png";
-        if (!seen.insert(name).second)
-          throw Error(path + ": two inputs would both decompress to " + name);
-        names.push_back(name);
-        list.push_back(img);
-      }
-      images = torch::stack(list);
-      source = std::to_string(list.size()) + " files";
-    }
-    images = images.contiguous();
-    const int64_t n = images.size(0);
-
-    auto t0 = std::chrono::steady_clock::now();
-    EncodeStats stats;
-    std::string file = encode_images(*engine, cfg.model, images.data_ptr<uint8_t>(), n, names,
-                                     a->block, threads, &stats);
-    const double encode_s = seconds_since(t0);
-    write_file_atomic(a->out, file);
-
-    double decode_s = 0;
-    if (a->verify) {
-      t0 = std::chrono::steady_clock::now();
-      auto back = decode_images(*engine, read_file(a->out), threads);
-      decode_s = seconds_since(t0);
-      if (std::memcmp(back.pixels.data(), images.data_ptr<uint8_t>(), back.pixels.size()) != 0)
-        throw Error(a->out + ": round trip FAILED: decoded pixels differ");
-    }
-    const int64_t dims = n * shape.dims();
-    const double bpd = stats.file_bits / dims, model_bpd = stats.model_bits / dims;
-    if (a->json) {
-      nlohmann::json j = {{"model", cfg.model},
-                          {"source", source},
-                          {"images", n},
-                          {"bytes", static_cast<int64_t>(file.size())},
-                          {"bpd", bpd},
-                          {"model_bpd", model_bpd},
-                          {"ideal_bpd", stats.ideal_bits / dims},
-                          {"encode_images_per_s", n / encode_s},
-                          {"threads", threads},
-                          {"block", a->block}};
-      if (a->verify) {
-        j["round_trip"] = "ok";
-        j["decode_images_per_s"] = n / decode_s;
-      }
-      if (a->compare)
-        for (const auto& r : measure_baselines(images, threads))
-          j["baselines"][r.codec] = {
-              {"bytes", r.bytes}, {"bpd", r.bits_per_dim}, {"round_trip_ok", r.round_trip_ok}};
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::printf("compressed %lld images (%s, %s) into %s: %lld bytes, %.4f bits/dim\n",
-                  (long long)n, shape.str().c_str(), source.c_str(), a->out.c_str(),
-                  (long long)file.size(), bpd);
-      std::printf("  model -log2 p: %.4f bits/dim (file overhead %+.2f%%)\n", model_bpd,
-                  100.0 * (bpd / model_bpd - 1.0));
-      std::printf("  encode: %.1f images/s on %d threads\n", n / encode_s, threads);
-      if (a->verify) std::printf("  round trip: ok, decode %.1f images/s\n", n / decode_s);
-      if (a->compare) {
-        // The same images, one file per image for the classical codecs.
-        std::fflush(stdout);
-        auto baselines = measure_baselines(images, threads);
-        std::printf("\n%-22s %12s %9s %11s\n", "codec", "bytes", "bits/dim", "round trip");
-        std::printf("%-22s %12lld %9.4f %11s\n", ("tame (" + cfg.model + ")").c_str(),
-                    (long long)file.size(), bpd, a->verify ? "ok" : "not run");
-        const std::map<std::string, std::string> label = {{"png", "PNG (optipng -o7)"},
-                                                          {"webp", "WebP lossless -z 9"},
-                                                          {"jxl", "JPEG-XL lossless -e 9"}};
-        for (const auto& r : baselines) {
-          const auto it = label.find(r.codec);
-          std::printf("%-22s %12lld %9.4f %11s\n",
-                      it == label.end() ? r.codec.c_str() : it->second.c_str(), (long long)r.bytes,
-                      r.bits_per_dim, r.round_trip_ok ? "ok" : "FAILED");
-          if (!r.round_trip_ok) g_exit_code = 1;
-        }
-      }
-    }
-  });
+  c->callback([a] { run_compress(*a); });
 }
 
+namespace {
+
+struct DecompressArgs {
+  std::string run_dir, file, out;
+  int threads = 0;
+  bool force = false;
+};
+
+std::vector<std::string> output_names(const CodecHeader& h) {
+  if (!h.names.empty()) return h.names;
+  std::vector<std::string> names;
+  const int width = std::max<int>(6, static_cast<int>(std::to_string(h.count - 1).size()));
+  for (int64_t i = 0; i < h.count; ++i) {
+    std::string s = std::to_string(i);
+    names.push_back(std::string(width - s.size(), '0') + s + ".png");
+  }
+  return names;
+}
+
+void run_decompress(const DecompressArgs& a) {
+  const int threads = set_threads(a.threads);
+  const CodecModel m = load_codec_model(a.run_dir);
+  const std::string bytes = read_file(a.file);
+  auto t0 = std::chrono::steady_clock::now();
+  DecodedImages d;
+  try {
+    d = decode_images(*m.engine, bytes, threads);
+  } catch (const Error& e) {
+    throw Error(a.file + ": " + e.what());
+  }
+  const double secs = seconds_since(t0);
+  const auto& h = d.header;
+  if (h.levels > 256) throw Error(a.file + ": PNG output holds at most 256 levels");
+  const std::vector<std::string> names = output_names(h);
+  // Everything is decoded before the first file is written, and nothing the
+  // user has is overwritten without --force.
+  make_directories(a.out);
+  if (!a.force)
+    for (const auto& name : names)
+      if (file_exists(join_path(a.out, name)))
+        throw Error(join_path(a.out, name) + " exists (use --force to overwrite)");
+  int64_t at = 0;
+  for (int64_t i = 0; i < h.count; ++i) {
+    const ImageSize& s = h.sizes[i];
+    auto img = torch::empty({s.channels, s.height, s.width}, torch::kUInt8);
+    std::copy(d.images.values.begin() + at, d.images.values.begin() + at + s.dims(),
+              img.data_ptr<uint8_t>());
+    at += s.dims();
+    write_png(join_path(a.out, names[i]), img);
+  }
+  std::printf("decompressed %lld images into %s (%.1f images/s on %d threads)\n",
+              (long long)h.count, a.out.c_str(), h.count / secs, threads);
+}
+
+}  // namespace
+
 void add_decompress(CLI::App& app) {
-  struct Args {
-    std::string run_dir, file, out;
-    int threads = 0;
-    bool force = false;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<DecompressArgs>();
   auto* c = app.add_subcommand("decompress", "decode a compressed file into PNG images");
   c->add_option("run_dir", a->run_dir, "run directory of the model that wrote the file")
       ->required();
@@ -193,41 +310,7 @@ void add_decompress(CLI::App& app) {
   c->add_option("--out", a->out, "folder for the PNG images")->required();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--force", a->force, "overwrite images that already exist in the folder");
-  c->callback([=] {
-    const int threads = set_threads(a->threads);
-    RunConfig cfg;
-    auto engine = load_engine(a->run_dir, &cfg);
-    const std::string bytes = read_file(a->file);
-    auto t0 = std::chrono::steady_clock::now();
-    DecodedImages d;
-    try {
-      d = decode_images(*engine, bytes, threads);
-    } catch (const Error& e) {
-      throw Error(a->file + ": " + e.what());
-    }
-    const double secs = seconds_since(t0);
-    const auto& h = d.header;
-    std::vector<std::string> names = h.names;
-    if (names.empty()) {
-      const int width = std::max<int>(6, static_cast<int>(std::to_string(h.count - 1).size()));
-      for (int64_t i = 0; i < h.count; ++i) {
-        std::string s = std::to_string(i);
-        names.push_back(std::string(width - s.size(), '0') + s + ".png");
-      }
-    }
-    // Everything is decoded before the first file is written, and nothing the
-    // user has is overwritten without --force.
-    make_directories(a->out);
-    if (!a->force)
-      for (const auto& name : names)
-        if (file_exists(join_path(a->out, name)))
-          throw Error(join_path(a->out, name) + " exists (use --force to overwrite)");
-    auto all =
-        torch::from_blob(d.pixels.data(), {h.count, h.channels, h.height, h.width}, torch::kUInt8);
-    for (int64_t i = 0; i < h.count; ++i) write_png(join_path(a->out, names[i]), all[i]);
-    std::printf("decompressed %lld images into %s (%.1f images/s on %d threads)\n",
-                (long long)h.count, a->out.c_str(), h.count / secs, threads);
-  });
+  c->callback([a] { run_decompress(*a); });
 }
 
 }  // namespace tame::cli

@@ -33,6 +33,7 @@ class Reader {
     return v;
   }
   size_t pos() const { return pos_; }
+  size_t left() const { return end_ - pos_; }
 
  private:
   void need(size_t n) const {
@@ -55,99 +56,174 @@ void check_name(const std::string& name) {
   if (!ok) throw Error("bad stored file name");
 }
 
-}  // namespace
+// Consecutive images of one size.
+struct Run {
+  int64_t images = 0;
+  ImageSize size;
+};
 
-double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
-                     int64_t value) {
-  float top = logits[0];
-  for (int64_t k = 1; k < levels; ++k) top = logits[k] > top ? logits[k] : top;
-  // e_k in (0, 1]: the maximum gives exactly 1, so the sum is >= 1.
-  float e[256];
-  steps::exp_shifted(logits, levels, top, e);
-  double sum = 0;
-  for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(e[k]);
-  const uint32_t total = uint32_t{1} << precision;
-  const double scale = static_cast<double>(total - levels) / sum;
-  uint32_t used = 0;
-  int64_t best = 0;
-  cdf[0] = 0;
-  for (int64_t k = 0; k < levels; ++k) {
-    const uint32_t f =
-        1 + static_cast<uint32_t>(static_cast<double>(e[k]) * scale);  // floor: the product is >= 0
-    cdf[k + 1] = f;                                                    // frequencies for now
-    used += f;
-    if (f > cdf[best + 1]) best = k;
+std::vector<Run> runs_of(const std::vector<ImageSize>& sizes) {
+  std::vector<Run> runs;
+  for (const auto& s : sizes) {
+    if (runs.empty() || runs.back().size != s) runs.push_back({0, s});
+    ++runs.back().images;
   }
-  // The floors leave a small remainder (under `levels`, up to rounding): give
-  // it to the most probable level, or take an excess from it.
-  if (used <= total)
-    cdf[best + 1] += total - used;
-  else
-    cdf[best + 1] -= used - total;
-  for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
-  return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
+  return runs;
 }
 
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
-                          const uint8_t* images, int64_t n, const std::vector<std::string>& names,
-                          int64_t block, int threads, EncodeStats* stats) {
-  const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
-  const int64_t D = C * H * W;
+// The blocks of a file: each run cut into blocks of `block` images.
+void cut_blocks(const std::vector<Run>& runs, int64_t block, std::vector<int64_t>* first,
+                std::vector<int64_t>* images) {
+  int64_t at = 0;
+  for (const auto& r : runs)
+    for (int64_t k = 0; k < r.images; k += block) {
+      const int64_t m = std::min(block, r.images - k);
+      first->push_back(at);
+      images->push_back(m);
+      at += m;
+    }
+}
+
+}  // namespace
+
+std::string ImageSize::str() const {
+  return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
+}
+
+ImageList image_list(const uint8_t* values, int64_t n, ImageSize size,
+                     std::vector<std::string> names) {
+  ImageList list;
+  list.sizes.assign(n, size);
+  list.values.assign(values, values + n * size.dims());
+  list.names = std::move(names);
+  return list;
+}
+
+// ------------------------------------------------------------- block codec
+
+namespace {
+
+// Steps a fresh engine through a block of n images: at every step the engine
+// names, it writes one table per image and `code(b, cdf, value)` returns image
+// b's value (value: the known one when encoding, else -1). This loop is the
+// block's symbol order, written once for the encoder and the decoder.
+template <class Code>
+std::vector<uint16_t> walk_block(const StepEngine& engine, int64_t n, ImageSize size,
+                                 const uint16_t* known, double* model_bits, Code code) {
+  auto e = engine.clone();
+  e->begin(n, size.height, size.width);
+  const int64_t K = e->levels(), D = size.dims(), HW = size.height * size.width;
+  std::vector<uint32_t> cdf(n * (K + 1));
+  std::vector<uint16_t> values(n);
+  while (!e->done()) {
+    const SubPixel p = e->next();
+    const int64_t at = p.c * HW + p.i * size.width + p.j;
+    if (known)
+      for (int64_t b = 0; b < n; ++b) values[b] = known[b * D + at];
+    const double bits = e->cdfs(kCodecPrecision, cdf.data(), known ? values.data() : nullptr);
+    if (model_bits) *model_bits += bits;
+    for (int64_t b = 0; b < n; ++b)
+      values[b] = code(b, cdf.data() + b * (K + 1), known ? int64_t{values[b]} : -1);
+    e->observe(values.data());
+  }
+  return e->images();
+}
+
+}  // namespace
+
+void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& block,
+                EncodeStats* stats) {
+  // The pops run forward through the engine, so the pushes go last-first: the
+  // tables are computed forward and pushed in reverse.
+  std::vector<uint32_t> start, freq;
+  double model_bits = 0, ideal_bits = 0;
+  walk_block(engine, block.n, block.size, block.values.data(), &model_bits,
+             [&](int64_t, const uint32_t* cdf, int64_t v) {
+               start.push_back(cdf[v]);
+               freq.push_back(cdf[v + 1] - cdf[v]);
+               ideal_bits += kCodecPrecision - std::log2(static_cast<double>(freq.back()));
+               return static_cast<uint16_t>(v);
+             });
+  for (size_t t = start.size(); t-- > 0;) rans_push(m, start[t], freq[t], kCodecPrecision);
+  if (stats) {
+    stats->model_bits += model_bits;
+    stats->ideal_bits += ideal_bits;
+  }
+}
+
+ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size) {
+  const auto K = static_cast<uint32_t>(engine.levels());
+  ImageBlock block{size, n, {}};
+  block.values =
+      walk_block(engine, n, size, nullptr, nullptr, [&](int64_t, const uint32_t* cdf, int64_t) {
+        return static_cast<uint16_t>(pop_symbol(m, cdf, K, kCodecPrecision));
+      });
+  return block;
+}
+
+Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize size) {
+  std::shared_ptr<const StepEngine> e = engine.clone();
+  return {[e](RansMessage& m, const ImageBlock& b) { push_block(m, *e, b); },
+          [e, n, size](RansMessage& m) { return pop_block(m, *e, n, size); }};
+}
+
+// ----------------------------------------------------------------- encoder
+
+namespace {
+
+void check_inputs(const StepEngine& engine, const std::string& model_name, const ImageList& x,
+                  int64_t block) {
+  const int64_t n = static_cast<int64_t>(x.sizes.size()), K = engine.levels();
   if (n < 1) throw Error("nothing to compress");
   if (block < 1 || block > kMaxBlock)
     throw Error("block size must be in 1.." + std::to_string(kMaxBlock));
-  if (!names.empty() && static_cast<int64_t>(names.size()) != n)
+  if (!x.names.empty() && static_cast<int64_t>(x.names.size()) != n)
     throw Error("one name per image expected");
-  for (const auto& name : names) check_name(name);
+  for (const auto& name : x.names) check_name(name);
   if (model_name.size() > 255) throw Error("model name too long");
-  for (int64_t i = 0; i < n * D; ++i)
-    if (images[i] >= K)
-      throw Error("image " + std::to_string(i / D) + " has value " + std::to_string(images[i]) +
-                  ", outside the model's " + std::to_string(K) + " levels");
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const ImageSize& s = x.sizes[i];
+    if (s.channels != engine.channels())
+      throw Error("image " + std::to_string(i) + " has " + std::to_string(s.channels) +
+                  " channels, but the model takes " + std::to_string(engine.channels()));
+    if (s.height < 1 || s.width < 1 || s.height > kMaxSide || s.width > kMaxSide)
+      throw Error("image " + std::to_string(i) + " is " + s.str() + ": sides must be in 1.." +
+                  std::to_string(kMaxSide));
+    for (int64_t k = 0; k < s.dims(); ++k)
+      if (x.values.at(total + k) >= K)
+        throw Error("image " + std::to_string(i) + " has value " +
+                    std::to_string(x.values[total + k]) + ", outside the model's " +
+                    std::to_string(K) + " levels");
+    total += s.dims();
+  }
+  if (static_cast<int64_t>(x.values.size()) != total)
+    throw Error("the image values don't match their sizes");
+}
 
-  const int64_t blocks = (n + block - 1) / block;
-  std::vector<std::string> payload(blocks);
-  std::vector<double> ideal(blocks, 0.0), model(blocks, 0.0);
-  run_parallel(blocks, threads, [&](int64_t bi) {
-    const int64_t first = bi * block, m = std::min(block, n - first);
-    auto e = engine.clone();
-    e->begin(m);
-    // (start, freq) of every symbol in decoding order: sub-pixel s, then image b.
-    std::vector<uint32_t> start(D * m), freq(D * m), cdf(K + 1);
-    std::vector<uint8_t> values(m);
-    // Sub-pixel s = (i * W + j) * C + c in raster order; images are [C][H][W].
-    for (int64_t s = 0; s < D; ++s) {
-      const int64_t c = s % C, pixel = s / C;
-      const float* logits = e->conditional();
-      for (int64_t b = 0; b < m; ++b) {
-        const uint8_t v = images[(first + b) * D + c * H * W + pixel];
-        values[b] = v;
-        model[bi] += logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data(), v);
-        start[s * m + b] = cdf[v];
-        freq[s * m + b] = cdf[v + 1] - cdf[v];
-        ideal[bi] += kCodecPrecision - std::log2(static_cast<double>(freq[s * m + b]));
-      }
-      e->observe(values.data());
-    }
-    RansEncoder enc;
-    for (int64_t t = D * m - 1; t >= 0; --t) enc.put(start[t], freq[t], kCodecPrecision);
-    payload[bi] = enc.finish();
-  });
-
+std::string container(const StepEngine& engine, const std::string& model_name, const ImageList& x,
+                      int64_t block, const std::vector<std::string>& payload) {
   std::string meta;
   put_u64(meta, engine.fingerprint());
   meta.push_back(static_cast<char>(model_name.size()));
   meta += model_name;
-  for (int64_t v : {C, H, W, K}) put_u32(meta, static_cast<uint32_t>(v));
+  put_u32(meta, static_cast<uint32_t>(engine.levels()));
   put_u32(meta, kCodecPrecision);
-  put_u64(meta, static_cast<uint64_t>(n));
+  put_u64(meta, static_cast<uint64_t>(x.sizes.size()));
   put_u32(meta, static_cast<uint32_t>(block));
-  put_u32(meta, names.empty() ? 0u : 1u);
+  put_u32(meta, x.names.empty() ? 0u : 1u);
+  const auto runs = runs_of(x.sizes);
+  put_u32(meta, static_cast<uint32_t>(runs.size()));
+  for (const auto& r : runs) {
+    put_u64(meta, static_cast<uint64_t>(r.images));
+    for (int64_t v : {r.size.channels, r.size.height, r.size.width})
+      put_u32(meta, static_cast<uint32_t>(v));
+  }
   for (const auto& p : payload) {
     put_u32(meta, static_cast<uint32_t>(p.size()));
     put_u32(meta, crc32_of(p));
   }
-  for (const auto& name : names) {
+  for (const auto& name : x.names) {
     meta.push_back(static_cast<char>(name.size() & 0xff));
     meta.push_back(static_cast<char>(name.size() >> 8));
     meta += name;
@@ -158,26 +234,54 @@ std::string encode_images(const IncrementalModel& engine, const std::string& mod
   file += meta;
   put_u32(file, crc32_of(file));
   for (const auto& p : payload) file += p;
+  return file;
+}
+
+}  // namespace
+
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
+                          const ImageList& images, int64_t block, int threads, EncodeStats* stats) {
+  check_inputs(engine, model_name, images, block);
+  std::vector<int64_t> first, count, offset(1, 0);
+  cut_blocks(runs_of(images.sizes), block, &first, &count);
+  for (const auto& s : images.sizes) offset.push_back(offset.back() + s.dims());
+  const int64_t blocks = static_cast<int64_t>(first.size());
+  std::vector<std::string> payload(blocks);
+  std::vector<EncodeStats> part(blocks);
+  run_parallel(blocks, threads, [&](int64_t bi) {
+    const ImageSize size = images.sizes[first[bi]];
+    const auto* v = images.values.data() + offset[first[bi]];
+    ImageBlock b{size, count[bi], std::vector<uint16_t>(v, v + count[bi] * size.dims())};
+    RansMessage m;
+    push_block(m, engine, b, &part[bi]);
+    payload[bi] = rans_serialize(m);
+  });
+  std::string file = container(engine, model_name, images, block, payload);
   if (stats) {
+    *stats = EncodeStats{};
     stats->file_bits = 8.0 * static_cast<double>(file.size());
-    stats->ideal_bits = stats->model_bits = 0;
-    for (int64_t b = 0; b < blocks; ++b) {
-      stats->ideal_bits += ideal[b];
-      stats->model_bits += model[b];
+    for (const auto& p : part) {
+      stats->ideal_bits += p.ideal_bits;
+      stats->model_bits += p.model_bits;
     }
   }
   return file;
 }
 
-CodecHeader parse_header(const std::string& file) {
+// ------------------------------------------------------------------ parser
+
+namespace {
+
+// Magic, version, meta length and the header checksum; returns the meta's end.
+size_t check_top(const std::string& file, uint32_t* version) {
   if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0)
     throw Error("not a tame compressed file (bad magic)");
   if (file.size() < 20) throw Error("the file is truncated");
   Reader top(file, 8, file.size());
-  const uint32_t version = static_cast<uint32_t>(top.uint(4));
-  if (version != kCodecVersion)
-    throw Error("unsupported format version " + std::to_string(version) +
-                " (this tame reads version " + std::to_string(kCodecVersion) + ")");
+  *version = static_cast<uint32_t>(top.uint(4));
+  if (*version != 1 && *version != kCodecVersion)
+    throw Error("unsupported format version " + std::to_string(*version) +
+                " (this tame reads versions 1 and " + std::to_string(kCodecVersion) + ")");
   const uint64_t meta_len = top.uint(4);
   if (meta_len > file.size() - 20) throw Error("the file is truncated (header)");
   const size_t meta_end = 16 + meta_len;
@@ -187,30 +291,61 @@ CodecHeader parse_header(const std::string& file) {
     throw Error("the header is corrupt (checksum mismatch)");
 #endif
   }
-  Reader r(file, 16, meta_end);
-  CodecHeader h;
-  h.fingerprint = r.uint(8);
-  h.model_name = r.str(r.uint(1));
-  h.channels = r.uint(4);
-  h.height = r.uint(4);
-  h.width = r.uint(4);
-  h.levels = r.uint(4);
+  return meta_end;
+}
+
+void check_size(const ImageSize& s) {
+  if (s.channels < 1 || s.channels > 4 || s.height < 1 || s.height > kMaxSide || s.width < 1 ||
+      s.width > kMaxSide)
+    throw Error("the header describes impossible images");
+}
+
+// The fields after the model name, up to the block table; the image runs.
+std::vector<Run> read_geometry(Reader& r, CodecHeader& h, uint32_t* flags) {
+  Run one;
+  if (h.version == 1)
+    for (int64_t* v : {&one.size.channels, &one.size.height, &one.size.width})
+      *v = static_cast<int64_t>(r.uint(4));
+  h.levels = static_cast<int64_t>(r.uint(4));
   h.precision = static_cast<uint32_t>(r.uint(4));
   const uint64_t count = r.uint(8);
-  h.block = r.uint(4);
-  const uint32_t flags = static_cast<uint32_t>(r.uint(4));
-  if (h.channels < 1 || h.channels > 4 || h.height < 1 || h.height > 4096 || h.width < 1 ||
-      h.width > 4096 || h.levels < 2 || h.levels > 256)
+  h.block = static_cast<int64_t>(r.uint(4));
+  *flags = static_cast<uint32_t>(r.uint(4));
+  if (h.levels < 2 || h.levels > (h.version == 1 ? 256 : 65536))
     throw Error("the header describes impossible images");
   if (h.precision != kCodecPrecision)
     throw Error("unsupported precision " + std::to_string(h.precision));
   if (h.block < 1 || h.block > kMaxBlock) throw Error("bad block size " + std::to_string(h.block));
   if (count < 1 || count > (uint64_t{1} << 31)) throw Error("bad image count");
-  if (flags > 1) throw Error("unknown flags");
+  if (*flags > 1) throw Error("unknown flags");
   h.count = static_cast<int64_t>(count);
-  const int64_t blocks = (h.count + h.block - 1) / h.block;
-  if (static_cast<uint64_t>(blocks) > (meta_end - r.pos()) / 8)
-    throw Error("the header is truncated (block table)");
+  if (h.version == 1) {
+    check_size(one.size);
+    one.images = h.count;
+    return {one};
+  }
+  const uint64_t n_runs = r.uint(4);
+  if (n_runs < 1 || n_runs > count || n_runs > r.left() / 20) throw Error("bad image runs");
+  std::vector<Run> runs(n_runs);
+  uint64_t total = 0;
+  for (auto& run : runs) {
+    const uint64_t images = r.uint(8);
+    for (int64_t* v : {&run.size.channels, &run.size.height, &run.size.width})
+      *v = static_cast<int64_t>(r.uint(4));
+    check_size(run.size);
+    if (images < 1 || images > count - total) throw Error("bad image runs");
+    total += images;
+    run.images = static_cast<int64_t>(images);
+  }
+  if (total != count) throw Error("bad image runs");
+  return runs;
+}
+
+// Everything after the runs: the block table, the names, the payloads' extent
+// and checksums.
+void read_blocks(const std::string& file, Reader& r, size_t meta_end, uint32_t flags,
+                 CodecHeader& h) {
+  const int64_t blocks = static_cast<int64_t>(h.block_first.size());
   uint64_t offset = meta_end + 4;
   std::vector<uint32_t> crcs;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -237,54 +372,76 @@ CodecHeader parse_header(const std::string& file) {
 #endif
     }
   }
+}
+
+}  // namespace
+
+CodecHeader parse_header(const std::string& file) {
+  CodecHeader h;
+  const size_t meta_end = check_top(file, &h.version);
+  Reader r(file, 16, meta_end);
+  h.fingerprint = r.uint(8);
+  h.model_name = r.str(r.uint(1));
+  uint32_t flags = 0;
+  const auto runs = read_geometry(r, h, &flags);
+  // Refuse what would not fit in memory before anything is allocated for it.
+  uint64_t bytes = 0;
+  for (const auto& run : runs) {
+    bytes += static_cast<uint64_t>(run.images) * run.size.dims() * sizeof(uint16_t);
+    if (bytes > static_cast<uint64_t>(kMaxDecodedBytes))
+      throw Error("holds " + std::to_string(h.count) + " images, more than the " +
+                  std::to_string(kMaxDecodedBytes >> 30) + " GiB tame decodes at once");
+  }
+  uint64_t blocks = 0;
+  for (const auto& run : runs) blocks += (run.images + h.block - 1) / h.block;
+  if (blocks > r.left() / 8) throw Error("the header is truncated (block table)");
+  cut_blocks(runs, h.block, &h.block_first, &h.block_images);
+  read_blocks(file, r, meta_end, flags, h);
+  for (const auto& run : runs) h.sizes.insert(h.sizes.end(), run.images, run.size);
   return h;
 }
 
-DecodedImages decode_images(const IncrementalModel& engine, const std::string& file, int threads) {
+// ----------------------------------------------------------------- decoder
+
+namespace {
+
+void check_model(const StepEngine& engine, const CodecHeader& h) {
+  if (h.levels != engine.levels())
+    throw Error("written for images with " + std::to_string(h.levels) +
+                " levels, but this model has " + std::to_string(engine.levels()));
+  for (const auto& s : h.sizes)
+    if (s.channels != engine.channels())
+      throw Error("written for " + s.str() + " images, but this model takes " +
+                  std::to_string(engine.channels()) + "-channel images");
+  const uint64_t expected = h.version == 1
+                                ? engine.fingerprint_v1(h.sizes[0].height, h.sizes[0].width)
+                                : engine.fingerprint();
+  if (h.fingerprint != expected)
+    throw Error("written by another model (" + h.model_name + ", fingerprint " +
+                hex64(h.fingerprint) + "); this run's model has fingerprint " + hex64(expected));
+}
+
+}  // namespace
+
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads) {
   DecodedImages out;
   out.header = parse_header(file);
   const CodecHeader& h = out.header;
-  const int64_t C = engine.channels(), H = engine.height(), W = engine.width(), K = engine.levels();
-  if (h.channels != C || h.height != H || h.width != W || h.levels != K)
-    throw Error("written for " + std::to_string(h.channels) + "x" + std::to_string(h.height) + "x" +
-                std::to_string(h.width) + " images with " + std::to_string(h.levels) +
-                " levels, but this model is " + std::to_string(C) + "x" + std::to_string(H) + "x" +
-                std::to_string(W) + " with " + std::to_string(K));
-  if (h.fingerprint != engine.fingerprint())
-    throw Error("written by another model (" + h.model_name + ", fingerprint " +
-                hex64(h.fingerprint) + "); this run's model has fingerprint " +
-                hex64(engine.fingerprint()));
-  const int64_t D = C * H * W, blocks = static_cast<int64_t>(h.block_bytes.size());
-  if (h.count > kMaxDecodedBytes / D)
-    throw Error("holds " + std::to_string(h.count) + " images, more than the " +
-                std::to_string(kMaxDecodedBytes >> 30) + " GiB tame decodes at once");
-  out.pixels.assign(h.count * D, 0);
+  check_model(engine, h);
+  std::vector<int64_t> offset(1, 0);
+  for (const auto& s : h.sizes) offset.push_back(offset.back() + s.dims());
+  out.images.sizes = h.sizes;
+  out.images.names = h.names;
+  out.images.values.assign(offset.back(), 0);
+  const int64_t blocks = static_cast<int64_t>(h.block_first.size());
   run_parallel(blocks, threads, [&](int64_t bi) {
-    const int64_t first = bi * h.block, m = std::min(h.block, h.count - first);
-    RansDecoder dec(reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi],
-                    h.block_bytes[bi]);
-    auto e = engine.clone();
-    e->begin(m);
-    std::vector<uint32_t> cdf(K + 1);
-    std::vector<uint8_t> values(m);
-    for (int64_t s = 0; s < D; ++s) {
-      const float* logits = e->conditional();
-      for (int64_t b = 0; b < m; ++b) {
-        logits_to_cdf(logits + b * K, K, kCodecPrecision, cdf.data());
-        const uint32_t v =
-            find_symbol(cdf.data(), static_cast<uint32_t>(K), dec.peek(kCodecPrecision));
-        dec.advance(cdf[v], cdf[v + 1] - cdf[v], kCodecPrecision);
-        values[b] = static_cast<uint8_t>(v);
-      }
-      e->observe(values.data());
-    }
-    try {
-      dec.finish();
-    } catch (const Error&) {
+    const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
+    RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
+    const ImageBlock b = pop_block(m, engine, h.block_images[bi], h.sizes[h.block_first[bi]]);
+    if (!rans_empty(m))
       throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
-    }
-    auto imgs = e->images();
-    std::memcpy(out.pixels.data() + first * D, imgs.data(), imgs.size());
+    std::copy(b.values.begin(), b.values.end(),
+              out.images.values.begin() + offset[h.block_first[bi]]);
   });
   return out;
 }

@@ -1,50 +1,84 @@
-// A trained autoregressive model as a lossless image codec: the cached step
-// engine (models/autoregressive/incremental.h) gives each sub-pixel's
-// conditional in raster order, R -> G -> B within a pixel; it is quantized to
-// integer frequencies and the true value is coded with rANS (rans.h).
+// A trained autoregressive model as a lossless image codec: the step engine
+// (models/autoregressive/step_engine.h) writes each sub-pixel's integer CDF in
+// its own order (raster order, R -> G -> B within a pixel), and the true value
+// is pushed onto an rANS message (rans.h) with it.
 //
-// Why the decoder gets the encoder's frequencies bit for bit: the engine's
-// logits are a function of the image alone (fixed-order kernels, no libm, no
-// FMA; see nn/step_kernels.h), and logits_to_cdf() below is a fixed sequence of
-// IEEE operations. Threads split whole blocks of images, and a block is coded
-// the same whichever thread runs it, so files don't depend on --threads.
+// Why the decoder gets the encoder's tables bit for bit: the engine's
+// parameters are a function of the image alone (fixed-order kernels, no libm,
+// no FMA; see nn/step_kernels.h), and its CDF writers (dist/integer_cdf.h) are
+// fixed sequences of IEEE operations. Threads split whole blocks of images,
+// and a block is coded the same whichever thread runs it, so files don't
+// depend on --threads.
 //
-// File layout, little-endian:
-//   "TAMECODC"  u32 version (1)  u32 meta_len  meta[meta_len]  u32 crc32(all before)
+// File layout (version 2), little-endian:
+//   "TAMECODC"  u32 version (2)  u32 meta_len  meta[meta_len]  u32 crc32(all before)
 //   payload of block 0, block 1, ...   (the file ends exactly there)
 // meta:
 //   u64 model fingerprint   u8 n + model name (for messages)
-//   u32 C, H, W, levels, precision   u64 count   u32 block size   u32 flags
+//   u32 levels, precision   u64 count   u32 block size   u32 flags
+//   u32 runs, per run: u64 images, u32 C, H, W   (consecutive images of one shape)
 //   per block: u32 payload bytes, u32 crc32 of the payload
 //   if flags & 1, per image: u16 n + file name
-// A block holds `block` images (the last one fewer) as one rANS stream whose
-// symbols are in order (sub-pixel s, image b), s-major. Free of LibTorch.
+// Each run is cut into blocks of `block` images (its last block fewer), so a
+// block's images share one shape. A block is one serialized rANS message
+// (8-byte head, then its words) whose symbols pop in order (engine step s,
+// image b), s-major. Version 1 (still read) had no runs: u32 C, H, W, levels,
+// precision in their place, one shape for every image, at most 256 levels,
+// and a fingerprint that also hashed the image size. Free of LibTorch.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "tame/models/autoregressive/incremental.h"
+#include "tame/codec/codec.h"
+#include "tame/models/autoregressive/step_engine.h"
 
 namespace tame {
 
-constexpr uint32_t kCodecVersion = 1;
+constexpr uint32_t kCodecVersion = 2;
 constexpr uint32_t kCodecPrecision = 24;  // frequencies sum to 2^24
-// A block's images are stepped together, and the engine keeps every layer's
-// activations for all of them (about 0.5 GB for 256 images of the demo's model).
+// A block's images are stepped together; the engine's caches hold a few rows
+// of every layer for each of them.
 constexpr int64_t kMaxBlock = 256;
-// decode_images refuses files that would decode to more image bytes than this.
+constexpr int64_t kMaxSide = 4096;  // the largest height or width a file may declare
+// parse_header refuses files whose images would take more memory than this
+// once decoded (two bytes per value), before anything is allocated for them.
+// The fuzz build lowers it, so that libFuzzer's memory limit catches the
+// parser's mistakes rather than a legal 4 GiB file.
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+constexpr int64_t kMaxDecodedBytes = int64_t{1} << 26;
+#else
 constexpr int64_t kMaxDecodedBytes = int64_t{1} << 32;
+#endif
 
-/// Quantizes one conditional: cdf[0] = 0 <= ... <= cdf[levels] = 2^precision,
-/// every frequency >= 1. freq_k = 1 + floor(e_k * ((2^precision - levels) / S))
-/// with e_k = det_exp(l_k - max l) in float and S = sum_k e_k in double, and the
-/// remainder goes to the most probable level. Requires 2^precision >= 2 * levels.
-/// Returns -log2 of the float softmax probability of `value` (for reporting)
-/// when value >= 0, else 0 (the decoder's case: no logarithms on its hot path).
-double logits_to_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
-                     int64_t value = -1);
+/// The size of one image, channels first.
+struct ImageSize {
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t dims() const { return channels * height * width; }
+  std::string str() const;  // "1x28x28"
+  bool operator==(const ImageSize& o) const {
+    return channels == o.channels && height == o.height && width == o.width;
+  }
+  bool operator!=(const ImageSize& o) const { return !(*this == o); }
+};
+
+/// Images of any sizes, values < levels (up to 2^16).
+struct ImageList {
+  std::vector<ImageSize> sizes;    // one per image
+  std::vector<uint16_t> values;    // each image's [C][H][W], one after another
+  std::vector<std::string> names;  // empty, or one plain file name per image
+};
+/// n images of one size from uint8 values [n][C][H][W].
+ImageList image_list(const uint8_t* values, int64_t n, ImageSize size,
+                     std::vector<std::string> names = {});
+
+/// n images of one size, the unit the codec codes as one message.
+struct ImageBlock {
+  ImageSize size;
+  int64_t n = 0;
+  std::vector<uint16_t> values;  // [n][C][H][W]
+};
 
 struct EncodeStats {
   double file_bits = 0;   // 8 * file bytes
@@ -52,20 +86,33 @@ struct EncodeStats {
   double model_bits = 0;  // sum of -log2 p under the float conditionals (the model's NLL)
 };
 
-/// Encodes n images, uint8 [n][C][H][W] with values < levels, into one file.
-/// names: empty, or one per image (plain file names, stored in the file).
-std::string encode_images(const IncrementalModel& engine, const std::string& model_name,
-                          const uint8_t* images, int64_t n, const std::vector<std::string>& names,
-                          int64_t block, int threads, EncodeStats* stats = nullptr);
+/// The codec of one block: its symbols in the engine's order, each with the
+/// table the engine writes for it. push adds the ideal and model bits to
+/// `stats` when given.
+void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& block,
+                EncodeStats* stats = nullptr);
+ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size);
+/// The same pair as a Codec, for composing.
+Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize size);
+
+/// Encodes the images into one file (any mix of sizes when the engine is
+/// fully convolutional; every image must have the engine's channels).
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
+                          const ImageList& images, int64_t block, int threads,
+                          EncodeStats* stats = nullptr);
 
 /// What a file says about itself; parse_header checks the structure and every
 /// checksum, but not the model.
 struct CodecHeader {
+  uint32_t version = 0;
   uint64_t fingerprint = 0;
   std::string model_name;
-  int64_t channels = 0, height = 0, width = 0, levels = 0, count = 0, block = 0;
+  int64_t levels = 0, count = 0, block = 0;
   uint32_t precision = 0;
+  std::vector<ImageSize> sizes;        // one per image
   std::vector<std::string> names;      // empty when the file stores none
+  std::vector<int64_t> block_first;    // first image of each block
+  std::vector<int64_t> block_images;   // images in each block
   std::vector<uint64_t> block_offset;  // payload start in the file
   std::vector<uint32_t> block_bytes;
 };
@@ -73,11 +120,11 @@ CodecHeader parse_header(const std::string& file);
 
 struct DecodedImages {
   CodecHeader header;
-  std::vector<uint8_t> pixels;  // [count][C][H][W]
+  ImageList images;
 };
 
 /// Decodes a whole file with the engine it was written with; throws Error when
 /// the file is malformed or corrupt, or was written by another model.
-DecodedImages decode_images(const IncrementalModel& engine, const std::string& file, int threads);
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads);
 
 }  // namespace tame

@@ -5,8 +5,7 @@
 namespace tame {
 
 namespace {
-constexpr uint64_t kL = uint64_t{1} << 31;  // lower bound of the normalized state
-constexpr uint64_t kUpper = kL << 32;       // exclusive upper bound
+constexpr uint64_t kUpper = kRansL << 32;  // exclusive upper bound of the head
 
 void check_symbol(uint32_t start, uint32_t freq, uint32_t precision) {
   if (precision == 0 || precision > kMaxPrecision || freq == 0 ||
@@ -16,67 +15,71 @@ void check_symbol(uint32_t start, uint32_t freq, uint32_t precision) {
 }
 }  // namespace
 
-void RansEncoder::put(uint32_t start, uint32_t freq, uint32_t precision) {
+void rans_push(RansMessage& m, uint32_t start, uint32_t freq, uint32_t precision) {
   check_symbol(start, freq, precision);
-  // Renormalize so that the coded state stays below kUpper.
-  const uint64_t x_max = ((kL >> precision) << 32) * freq;
-  if (x_ >= x_max) {
-    words_.push_back(static_cast<uint32_t>(x_));
-    x_ >>= 32;
+  // Renormalize so that the coded head stays below kUpper.
+  const uint64_t x_max = ((kRansL >> precision) << 32) * freq;
+  uint64_t x = m.head;
+  if (x >= x_max) {
+    m.tail.push_back(static_cast<uint32_t>(x));
+    x >>= 32;
   }
-  x_ = ((x_ / freq) << precision) + (x_ % freq) + start;
+  m.head = ((x / freq) << precision) + (x % freq) + start;
 }
 
-std::string RansEncoder::finish() {
+void rans_pop(RansMessage& m, uint32_t start, uint32_t freq, uint32_t precision) {
+  check_symbol(start, freq, precision);
+  const uint64_t mask = (uint64_t{1} << precision) - 1;
+  const uint64_t slot = m.head & mask;
+  if (slot < start || slot >= uint64_t{start} + freq)
+    throw Error("rans: symbol does not contain the slot");
+  uint64_t x = freq * (m.head >> precision) + slot - start;
+  if (x < kRansL) {
+    if (m.tail.empty()) throw Error("rans: stream is truncated");
+    x = (x << 32) | m.tail.back();
+    m.tail.pop_back();
+  }
+  m.head = x;
+}
+
+bool rans_empty(const RansMessage& m) { return m.head == kRansL && m.tail.empty(); }
+
+std::string rans_serialize(const RansMessage& m) {
   std::string out;
-  out.reserve(8 + 4 * words_.size());
-  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((x_ >> (8 * b)) & 0xff));
-  for (auto it = words_.rbegin(); it != words_.rend(); ++it)
+  out.reserve(8 + 4 * m.tail.size());
+  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((m.head >> (8 * b)) & 0xff));
+  for (auto it = m.tail.rbegin(); it != m.tail.rend(); ++it)
     for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>((*it >> (8 * b)) & 0xff));
-  words_.clear();
-  x_ = kL;
   return out;
 }
 
-RansDecoder::RansDecoder(const uint8_t* data, size_t size) : data_(data), size_(size) {
+RansMessage rans_deserialize(const uint8_t* data, size_t size) {
   if (size < 8 || (size - 8) % 4 != 0)
     throw Error("rans: stream of " + std::to_string(size) + " bytes is malformed");
-  for (int b = 0; b < 8; ++b) x_ |= uint64_t{data[b]} << (8 * b);
-  pos_ = 8;
-  if (x_ < kL || x_ >= kUpper) throw Error("rans: stream starts from an impossible state");
-}
-
-void RansDecoder::advance(uint32_t start, uint32_t freq, uint32_t precision) {
-  check_symbol(start, freq, precision);
-  const uint64_t mask = (uint64_t{1} << precision) - 1;
-  const uint64_t slot = x_ & mask;
-  if (slot < start || slot >= uint64_t{start} + freq)
-    throw Error("rans: symbol does not contain the slot");
-  x_ = freq * (x_ >> precision) + slot - start;
-  if (x_ < kL) {
-    if (pos_ + 4 > size_) throw Error("rans: stream is truncated");
-    uint64_t w = 0;
-    for (int b = 0; b < 4; ++b) w |= uint64_t{data_[pos_ + b]} << (8 * b);
-    pos_ += 4;
-    x_ = (x_ << 32) | w;
+  RansMessage m;
+  m.head = 0;
+  for (int b = 0; b < 8; ++b) m.head |= uint64_t{data[b]} << (8 * b);
+  if (m.head < kRansL || m.head >= kUpper)
+    throw Error("rans: stream starts from an impossible state");
+  const size_t words = (size - 8) / 4;
+  m.tail.resize(words);
+  for (size_t k = 0; k < words; ++k) {
+    const uint8_t* p = data + 8 + 4 * k;
+    // The first word in the stream is the first a pop takes: the top.
+    m.tail[words - 1 - k] =
+        uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
   }
+  return m;
 }
 
-void RansDecoder::finish() const {
-  if (x_ != kL || pos_ != size_)
-    throw Error("rans: stream does not end where its symbols do (corrupt data)");
+void push_symbol(RansMessage& m, const uint32_t* cdf, uint32_t value, uint32_t precision) {
+  rans_push(m, cdf[value], cdf[value + 1] - cdf[value], precision);
 }
 
-uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot) {
-  uint32_t lo = 0, hi = n;  // invariant: cdf[lo] <= slot < cdf[hi]
-  while (hi - lo > 1) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (cdf[mid] <= slot)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
+uint32_t pop_symbol(RansMessage& m, const uint32_t* cdf, uint32_t n, uint32_t precision) {
+  const uint32_t s = find_symbol(cdf, n, rans_peek(m, precision));
+  rans_pop(m, cdf[s], cdf[s + 1] - cdf[s], precision);
+  return s;
 }
 
 }  // namespace tame

@@ -1,64 +1,67 @@
-// rANS entropy coder with a 64-bit state and 32-bit output words (Duda 2013;
-// the layout follows ryg_rans). Free of LibTorch: the fuzz target links it.
+// rANS entropy coder with a 64-bit state and 32-bit words (Duda 2013; the
+// layout follows ryg_rans's rans64.h), as a stack: one message value and free
+// functions that push a symbol onto it and pop one off. Free of LibTorch: the
+// fuzz target links it.
 //
 // Rules:
 //  1. A symbol is coded as (start, freq) in a table of integer frequencies that
 //     sums to 2^precision (precision <= kMaxPrecision). freq >= 1 always: no
 //     symbol has zero mass, so every image is codable under any model.
-//  2. The encoder runs in reverse. Symbols are put last-first, and its words
-//     come out in reverse. finish() returns them in the order the decoder reads,
-//     so the decoder gets the symbols first-first.
-//  3. Between symbols the state x lies in [L, L * 2^32) with L = 2^31. The
-//     encoder starts at x = L and ends by writing x as 8 bytes. The decoder
-//     starts from those 8 bytes, reads one 32-bit word whenever x falls below L,
-//     and must finish at exactly x = L with every byte used. Anything else means
-//     the stream is corrupt or belongs to other frequencies, and it throws
-//     tame::Error.
-//  4. All words are little-endian. A stream is 8 + 4k bytes.
+//  2. The message is a stack. rans_pop() takes off the symbol the last
+//     rans_push() put on, so a decoder pops in the reverse of the order its
+//     encoder pushed: an encoder pushes last-first what its decoder pops
+//     first-first. Nothing is buffered or reversed here: a codec may pop (with
+//     any table) between pushes, as bits-back coding does with its latents.
+//  3. The message is a head x in [L, L * 2^32), L = 2^31, and a tail of 32-bit
+//     words. The empty message is x = L with no words. A push that would take
+//     x out of range first moves x's low word onto the tail; a pop that leaves
+//     x below L takes the top word back. A pop that needs a word when the tail
+//     has none throws tame::Error ("truncated"): that message was not made by
+//     these pushes.
+//  4. Serialized, a message is its head as 8 bytes, then its tail words from
+//     the top down (the order pops take them): 8 + 4k bytes, all little-endian.
+//     A decoder that has popped every symbol must be left with the empty
+//     message; anything else means corrupt data or other frequencies.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "tame/dist/integer_cdf.h"  // find_symbol
+
 namespace tame {
 
 constexpr uint32_t kMaxPrecision = 31;
+constexpr uint64_t kRansL = uint64_t{1} << 31;  // lower bound of the head
 
-class RansEncoder {
- public:
-  /// Codes one symbol (encoder order: the reverse of decoding order).
-  void put(uint32_t start, uint32_t freq, uint32_t precision);
-  /// The stream, in decoder order. The encoder is spent afterwards.
-  std::string finish();
-
- private:
-  uint64_t x_ = uint64_t{1} << 31;
-  std::vector<uint32_t> words_;  // in the order they were emitted
+/// An ANS message: the state the coder's functions push onto and pop from.
+struct RansMessage {
+  uint64_t head = kRansL;
+  std::vector<uint32_t> tail;  // the top of the stack is tail.back()
 };
 
-class RansDecoder {
- public:
-  /// data must outlive the decoder. Throws Error if the stream is shorter than
-  /// 8 bytes, not 8 + 4k bytes long, or starts from an impossible state.
-  RansDecoder(const uint8_t* data, size_t size);
-  /// The slot in [0, 2^precision) that identifies the next symbol.
-  uint32_t peek(uint32_t precision) const {
-    return static_cast<uint32_t>(x_ & ((uint64_t{1} << precision) - 1));
-  }
-  /// Consumes the symbol (start, freq) that contains peek()'s slot.
-  void advance(uint32_t start, uint32_t freq, uint32_t precision);
-  /// Throws Error unless the state is back at L and every byte was read.
-  void finish() const;
+/// Pushes the symbol (start, freq) of a table summing to 2^precision.
+void rans_push(RansMessage& m, uint32_t start, uint32_t freq, uint32_t precision);
+/// The slot in [0, 2^precision) that identifies the symbol on top.
+inline uint32_t rans_peek(const RansMessage& m, uint32_t precision) {
+  return static_cast<uint32_t>(m.head & ((uint64_t{1} << precision) - 1));
+}
+/// Pops the symbol (start, freq) that contains rans_peek()'s slot; throws
+/// Error if it does not, or if the message is truncated.
+void rans_pop(RansMessage& m, uint32_t start, uint32_t freq, uint32_t precision);
+/// True for the empty message (x = L, no words).
+bool rans_empty(const RansMessage& m);
 
- private:
-  const uint8_t* data_;
-  size_t size_, pos_ = 0;
-  uint64_t x_ = 0;
-};
+/// The message as bytes (rule 4).
+std::string rans_serialize(const RansMessage& m);
+/// The message of those bytes; throws Error if they are fewer than 8, not
+/// 8 + 4k, or start from an impossible head.
+RansMessage rans_deserialize(const uint8_t* data, size_t size);
 
-/// The symbol s with cdf[s] <= slot < cdf[s + 1], by binary search; cdf has
-/// n + 1 entries, cdf[0] = 0 and cdf[n] = 2^precision, strictly increasing.
-uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot);
+/// One symbol of a table given as its cdf (n + 1 entries): push `value`, or pop
+/// and return it. The codec of a single sub-pixel.
+void push_symbol(RansMessage& m, const uint32_t* cdf, uint32_t value, uint32_t precision);
+uint32_t pop_symbol(RansMessage& m, const uint32_t* cdf, uint32_t n, uint32_t precision);
 
 }  // namespace tame

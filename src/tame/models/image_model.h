@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "tame/common.h"
-#include "tame/models/autoregressive/incremental.h"
 
 namespace tame {
 
@@ -120,35 +119,5 @@ class ImageModel : public torch::nn::Module {
 /// (context.reduce_gradients); returns the norm before clipping. Custom steps
 /// call it for each of their parameter sets.
 double finish_gradients(const std::vector<torch::Tensor>& params, const StepContext& context);
-
-/// Autoregressive models over sub-pixels in raster order, R before G before B
-/// within a pixel, with a Categorical(K) conditional for each sub-pixel.
-class AutoregressiveModel : public ImageModel {
- public:
-  using ImageModel::ImageModel;
-  /// Logits of every sub-pixel's conditional: [B, K, C, H, W]. Output (c, i, j)
-  /// depends only on sub-pixels that precede it.
-  torch::Tensor logits(const torch::Tensor& x);
-  /// The network on inputs already scaled to [-1, 1] (float [B, C, H, W]);
-  /// tests take gradients through it.
-  virtual torch::Tensor forward_unit(const torch::Tensor& x_unit) = 0;
-
-  torch::Tensor nll(const torch::Tensor& x) override;
-  Bound bound() const override { return Bound::kExact; }
-  /// The cached step engine (incremental.h) over a CPU copy of the current
-  /// weights, or nullptr for a model without one.
-  virtual std::unique_ptr<IncrementalModel> incremental() { return nullptr; }
-  /// Sampling through incremental() when the model has one, else naive. Image b
-  /// draws from its own random stream, seeded from torch's generator and b, so
-  /// the samples don't depend on the thread count.
-  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
-  /// Naive sampling: one network pass per sub-pixel, over the rows generated so
-  /// far (outputs on row i depend only on rows <= i).
-  torch::Tensor sample_naive(int64_t n, double temperature = 1.0);
-};
-
-/// Draws n images from an engine, splitting them over the intra-op threads.
-/// Image b uses the random stream (seed, b). Returns uint8 [n, C, H, W] on the CPU.
-torch::Tensor sample_incremental(const IncrementalModel& engine, int64_t n, double temperature, uint64_t seed);
 
 }  // namespace tame

@@ -131,9 +131,8 @@ TAME_INLINE void dense_rows(const Dense& d, const float* in, int64_t in_stride, 
 
 }  // namespace
 
-TAME_CLONES void dense(const Dense& d, const float* in,
-                                                             int64_t in_stride, int64_t rows,
-                                                             float* out, int64_t out_stride) {
+TAME_CLONES void dense(const Dense& d, const float* in, int64_t in_stride, int64_t rows, float* out,
+                       int64_t out_stride) {
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
     dense_rows<4>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
@@ -150,15 +149,13 @@ void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-TAME_CLONES void exp_shifted(const float* x, int64_t n, float shift,
-                                                                  float* out) {
+TAME_CLONES void exp_shifted(const float* x, int64_t n, float shift, float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(out + i, exp8(load8(x + i) - splat(shift)));
   for (; i < n; ++i) out[i] = exp8(splat(x[i]) - splat(shift))[0];
 }
 
-TAME_CLONES void gate(const float* in, int64_t n,
-                                                            float* out) {
+TAME_CLONES void gate(const float* in, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(out + i, tanh8(load8(in + i)) * sigmoid8(load8(in + n + i)));
   if (i < n) {
@@ -170,9 +167,10 @@ TAME_CLONES void gate(const float* in, int64_t n,
   }
 }
 
-void gather_taps(const float* maps, int64_t n, int64_t height, int64_t width, int64_t ch, int64_t i,
-                 int64_t j, const std::vector<Tap>& taps, float* rows, int64_t row_stride) {
-  const int64_t image_stride = height * width * ch;
+void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int64_t width,
+                 int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
+                 int64_t row_stride) {
+  const int64_t image_stride = ring * width * ch;
   for (int64_t b = 0; b < n; ++b) {
     float* dst = rows + b * row_stride;
     for (const auto& t : taps) {
@@ -180,7 +178,8 @@ void gather_taps(const float* maps, int64_t n, int64_t height, int64_t width, in
       if (y < 0 || y >= height || x < 0 || x >= width)
         std::memset(dst, 0, sizeof(float) * ch);
       else
-        std::memcpy(dst, maps + b * image_stride + (y * width + x) * ch, sizeof(float) * ch);
+        std::memcpy(dst, maps + b * image_stride + ((y % ring) * width + x) * ch,
+                    sizeof(float) * ch);
       dst += ch;
     }
   }

@@ -1,4 +1,4 @@
-// Fixed-order float kernels for the incremental (cached) autoregressive engine.
+// Fixed-order float kernels for the step engine (cached autoregressive evaluation).
 //
 // The codec needs bit-identical conditionals in the encoder and the decoder:
 // another thread count, another batch size, another process. LibTorch's kernels
@@ -18,8 +18,8 @@
 // AArch64 machine. Free of LibTorch.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace tame::steps {
@@ -46,11 +46,14 @@ struct Conv {
   Dense dense;
 };
 
-/// For images b < n of maps [n][height][width][ch], writes row b =
-/// (map at (i, j) + tap, for each tap in order), each ch floats, to
+/// For images b < n of maps [n][ring][width][ch] that hold rows of a
+/// height x width map, row y in slot y % ring (ring = height: the whole map;
+/// fewer: the last `ring` rows, as the engine's caches keep them), writes row
+/// b = (map at (i, j) + tap, for each tap in order), each ch floats, to
 /// rows + b * row_stride.
-void gather_taps(const float* maps, int64_t n, int64_t height, int64_t width, int64_t ch, int64_t i,
-                 int64_t j, const std::vector<Tap>& taps, float* rows, int64_t row_stride);
+void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int64_t width,
+                 int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
+                 int64_t row_stride);
 
 /// out[r * out_stride + m] = b[m] + sum_k in[r * in_stride + k] * w[k][m], for
 /// r < rows, m < d.out, in the order stated above.

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tame/models/image_model.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/nn/masked_conv.h"
 
 namespace tame {
@@ -34,7 +34,7 @@ class GatedLayerImpl : public torch::nn::Module {
  public:
   GatedLayerImpl(int64_t in_channels, int64_t hidden, int64_t kernel, int64_t colors, bool first);
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& v, const torch::Tensor& h);
-  GatedPixelCNNSteps::Layer to_steps() const;
+  GatedPixelCNNEngine::Layer to_steps() const;
 
  private:
   bool first_;
@@ -46,7 +46,7 @@ class GatedPixelCNN : public AutoregressiveModel {
  public:
   GatedPixelCNN(const GatedPixelCNNOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor forward_unit(const torch::Tensor& x_unit) override;
-  std::unique_ptr<IncrementalModel> incremental() override;
+  std::unique_ptr<StepEngine> step_engine() override;
   const GatedPixelCNNOptions options;
 
  private:

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tame/models/image_model.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/nn/masked_conv.h"
 
 namespace tame {
@@ -24,14 +24,14 @@ struct PixelCNNOptions {
   int64_t kernel = 3;        // size of the mask-B convolution inside each block
   int64_t out_hidden = 64;   // width of the 1x1 layer before the K-way logits
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PixelCNNOptions, hidden, blocks, input_kernel, kernel,
-                                                out_hidden)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PixelCNNOptions, hidden, blocks, input_kernel,
+                                                kernel, out_hidden)
 
 class PixelCNNBlockImpl : public torch::nn::Module {
  public:
   PixelCNNBlockImpl(int64_t hidden, int64_t kernel, int64_t colors);
   torch::Tensor forward(const torch::Tensor& x);  // returns x + F(x)
-  PixelCNNSteps::Block to_steps() const;
+  PixelCNNEngine::Block to_steps() const;
 
  private:
   MaskedConv2d reduce_{nullptr}, conv_{nullptr}, expand_{nullptr};
@@ -42,7 +42,7 @@ class PixelCNN : public AutoregressiveModel {
  public:
   PixelCNN(const PixelCNNOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor forward_unit(const torch::Tensor& x_unit) override;
-  std::unique_ptr<IncrementalModel> incremental() override;
+  std::unique_ptr<StepEngine> step_engine() override;
   const PixelCNNOptions options;
 
  private:

@@ -1,8 +1,10 @@
 #include "tame/models/latent/latent_model.h"
 
 #include <cmath>
+#include <limits>
 
 #include "tame/dist/likelihood.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/models/latent/estimators.h"
 
 namespace tame {
@@ -10,8 +12,9 @@ namespace tame {
 namespace {
 // x [B, C, H, W] repeated n times: [n B, C, H, W], copy i of image b at i B + b.
 torch::Tensor repeat_images(const torch::Tensor& x, int64_t n) {
-  return x.unsqueeze(0).expand({n, x.size(0), x.size(1), x.size(2), x.size(3)}).reshape(
-      {n * x.size(0), x.size(1), x.size(2), x.size(3)});
+  return x.unsqueeze(0)
+      .expand({n, x.size(0), x.size(1), x.size(2), x.size(3)})
+      .reshape({n * x.size(0), x.size(1), x.size(2), x.size(3)});
 }
 
 void check_geometry(ImageShape s) {
@@ -24,8 +27,10 @@ void check_geometry(ImageShape s) {
 ConvEncoderImpl::ConvEncoderImpl(ImageShape s, int64_t hidden, int64_t out) {
   namespace nn = torch::nn;
   check_geometry(s);
-  c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(s.channels, hidden, 4).stride(2).padding(1)));
-  c2_ = register_module("c2", nn::Conv2d(nn::Conv2dOptions(hidden, 2 * hidden, 4).stride(2).padding(1)));
+  c1_ = register_module("c1",
+                        nn::Conv2d(nn::Conv2dOptions(s.channels, hidden, 4).stride(2).padding(1)));
+  c2_ = register_module("c2",
+                        nn::Conv2d(nn::Conv2dOptions(hidden, 2 * hidden, 4).stride(2).padding(1)));
   fc_ = register_module("fc", nn::Linear(2 * hidden * (s.height / 4) * (s.width / 4), out));
 }
 
@@ -46,7 +51,8 @@ ConvDecoderImpl::ConvDecoderImpl(int64_t in, int64_t hidden, int64_t out_channel
 torch::Tensor ConvDecoderImpl::forward(const torch::Tensor& z) {
   auto h = torch::relu(fc_(z)).view({z.size(0), 2 * hidden_, shape_.height / 4, shape_.width / 4});
   namespace F = torch::nn::functional;
-  auto up = F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
+  auto up =
+      F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
   h = torch::relu(d1_(F::interpolate(h, up)));
   h = torch::relu(d2_(F::interpolate(h, up)));
   return out_(h);
@@ -77,7 +83,8 @@ void check_arch(const std::string& arch) {
 torch::nn::AnyModule make_encoder(const std::string& arch, ImageShape shape, int64_t hidden,
                                   int64_t out) {
   check_arch(arch);
-  if (arch == "mlp") return torch::nn::AnyModule(Mlp(shape.dims(), hidden, std::vector<int64_t>{out}));
+  if (arch == "mlp")
+    return torch::nn::AnyModule(Mlp(shape.dims(), hidden, std::vector<int64_t>{out}));
   return torch::nn::AnyModule(ConvEncoder(shape, hidden, out));
 }
 
@@ -111,22 +118,19 @@ torch::Tensor LatentModel::draw_pixels(const torch::Tensor& p, double temperatur
 
 torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperature) {
   const int64_t M = z.size(0), C = shape_.channels, H = shape_.height, W = shape_.width;
-  auto x = torch::zeros({M, C, H, W}, torch::TensorOptions().dtype(torch::kUInt8).device(z.device()));
+  auto x =
+      torch::zeros({M, C, H, W}, torch::TensorOptions().dtype(torch::kUInt8).device(z.device()));
   auto context = decoder_context(z);
   if (!autoregressive_decoder()) return draw_pixels(pixel_params(context, x), temperature);
-  // Raster order, R -> G -> B within a pixel; each pass fixes one sub-pixel.
-  for (int64_t i = 0; i < H; ++i)
-    for (int64_t j = 0; j < W; ++j)
-      for (int64_t c = 0; c < C; ++c) {
-        // Rows below i cannot matter (as in AutoregressiveModel::sample_naive):
-        // the pass runs over rows 0..i of x and of the per-pixel context only.
-        auto p = pixel_params(context.slice(2, 0, i + 1), x.slice(2, 0, i + 1))
-                     .slice(2, i, i + 1)
-                     .slice(3, j, j + 1);  // [M, P C, 1, 1]
-        auto drawn = draw_pixels(p, temperature);                           // [M, C, 1, 1]
-        x.select(1, c).select(1, i).select(1, j).copy_(drawn.select(1, c).view({M}));
-      }
-  return x;
+  // Sub-pixel by sub-pixel through the decoder's step engine, in its order
+  // (raster, R -> G -> B within a pixel), given z's features once: each step
+  // costs one position's work. Image b draws from its own stream (seed, b).
+  auto steps = decoder_steps(context);
+  TORCH_CHECK(steps.engine, "decode_sample: this autoregressive decoder has no step engine");
+  const auto seed = static_cast<uint64_t>(
+      torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  return sample_engine(*steps.engine, M, H, W, temperature, seed, steps.context.data_ptr<float>())
+      .to(x.device());
 }
 
 torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
@@ -166,8 +170,7 @@ torch::Tensor LatentModel::loss(const torch::Tensor& x) {
     auto log_ratio = log_prior(z) - log_q(q, z);
     auto lw = log_px + beta_ * log_ratio;
     per_image = -(torch::logsumexp(lw, 0) - std::log(static_cast<double>(k_)));
-    last_terms_ = {{"recon", (-log_px).mean().item<double>()},
-                   {"kl", kl(q).mean().item<double>()}};
+    last_terms_ = {{"recon", (-log_px).mean().item<double>()}, {"kl", kl(q).mean().item<double>()}};
   }
   return per_image.mean();
 }

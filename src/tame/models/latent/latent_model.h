@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tame/dist/pixel_likelihood.h"
+#include "tame/models/autoregressive/step_engine.h"
 #include "tame/models/image_model.h"
 
 namespace tame {
@@ -108,8 +109,8 @@ class LatentModel : public ImageModel {
   virtual torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) = 0;
   virtual torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) = 0;  // [n, B]
   virtual torch::Tensor log_prior(const torch::Tensor& z) = 0;                  // [n, B]
-  virtual torch::Tensor kl(const Posterior& q) = 0;  // KL(q || p) analytic, [B]
-  virtual torch::Tensor prior_draw(int64_t n) = 0;   // [n, latent...]
+  virtual torch::Tensor kl(const Posterior& q) = 0;              // KL(q || p) analytic, [B]
+  virtual torch::Tensor prior_draw(int64_t n) = 0;               // [n, latent...]
   virtual torch::Tensor posterior_mode(const Posterior& q) = 0;  // [B, latent...]
   /// A [B, L'] summary of q whose variance over the data counts active units.
   virtual torch::Tensor posterior_mean(const Posterior& q) = 0;
@@ -121,11 +122,18 @@ class LatentModel : public ImageModel {
   torch::Tensor decode_sample(const torch::Tensor& z, double temperature);
 
  protected:
-  /// What the decoder computes from z alone, once per z (default: z itself);
-  /// autoregressive sampling reuses it for every sub-pixel. An autoregressive
-  /// decoder's context is a per-pixel map [M, F, H, W], which sampling crops to
-  /// the rows generated so far.
+  /// What the decoder computes from z alone, once per z (default: z itself).
+  /// An autoregressive decoder's context is a per-pixel map [M, F, H, W].
   virtual torch::Tensor decoder_context(const torch::Tensor& z) { return z; }
+  /// An autoregressive decoder as a step engine over a CPU copy of its
+  /// weights, with the per-pixel context map its layers add (float
+  /// [M, H, W, engine->context_features()] on the CPU), computed once from
+  /// decoder_context(z); decode_sample draws through it.
+  struct DecoderSteps {
+    std::unique_ptr<StepEngine> engine;
+    torch::Tensor context;
+  };
+  virtual DecoderSteps decoder_steps(const torch::Tensor& context) { return {}; }
   /// The decoder network's pixel parameters [M, likelihood_.features(C), H, W] from
   /// decoder_context(z). An autoregressive decoder reads x (uint8 [M, C, H, W]),
   /// and the parameters at each sub-pixel depend only on the sub-pixels before

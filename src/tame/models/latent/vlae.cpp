@@ -18,9 +18,9 @@ VaeOptions vae_part(const VlaeOptions& o) {
 
 Vlae::Vlae(const VlaeOptions& o, ImageShape shape, int64_t levels)
     : Vae(vae_part(o), shape, levels, /*with_decoder=*/false), vlae_options(o) {
-  TORCH_CHECK(o.pixel_hidden >= 1 && o.pixel_layers >= 0 && o.input_kernel >= 1 &&
-                  o.input_kernel % 2 == 1,
-              "vlae: pixel_hidden >= 1, pixel_layers >= 0 and an odd input_kernel required");
+  TORCH_CHECK(
+      o.pixel_hidden >= 1 && o.pixel_layers >= 0 && o.input_kernel >= 1 && o.input_kernel % 2 == 1,
+      "vlae: pixel_hidden >= 1, pixel_layers >= 0 and an odd input_kernel required");
   const int64_t C = shape.channels, F = o.pixel_hidden * C;  // features divisible by C (colours)
   context_ = register_module("context", ConvDecoder(o.latent, o.hidden, F, shape));
   input_ = register_module(
@@ -28,8 +28,8 @@ Vlae::Vlae(const VlaeOptions& o, ImageShape shape, int64_t levels)
   for (int64_t i = 0; i < o.pixel_layers; ++i) {
     layers_.push_back(register_module("layer" + std::to_string(i),
                                       MaskedConv2d(MaskedConv2dOptions(F, F, 3).colors(C))));
-    conditions_.push_back(register_module(
-        "condition" + std::to_string(i), torch::nn::Conv2d(torch::nn::Conv2dOptions(F, F, 1))));
+    conditions_.push_back(register_module("condition" + std::to_string(i),
+                                          torch::nn::Conv2d(torch::nn::Conv2dOptions(F, F, 1))));
   }
   out1_ = register_module("out1", MaskedConv2d(MaskedConv2dOptions(F, F, 1).colors(C)));
   out2_ = register_module("out2", MaskedConv2d(MaskedConv2dOptions(F, levels * C, 1).colors(C)));
@@ -43,6 +43,22 @@ torch::Tensor Vlae::pixel_params(const torch::Tensor& hz, const torch::Tensor& x
   for (size_t i = 0; i < layers_.size(); ++i)
     h = torch::relu(h + layers_[i](h) + conditions_[i](hz));
   return out2_(torch::relu(out1_(h)));
+}
+
+LatentModel::DecoderSteps Vlae::decoder_steps(const torch::Tensor& hz) {
+  c10::InferenceMode guard;
+  // The context the engine adds at each layer, [M, H, W, F (1 + layers)]:
+  // hz itself (the input layer), then conditions_[i](hz) (layer i).
+  std::vector<torch::Tensor> parts{hz};
+  for (auto& c : conditions_) parts.push_back(c(hz));
+  auto context =
+      torch::cat(parts, 1).permute({0, 2, 3, 1}).to(torch::kCPU, torch::kFloat).contiguous();
+  auto net = std::make_shared<ConditionedPixelCNNEngine::Net>();
+  net->input = to_step_conv(*input_);
+  for (const auto& l : layers_) net->layers.push_back(to_step_conv(*l));
+  net->out1 = to_step_dense(*out1_);
+  net->out2 = to_step_dense(*out2_);
+  return {std::make_unique<ConditionedPixelCNNEngine>(net, shape_.channels, levels_), context};
 }
 
 }  // namespace tame

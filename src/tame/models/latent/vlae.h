@@ -22,13 +22,13 @@
 namespace tame {
 
 struct VlaeOptions {
-  int64_t latent = 32;          // latent dimensions
-  int64_t hidden = 32;          // encoder / z-decoder channels
-  int64_t pixel_hidden = 32;    // channels of the PixelCNN decoder
-  int64_t input_kernel = 3;     // the mask-A convolution's size
-  int64_t pixel_layers = 1;     // mask-B 3x3 layers after it
-  double beta = 1.0;            // weight of the KL term
-  int64_t k = 1;                // importance samples of the training objective
+  int64_t latent = 32;        // latent dimensions
+  int64_t hidden = 32;        // encoder / z-decoder channels
+  int64_t pixel_hidden = 32;  // channels of the PixelCNN decoder
+  int64_t input_kernel = 3;   // the mask-A convolution's size
+  int64_t pixel_layers = 1;   // mask-B 3x3 layers after it
+  double beta = 1.0;          // weight of the KL term
+  int64_t k = 1;              // importance samples of the training objective
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VlaeOptions, latent, hidden, pixel_hidden,
                                                 input_kernel, pixel_layers, beta, k)
@@ -42,6 +42,9 @@ class Vlae : public Vae {
   torch::Tensor decoder_context(const torch::Tensor& z) override { return context_(z); }
   torch::Tensor pixel_params(const torch::Tensor& hz, const torch::Tensor& x) override;
   bool autoregressive_decoder() const override { return true; }
+  /// The masked layers as a step engine (ConditionedPixelCNNEngine), and z's
+  /// features with their per-layer 1x1 projections as its context map.
+  DecoderSteps decoder_steps(const torch::Tensor& hz) override;
 
  private:
   ConvDecoder context_{nullptr};  // z -> [pixel_hidden, H, W]

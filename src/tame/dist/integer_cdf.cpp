@@ -1,0 +1,102 @@
+#include "tame/dist/integer_cdf.h"
+
+#include <cmath>
+#include <vector>
+
+#include "tame/nn/step_kernels.h"
+
+namespace tame {
+
+namespace {
+
+// Frequencies 1 + floor(mass_k * (total - levels) / sum) into cdf[k + 1], the
+// remainder (or excess, from rounding) to the largest, then the running sum.
+void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t precision,
+                   uint32_t* cdf) {
+  const uint32_t total = uint32_t{1} << precision;
+  const double scale = static_cast<double>(total - levels) / sum;
+  uint32_t used = 0;
+  int64_t best = 0;
+  cdf[0] = 0;
+  for (int64_t k = 0; k < levels; ++k) {
+    const uint32_t f = 1 + static_cast<uint32_t>(static_cast<double>(mass[k]) *
+                                                 scale);  // floor: the product is >= 0
+    cdf[k + 1] = f;                                       // frequencies for now
+    used += f;
+    if (f > cdf[best + 1]) best = k;
+  }
+  // The floors leave a small remainder (under `levels`, up to rounding): give
+  // it to the most probable level, or take an excess from it.
+  if (used <= total)
+    cdf[best + 1] += total - used;
+  else
+    cdf[best + 1] -= used - total;
+  for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
+}
+
+std::vector<float>& scratch(int which, int64_t size) {
+  thread_local std::vector<float> buffers[2];
+  if (static_cast<int64_t>(buffers[which].size()) < size) buffers[which].resize(size);
+  return buffers[which];
+}
+
+}  // namespace
+
+double categorical_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
+                       int64_t value, double temperature) {
+  if (temperature != 1.0) {
+    float* scaled = scratch(1, levels).data();
+    const float inv_t = static_cast<float>(1.0 / temperature);
+    for (int64_t k = 0; k < levels; ++k) scaled[k] = logits[k] * inv_t;
+    logits = scaled;
+  }
+  float top = logits[0];
+  for (int64_t k = 1; k < levels; ++k) top = logits[k] > top ? logits[k] : top;
+  // e_k in (0, 1]: the maximum gives exactly 1, so the sum is >= 1.
+  float* e = scratch(0, levels).data();
+  steps::exp_shifted(logits, levels, top, e);
+  double sum = 0;
+  for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(e[k]);
+  masses_to_cdf(e, sum, levels, precision, cdf);
+  return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
+}
+
+void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf) {
+  const float inv_scale = steps::det_exp(-log_scale), d = 1.0f / static_cast<float>(levels - 1);
+  float* mass = scratch(0, levels).data();
+  double sum = 0;
+  for (int64_t k = 0; k < levels; ++k) {
+    const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
+    const float lo = (centre - d - mean) * inv_scale, hi = (centre + d - mean) * inv_scale;
+    const bool first = k == 0, last = k == levels - 1;
+    float m;
+    if (centre >= mean)  // 1 - F on this side: sigmoid(-t), both ends small
+      m = (first ? 1.0f : steps::det_sigmoid(-lo)) - (last ? 0.0f : steps::det_sigmoid(-hi));
+    else
+      m = (last ? 1.0f : steps::det_sigmoid(hi)) - (first ? 0.0f : steps::det_sigmoid(lo));
+    mass[k] = m > 0.0f ? m : 0.0f;
+    sum = sum + static_cast<double>(mass[k]);
+  }
+  masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
+}
+
+uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot) {
+  uint32_t lo = 0, hi = n;  // invariant: cdf[lo] <= slot < cdf[hi]
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (cdf[mid] <= slot)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+int64_t cdf_mode(const uint32_t* cdf, int64_t levels) {
+  int64_t best = 0;
+  for (int64_t k = 1; k < levels; ++k)
+    if (cdf[k + 1] - cdf[k] > cdf[best + 1] - cdf[best]) best = k;
+  return best;
+}
+
+}  // namespace tame

@@ -1,0 +1,39 @@
+// Integer CDFs for the entropy coder and the sampler, written by deterministic
+// functions: the same float parameters give the same table on every machine,
+// in every process, at every thread count (fixed operation order, no libm, no
+// fused multiply-add; see nn/step_kernels.h). A table has levels + 1 entries,
+// cdf[0] = 0 < cdf[1] < ... < cdf[levels] = 2^precision: every level keeps a
+// frequency >= 1, so every value is codable. Requires 2^precision >= 2 levels.
+// Free of LibTorch.
+#pragma once
+
+#include <cstdint>
+
+namespace tame {
+
+/// Categorical(softmax(logits / T)). freq_k = 1 + floor(e_k * ((2^precision -
+/// levels) / S)) with e_k = det_exp(l_k - max l) in float (l = logits, times
+/// 1/T in float when T != 1) and S = sum_k e_k in double; the remainder goes
+/// to the most probable level. When value >= 0, returns -log2 of the float
+/// softmax probability of `value` (for reporting), else 0 (no logarithms on
+/// the decoder's path).
+double categorical_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
+                       int64_t value = -1, double temperature = 1.0);
+
+/// The discretized logistic of PixelCNN++ (Salimans et al. 2017): level k of
+/// `levels` is the bin [x_k - d, x_k + d] around x_k = 2k / (levels - 1) - 1,
+/// d = 1 / (levels - 1), with the first bin open to -inf and the last to +inf,
+/// under a logistic of location `mean` and scale exp(log_scale). Each bin's
+/// mass is a difference of det_sigmoid values, taken on the side of the mean's
+/// nearer tail (so small masses keep their precision); then frequencies as for
+/// the categorical, every level >= 1.
+void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf);
+
+/// The symbol s with cdf[s] <= slot < cdf[s + 1], by binary search; cdf has
+/// n + 1 entries, cdf[0] = 0 and cdf[n] = 2^precision, strictly increasing.
+uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot);
+
+/// The level with the largest frequency in a table (the first of ties).
+int64_t cdf_mode(const uint32_t* cdf, int64_t levels);
+
+}  // namespace tame

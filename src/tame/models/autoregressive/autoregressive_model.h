@@ -1,0 +1,43 @@
+// The autoregressive family: models over sub-pixels in raster order, R before
+// G before B within a pixel, that export their weights into a step engine
+// (step_engine.h), through which they sample and code images.
+#pragma once
+
+#include <memory>
+
+#include "tame/models/autoregressive/step_engine.h"
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+/// Autoregressive models over sub-pixels in raster order, R before G before B
+/// within a pixel, with a Categorical(K) conditional for each sub-pixel.
+class AutoregressiveModel : public ImageModel {
+ public:
+  using ImageModel::ImageModel;
+  /// Logits of every sub-pixel's conditional: [B, K, C, H, W]. Output (c, i, j)
+  /// depends only on sub-pixels that precede it.
+  torch::Tensor logits(const torch::Tensor& x);
+  /// The network on inputs already scaled to [-1, 1] (float [B, C, H, W]);
+  /// tests take gradients through it.
+  virtual torch::Tensor forward_unit(const torch::Tensor& x_unit) = 0;
+
+  torch::Tensor nll(const torch::Tensor& x) override;
+  Bound bound() const override { return Bound::kExact; }
+  /// The step engine over a CPU copy of the current weights.
+  virtual std::unique_ptr<StepEngine> step_engine() = 0;
+  /// Whether the network takes images of any height and width (the codec
+  /// then stores each image's size).
+  virtual bool fully_convolutional() const { return true; }
+  /// Draws through step_engine()'s CDFs. Image b draws from its own random
+  /// stream, seeded from torch's generator and b, so the samples don't depend
+  /// on the thread count.
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+};
+
+/// Draws n images of height x width from an engine (draw_images), on the
+/// intra-op threads: uint8 [n, C, H, W] on the CPU (int32 above 256 levels).
+torch::Tensor sample_engine(const StepEngine& engine, int64_t n, int64_t height, int64_t width,
+                            double temperature, uint64_t seed, const float* context = nullptr);
+
+}  // namespace tame

@@ -1,0 +1,475 @@
+#include "tame/models/autoregressive/step_engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "tame/dist/integer_cdf.h"
+#include "tame/parallel.h"
+#include "tame/random.h"
+
+namespace tame {
+
+using steps::dense;
+using steps::gather_taps;
+
+StepEngine::StepEngine(int64_t channels, int64_t levels) : C_(channels), K_(levels), P_(levels) {
+  if (C_ < 1 || K_ < 2 || K_ > 65536) throw std::invalid_argument("StepEngine: bad geometry");
+}
+
+void StepEngine::begin(int64_t n, int64_t height, int64_t width, const float* context) {
+  if (n < 1 || height < 1 || width < 1)
+    throw std::invalid_argument("StepEngine::begin: n, height and width must be positive");
+  if (context_features() > 0 && !context)
+    throw std::invalid_argument("StepEngine::begin: this engine needs a context map");
+  n_ = n;
+  H_ = height;
+  W_ = width;
+  context_ = context;
+  R_ = input_rows();
+  x_.assign(n * R_ * W_ * C_, 0.0f);
+  values_.assign(n * C_ * H_ * W_, 0);
+  params_.assign(n * P_, 0.0f);
+  next_ = 0;
+  computed_ = false;
+  start(n);
+}
+
+SubPixel StepEngine::next() const {
+  const int64_t pixel = next_ / C_;
+  return {next_ % C_, pixel / W_, pixel % W_};
+}
+
+const float* StepEngine::conditional() {
+  if (n_ == 0 || done()) throw std::logic_error("StepEngine::conditional called out of order");
+  if (!computed_) {
+    compute(next(), params_.data());
+    computed_ = true;
+  }
+  return params_.data();
+}
+
+double StepEngine::cdfs(uint32_t precision, uint32_t* cdf, const uint16_t* values,
+                        double temperature) {
+  const float* p = conditional();
+  double bits = 0;
+  for (int64_t b = 0; b < n_; ++b)
+    bits += write_cdf(p + b * P_, precision, temperature, cdf + b * (K_ + 1),
+                      values ? int64_t{values[b]} : -1);
+  return bits;
+}
+
+double StepEngine::write_cdf(const float* params, uint32_t precision, double temperature,
+                             uint32_t* cdf, int64_t value) const {
+  return categorical_cdf(params, K_, precision, cdf, value, temperature);
+}
+
+void StepEngine::observe(const uint16_t* values) {
+  if (!computed_) throw std::logic_error("StepEngine::observe without conditional");
+  const SubPixel p = next();
+  const float scale = 2.0f / static_cast<float>(K_ - 1);
+  const int64_t HW = H_ * W_, slot = p.i % R_;
+  for (int64_t b = 0; b < n_; ++b) {
+    if (values[b] >= K_) throw std::logic_error("StepEngine::observe: value out of range");
+    values_[(b * C_ + p.c) * HW + p.i * W_ + p.j] = values[b];
+    x_[((b * R_ + slot) * W_ + p.j) * C_ + p.c] = static_cast<float>(values[b]) * scale - 1.0f;
+  }
+  ++next_;
+  computed_ = false;
+  // A new row reuses the ring slot of an old one: clear it, since the taps of
+  // the row's first steps read its unknown sub-pixels as 0.
+  if (!done() && next_ % (C_ * W_) == 0) {
+    const int64_t r = (next_ / (C_ * W_)) % R_;
+    for (int64_t b = 0; b < n_; ++b)
+      std::fill_n(x_.begin() + (b * R_ + r) * W_ * C_, W_ * C_, 0.0f);
+  }
+}
+
+size_t StepEngine::cache_bytes() const { return sizeof(float) * x_.size() + layer_bytes(); }
+
+std::vector<uint16_t> draw_images(const StepEngine& engine, int64_t n, int64_t height,
+                                  int64_t width, double temperature, uint64_t seed, int threads,
+                                  const float* context) {
+  if (!(temperature >= 0)) throw std::invalid_argument("draw_images: temperature must be >= 0");
+  const int64_t D = engine.channels() * height * width, K = engine.levels();
+  const int64_t F = engine.context_features();
+  std::vector<uint16_t> out(n * D);
+  const int64_t chunks = std::min<int64_t>(n, std::max(1, threads));
+  run_parallel(chunks, static_cast<int>(chunks), [&](int64_t ch) {
+    const int64_t first = n * ch / chunks, count = n * (ch + 1) / chunks - first;
+    if (count == 0) return;
+    auto e = engine.clone();
+    e->begin(count, height, width, context ? context + first * height * width * F : nullptr);
+    std::vector<uint64_t> rng(count);
+    for (int64_t b = 0; b < count; ++b)
+      rng[b] = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(first + b)));
+    std::vector<uint16_t> values(count);
+    std::vector<uint32_t> cdf(count * (K + 1));
+    while (!e->done()) {
+      e->cdfs(kSamplePrecision, cdf.data(), nullptr, temperature == 0 ? 1.0 : temperature);
+      for (int64_t b = 0; b < count; ++b) {
+        const uint32_t* c = cdf.data() + b * (K + 1);
+        const auto slot = static_cast<uint32_t>(splitmix64(rng[b]++) >> (64 - kSamplePrecision));
+        values[b] =
+            static_cast<uint16_t>(temperature == 0 ? cdf_mode(c, K) : find_symbol(c, K, slot));
+      }
+      e->observe(values.data());
+    }
+    std::copy(e->images().begin(), e->images().end(), out.begin() + first * D);
+  });
+  return out;
+}
+
+namespace {
+
+void relu_copy(const float* in, int64_t n, float* out) {
+  for (int64_t k = 0; k < n; ++k) out[k] = in[k] > 0.0f ? in[k] : 0.0f;
+}
+
+// logits[b][k] = features[b][k * C + c]: the output feature of level k, colour c.
+void pick_colour(const float* features, int64_t n, int64_t levels, int64_t colours, int64_t c,
+                 float* logits) {
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t k = 0; k < levels; ++k)
+      logits[b * levels + k] = features[(b * levels + k) * colours + c];
+}
+
+void grow(std::vector<float>& v, int64_t size) {
+  if (static_cast<int64_t>(v.size()) < size) v.resize(size);
+}
+
+// Rows above the current one that a convolution's taps reach.
+int64_t reach(const steps::Conv& conv) {
+  int64_t up = 0;
+  for (const auto& t : conv.taps) up = std::max(up, -t.dy);
+  return up;
+}
+
+size_t bytes_of(const std::vector<std::vector<float>>& maps) {
+  size_t total = 0;
+  for (const auto& m : maps) total += sizeof(float) * m.size();
+  return total;
+}
+
+// Writes ch floats per image into a ring [n][rows][W][ch] at pixel (i, j).
+void put_ring(float* ring, int64_t n, int64_t rows, int64_t W, int64_t ch, int64_t i, int64_t j,
+              const float* src) {
+  for (int64_t b = 0; b < n; ++b)
+    std::memcpy(ring + ((b * rows + i % rows) * W + j) * ch, src + b * ch, sizeof(float) * ch);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- PixelCNN
+
+PixelCNNEngine::PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
+    : StepEngine(channels, levels), net_(std::move(net)) {}
+
+std::unique_ptr<StepEngine> PixelCNNEngine::clone() const {
+  return std::make_unique<PixelCNNEngine>(net_, C_, K_);
+}
+
+void PixelCNNEngine::hash(steps::Fingerprint& f) const {
+  f.add(net_->input);
+  for (const auto& b : net_->blocks) {
+    f.add(b.reduce);
+    f.add(b.conv);
+    f.add(b.expand);
+  }
+  f.add(net_->out1);
+  f.add(net_->out2);
+}
+
+uint64_t PixelCNNEngine::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{101}, C_, K_}) f.add(v);  // engine kind, geometry
+  hash(f);
+  return f.value();
+}
+
+uint64_t PixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{1}, C_, height, width, K_}) f.add(v);
+  hash(f);
+  return f.value();
+}
+
+int64_t PixelCNNEngine::input_rows() const { return reach(net_->input) + 1; }
+
+size_t PixelCNNEngine::layer_bytes() const { return bytes_of(cache_); }
+
+void PixelCNNEngine::start(int64_t n) {
+  const Net& N = *net_;
+  const int64_t h2 = N.input.dense.out;
+  cache_.assign(N.blocks.size(), {});
+  rows_of_.assign(N.blocks.size(), 1);
+  int64_t max_in = N.input.dense.in, hid = h2;
+  for (size_t b = 0; b < N.blocks.size(); ++b) {
+    hid = N.blocks[b].reduce.out;
+    rows_of_[b] = reach(N.blocks[b].conv) + 1;
+    cache_[b].assign(n * rows_of_[b] * W_ * hid, 0.0f);
+    max_in = std::max(max_in, N.blocks[b].conv.dense.in);
+  }
+  grow(rows_, n * max_in);
+  grow(h_, n * h2);
+  grow(t_, n * h2);
+  grow(u_, n * hid);
+  grow(e_, n * h2);
+  grow(o1_, n * N.out1.out);
+  grow(o2_, n * N.out2.out);
+}
+
+void PixelCNNEngine::compute(SubPixel p, float* logits) {
+  const Net& N = *net_;
+  const int64_t n = n_, h2 = N.input.dense.out, i = p.i, j = p.j;
+  gather_taps(x_.data(), n, R_, H_, W_, C_, i, j, N.input.taps, rows_.data(), N.input.dense.in);
+  dense(N.input.dense, rows_.data(), N.input.dense.in, n, h_.data(), h2);
+  for (size_t bi = 0; bi < N.blocks.size(); ++bi) {
+    const Block& B = N.blocks[bi];
+    const int64_t hid = B.reduce.out, rows = rows_of_[bi];
+    relu_copy(h_.data(), n * h2, t_.data());
+    dense(B.reduce, t_.data(), h2, n, u_.data(), hid);
+    steps::relu_inplace(u_.data(), n * hid);
+    float* cache = cache_[bi].data();
+    put_ring(cache, n, rows, W_, hid, i, j, u_.data());
+    gather_taps(cache, n, rows, H_, W_, hid, i, j, B.conv.taps, rows_.data(), B.conv.dense.in);
+    dense(B.conv.dense, rows_.data(), B.conv.dense.in, n, u_.data(), hid);
+    steps::relu_inplace(u_.data(), n * hid);
+    dense(B.expand, u_.data(), hid, n, e_.data(), h2);
+    for (int64_t k = 0; k < n * h2; ++k) h_[k] = h_[k] + e_[k];
+  }
+  relu_copy(h_.data(), n * h2, t_.data());
+  dense(N.out1, t_.data(), h2, n, o1_.data(), N.out1.out);
+  steps::relu_inplace(o1_.data(), n * N.out1.out);
+  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
+  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+}
+
+// ---------------------------------------------------------- Gated PixelCNN
+
+GatedPixelCNNEngine::GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels,
+                                         int64_t levels)
+    : StepEngine(channels, levels), net_(std::move(net)) {}
+
+std::unique_ptr<StepEngine> GatedPixelCNNEngine::clone() const {
+  return std::make_unique<GatedPixelCNNEngine>(net_, C_, K_);
+}
+
+void GatedPixelCNNEngine::hash(steps::Fingerprint& f) const {
+  for (const auto& l : net_->layers) {
+    f.add(l.v);
+    f.add(l.h);
+    f.add(l.v2h);
+    if (!l.first) f.add(l.hout);
+  }
+  f.add(net_->out1);
+  f.add(net_->out2);
+}
+
+uint64_t GatedPixelCNNEngine::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{102}, C_, K_, net_->hidden}) f.add(v);
+  hash(f);
+  return f.value();
+}
+
+uint64_t GatedPixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{2}, C_, height, width, K_, net_->hidden}) f.add(v);
+  hash(f);
+  return f.value();
+}
+
+// The first layer's vertical stack reads rows r - reach .. r of the input for
+// row r = i - 1, while row i is being observed.
+int64_t GatedPixelCNNEngine::input_rows() const {
+  return net_->layers.empty() ? 1 : reach(net_->layers[0].v) + 2;
+}
+
+size_t GatedPixelCNNEngine::layer_bytes() const {
+  return bytes_of(v_) + bytes_of(h_) + bytes_of(vh_);
+}
+
+void GatedPixelCNNEngine::start(int64_t n) {
+  const Net& N = *net_;
+  const int64_t hid = N.hidden, twoN = 2 * hid, L = static_cast<int64_t>(N.layers.size());
+  v_rows_.assign(L, 1);
+  for (int64_t l = 0; l + 1 < L; ++l) v_rows_[l] = reach(N.layers[l + 1].v) + 1;
+  v_.assign(L, {});
+  for (int64_t l = 0; l < L; ++l) v_[l].assign(n * v_rows_[l] * W_ * hid, 0.0f);
+  h_.assign(L, std::vector<float>(n * W_ * hid, 0.0f));
+  vh_.assign(L, std::vector<float>(n * W_ * twoN, 0.0f));
+  vertical_done_ = -2;
+  int64_t max_rows = 0;
+  for (const auto& l : N.layers) max_rows = std::max({max_rows, W_ * l.v.dense.in, l.h.dense.in});
+  grow(rows_, n * max_rows);
+  grow(pre_, n * W_ * twoN);
+  grow(g_, n * hid);
+  grow(t_, n * std::max(hid, N.out1.in));
+  grow(o1_, n * N.out1.out);
+  grow(o2_, n * N.out2.out);
+}
+
+void GatedPixelCNNEngine::vertical_row(int64_t r) {
+  const Net& N = *net_;
+  const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
+  for (size_t l = 0; l < N.layers.size(); ++l) {
+    const Layer& L = N.layers[l];
+    if (r < 0) {
+      // Row 0's link reads the zero row that shift_down puts on top.
+      std::fill(pre_.begin(), pre_.begin() + n * W_ * twoN, 0.0f);
+      dense(L.v2h, pre_.data(), twoN, n * W_, vh_[l].data(), twoN);
+      continue;
+    }
+    const float* in = l == 0 ? x_.data() : v_[l - 1].data();
+    const int64_t in_ch = l == 0 ? C_ : hid, in_rows = l == 0 ? R_ : v_rows_[l - 1];
+    const int64_t vin = L.v.dense.in, rows = v_rows_[l];
+    // Rows of the batch: (image b, column jj) at b * W + jj.
+    for (int64_t jj = 0; jj < W_; ++jj)
+      gather_taps(in, n, in_rows, H_, W_, in_ch, r, jj, L.v.taps, rows_.data() + jj * vin,
+                  W_ * vin);
+    dense(L.v.dense, rows_.data(), vin, n * W_, pre_.data(), twoN);
+    dense(L.v2h, pre_.data(), twoN, n * W_, vh_[l].data(), twoN);
+    float* v = v_[l].data();
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t jj = 0; jj < W_; ++jj)
+        steps::gate(pre_.data() + (b * W_ + jj) * twoN, hid,
+                    v + ((b * rows + r % rows) * W_ + jj) * hid);
+  }
+}
+
+// The horizontal stack at (i, j), every layer; h_ holds one row per layer.
+void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j) {
+  const Net& N = *net_;
+  const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
+  for (size_t l = 0; l < N.layers.size(); ++l) {
+    const Layer& L = N.layers[l];
+    const float* in = l == 0 ? x_.data() : h_[l - 1].data();
+    const int64_t in_ch = l == 0 ? C_ : hid, in_rows = l == 0 ? R_ : 1, hin = L.h.dense.in;
+    gather_taps(in, n, in_rows, H_, W_, in_ch, i, j, L.h.taps, rows_.data(), hin);
+    dense(L.h.dense, rows_.data(), hin, n, pre_.data(), twoN);
+    const float* link = vh_[l].data();
+    for (int64_t b = 0; b < n; ++b) {
+      float* p = pre_.data() + b * twoN;
+      const float* q = link + (b * W_ + j) * twoN;
+      for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + q[m];
+      steps::gate(p, hid, g_.data() + b * hid);
+    }
+    float* out = h_[l].data();
+    if (L.first) {
+      put_ring(out, n, 1, W_, hid, 0, j, g_.data());
+    } else {
+      dense(L.hout, g_.data(), hid, n, t_.data(), hid);
+      const float* prev = h_[l - 1].data();
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t at = (b * W_ + j) * hid;
+        for (int64_t m = 0; m < hid; ++m) out[at + m] = prev[at + m] + t_[b * hid + m];
+      }
+    }
+  }
+}
+
+void GatedPixelCNNEngine::compute(SubPixel p, float* logits) {
+  const Net& N = *net_;
+  const int64_t n = n_, hid = N.hidden;
+  if (vertical_done_ != p.i - 1) {
+    vertical_row(p.i - 1);
+    vertical_done_ = p.i - 1;
+  }
+  horizontal(p.i, p.j);
+  const float* top = h_.back().data();
+  for (int64_t b = 0; b < n; ++b) relu_copy(top + (b * W_ + p.j) * hid, hid, t_.data() + b * hid);
+  dense(N.out1, t_.data(), hid, n, o1_.data(), N.out1.out);
+  steps::relu_inplace(o1_.data(), n * N.out1.out);
+  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
+  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+}
+
+// ------------------------------------------------- PixelCNN with a context
+
+ConditionedPixelCNNEngine::ConditionedPixelCNNEngine(std::shared_ptr<const Net> net,
+                                                     int64_t channels, int64_t levels)
+    : StepEngine(channels, levels), net_(std::move(net)) {}
+
+std::unique_ptr<StepEngine> ConditionedPixelCNNEngine::clone() const {
+  return std::make_unique<ConditionedPixelCNNEngine>(net_, C_, K_);
+}
+
+uint64_t ConditionedPixelCNNEngine::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{103}, C_, K_}) f.add(v);
+  f.add(net_->input);
+  for (const auto& l : net_->layers) f.add(l);
+  f.add(net_->out1);
+  f.add(net_->out2);
+  return f.value();
+}
+
+uint64_t ConditionedPixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
+  steps::Fingerprint f;
+  for (int64_t v : {fingerprint(), static_cast<uint64_t>(height), static_cast<uint64_t>(width)})
+    f.add(static_cast<int64_t>(v));
+  return f.value();
+}
+
+int64_t ConditionedPixelCNNEngine::context_features() const {
+  return net_->input.dense.out * (1 + static_cast<int64_t>(net_->layers.size()));
+}
+
+int64_t ConditionedPixelCNNEngine::input_rows() const { return reach(net_->input) + 1; }
+
+size_t ConditionedPixelCNNEngine::layer_bytes() const { return bytes_of(cache_); }
+
+void ConditionedPixelCNNEngine::start(int64_t n) {
+  const Net& N = *net_;
+  const int64_t F = N.input.dense.out, L = static_cast<int64_t>(N.layers.size());
+  rows_of_.assign(L, 1);
+  cache_.assign(L, {});
+  int64_t max_in = N.input.dense.in;
+  for (int64_t l = 0; l < L; ++l) {
+    rows_of_[l] = reach(N.layers[l]) + 1;
+    cache_[l].assign(n * rows_of_[l] * W_ * F, 0.0f);
+    max_in = std::max(max_in, N.layers[l].dense.in);
+  }
+  grow(rows_, n * max_in);
+  grow(h_, n * F);
+  grow(t_, n * F);
+  grow(o1_, n * N.out1.out);
+  grow(o2_, n * N.out2.out);
+}
+
+void ConditionedPixelCNNEngine::compute(SubPixel p, float* logits) {
+  const Net& N = *net_;
+  const int64_t n = n_, F = N.input.dense.out, i = p.i, j = p.j;
+  gather_taps(x_.data(), n, R_, H_, W_, C_, i, j, N.input.taps, rows_.data(), N.input.dense.in);
+  dense(N.input.dense, rows_.data(), N.input.dense.in, n, h_.data(), F);
+  // h = relu(input(x) + context[0:F]), as in the torch network.
+  for (int64_t b = 0; b < n; ++b) {
+    const float* z = context(b, i, j);
+    for (int64_t m = 0; m < F; ++m) {
+      const float v = h_[b * F + m] + z[m];
+      h_[b * F + m] = v > 0.0f ? v : 0.0f;
+    }
+  }
+  for (size_t l = 0; l < N.layers.size(); ++l) {
+    const steps::Conv& L = N.layers[l];
+    float* cache = cache_[l].data();
+    put_ring(cache, n, rows_of_[l], W_, F, i, j, h_.data());
+    gather_taps(cache, n, rows_of_[l], H_, W_, F, i, j, L.taps, rows_.data(), L.dense.in);
+    dense(L.dense, rows_.data(), L.dense.in, n, t_.data(), F);
+    // h = relu(h + conv(h) + context[(l + 1) F : (l + 2) F]).
+    for (int64_t b = 0; b < n; ++b) {
+      const float* z = context(b, i, j) + (l + 1) * F;
+      for (int64_t m = 0; m < F; ++m) {
+        const float v = h_[b * F + m] + t_[b * F + m] + z[m];
+        h_[b * F + m] = v > 0.0f ? v : 0.0f;
+      }
+    }
+  }
+  dense(N.out1, h_.data(), F, n, o1_.data(), N.out1.out);
+  steps::relu_inplace(o1_.data(), n * N.out1.out);
+  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
+  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+}
+
+}  // namespace tame

@@ -1,0 +1,79 @@
+// Files written by earlier versions of tame still decode, bit for bit, and the
+// present encoder writes the same coded bytes as the first one did.
+//
+// tests/codec/fixtures/v1-*.tamez were written by the encoder of container
+// version 1 (its last commit carried the writer as a test) from
+// fixture_images(), 5 images in blocks of 2, with the engines of
+// fixture_engines.h, whose weights come from a fixed generator: the files pin
+// down the coder, the CDF arithmetic and the engines' float kernels together.
+#include <gtest/gtest.h>
+
+#include "fixture_engines.h"
+#include "tame/codec/model_codec.h"
+#include "tame/error.h"
+#include "tame/io/file.h"
+#include "tame/test_fixtures.h"
+
+using namespace tame;
+
+namespace {
+
+std::string fixture(const std::string& kind) {
+  return read_file(std::string(TAME_FIXTURE_DIR) + "/v1-" + kind + ".tamez");
+}
+
+std::unique_ptr<StepEngine> fixture_engine(const std::string& kind) {
+  using namespace fixtures;
+  if (kind == "pixelcnn") return std::make_unique<PixelCNNEngine>(pixelcnn_net(), 1, kLevels);
+  return std::make_unique<GatedPixelCNNEngine>(gated_net(), 1, kLevels);
+}
+
+std::vector<std::string> fixture_names(const std::string& kind) {
+  if (kind != "pixelcnn") return {};
+  return {"a.png", "b.png", "c.png", "d.png", "e.png"};
+}
+
+ImageList fixture_list(const std::string& kind) {
+  const auto images = fixtures::fixture_images();
+  return image_list(images.data(), fixtures::kImages, {1, fixtures::kHeight, fixtures::kWidth},
+                    fixture_names(kind));
+}
+
+}  // namespace
+
+TEST(CodecFixtures, Version1FilesDecodeToTheirImages) {
+  for (const std::string kind : {"pixelcnn", "gated"}) {
+    auto e = fixture_engine(kind);
+    auto d = decode_images(*e, fixture(kind), 2);
+    EXPECT_EQ(d.header.version, 1u);
+    EXPECT_EQ(d.images.values, fixture_list(kind).values) << kind;
+    EXPECT_EQ(d.images.names, fixture_names(kind));
+    ASSERT_EQ(d.images.sizes.size(), 5u);
+    EXPECT_EQ(d.images.sizes[4], (ImageSize{1, 8, 8}));
+  }
+}
+
+// The present encoder writes version 2 around the same coded bytes: block by
+// block, the payloads equal version 1's.
+TEST(CodecFixtures, EncoderWritesTheVersion1Payloads) {
+  for (const std::string kind : {"pixelcnn", "gated"}) {
+    auto e = fixture_engine(kind);
+    const std::string v1 = fixture(kind);
+    const std::string v2 = encode_images(*e, kind, fixture_list(kind), 2, 1);
+    const CodecHeader h1 = parse_header(v1), h2 = parse_header(v2);
+    EXPECT_EQ(h2.version, 2u);
+    ASSERT_EQ(h1.block_bytes, h2.block_bytes) << kind;
+    for (size_t b = 0; b < h1.block_bytes.size(); ++b)
+      EXPECT_EQ(v1.substr(h1.block_offset[b], h1.block_bytes[b]),
+                v2.substr(h2.block_offset[b], h2.block_bytes[b]))
+          << kind << " block " << b;
+    EXPECT_EQ(decode_images(*e, v2, 1).images.values, fixture_list(kind).values);
+  }
+}
+
+// A version-1 file names its model by a fingerprint that also hashed the image
+// size: another model is refused as before.
+TEST(CodecFixtures, Version1FileOfAnotherModelIsRefused) {
+  auto other = fixture_engine("gated");
+  EXPECT_THROW(decode_images(*other, fixture("pixelcnn"), 1), Error);
+}

@@ -1,0 +1,272 @@
+// The step engine: its conditionals equal the full network's at any image
+// size, its kernels follow their stated summation order, its results don't
+// depend on the batch an image is computed in, its caches hold a few rows and
+// not the image, and VLAE's decoder runs on it given z.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "tame/dist/likelihood.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
+#include "tame/models/autoregressive/gated_pixelcnn.h"
+#include "tame/models/latent/vlae.h"
+#include "tame/registry.h"
+
+using namespace tame;
+
+namespace {
+
+std::shared_ptr<AutoregressiveModel> random_model(const std::string& name, ImageShape shape,
+                                                  int64_t levels) {
+  torch::manual_seed(11);
+  nlohmann::json hp = name == "pixelcnn"
+                          ? nlohmann::json{{"hidden", 6}, {"blocks", 2}, {"out_hidden", 12}}
+                          : nlohmann::json{{"hidden", 6}, {"layers", 3}, {"out_hidden", 12}};
+  auto m = std::dynamic_pointer_cast<AutoregressiveModel>(make_model(name, hp, shape, levels));
+  torch::NoGradGuard g;
+  // Larger than initial weights, so that the logits are far from uniform and a
+  // wrong connection shows.
+  for (auto& p : m->parameters()) p.mul_(2.5);
+  return m;
+}
+
+// Runs the engine over x ([B, C, H, W] uint8) and returns every conditional as
+// [B, K, C, H, W], like AutoregressiveModel::logits; context as for begin().
+torch::Tensor engine_logits(StepEngine& e, const torch::Tensor& x, const float* context = nullptr) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = e.levels();
+  auto out = torch::zeros({B, K, C, H, W});
+  auto xa = x.accessor<uint8_t, 4>();
+  auto oa = out.accessor<float, 5>();
+  e.begin(B, H, W, context);
+  std::vector<uint16_t> v(B);
+  while (!e.done()) {
+    const SubPixel p = e.next();
+    const float* l = e.conditional();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t k = 0; k < K; ++k) oa[b][k][p.c][p.i][p.j] = l[b * K + k];
+      v[b] = xa[b][p.c][p.i][p.j];
+    }
+    e.observe(v.data());
+  }
+  return out;
+}
+
+class Cached : public ::testing::TestWithParam<std::tuple<std::string, int64_t>> {};
+
+}  // namespace
+
+// The cached conditionals equal the full network's (one forward pass) on every
+// sub-pixel, for C = 1 and C = 3, on a non-square image and on images of other
+// sizes than the model was built for (1x1, 1xN and Nx1 included): the engines
+// are fully convolutional.
+TEST_P(Cached, MatchesTheFullNetworkAtAnySize) {
+  auto [name, C] = GetParam();
+  const int64_t K = 16;
+  auto m = random_model(name, {C, 6, 5}, K);
+  auto engine = m->step_engine();
+  ASSERT_TRUE(engine != nullptr);
+  for (auto [H, W] :
+       {std::pair{6, 5}, std::pair{1, 1}, std::pair{1, 7}, std::pair{8, 1}, std::pair{9, 11}}) {
+    torch::manual_seed(5 + H * W);
+    auto x = torch::randint(0, K, {3, C, H, W}).to(torch::kUInt8);
+    torch::Tensor full;
+    {
+      torch::NoGradGuard g;
+      full = m->logits(x);
+    }
+    auto cached = engine_logits(*engine, x);
+    if (H * W > 4) {
+      ASSERT_GT(full.std().item<double>(), 0.5);  // the test has teeth
+    }
+    EXPECT_LT((cached - full).abs().max().item<double>(), 2e-4) << H << "x" << W;
+    // And so the cached NLL equals the model's.
+    EXPECT_NEAR(categorical_nll(cached, x).sum().item<double>(), m->nll(x).sum().item<double>(),
+                1e-3);
+  }
+}
+
+// One image alone, or inside a batch at another index, gets bit-identical
+// conditionals: rows of the step kernels never interact.
+TEST_P(Cached, BatchDoesNotChangeBits) {
+  auto [name, C] = GetParam();
+  auto m = random_model(name, {C, 5, 4}, 256);
+  torch::manual_seed(6);
+  auto x = torch::randint(0, 256, {5, C, 5, 4}).to(torch::kUInt8);
+  auto engine = m->step_engine();
+  auto all = engine_logits(*engine, x);
+  auto clone = engine->clone();
+  auto one = engine_logits(*clone, x.slice(0, 3, 4));
+  EXPECT_EQ(std::memcmp(all[3].contiguous().data_ptr<float>(),
+                        one[0].contiguous().data_ptr<float>(), sizeof(float) * one[0].numel()),
+            0);
+  EXPECT_EQ(engine->fingerprint(), clone->fingerprint());
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Cached,
+                         ::testing::Combine(::testing::Values("pixelcnn", "gated-pixelcnn"),
+                                            ::testing::Values(int64_t{1}, int64_t{3})));
+
+// The fingerprint follows the weights, and not the image size.
+TEST(StepEngine, FingerprintChangesWithWeights) {
+  auto m = random_model("gated-pixelcnn", {1, 4, 4}, 4);
+  const uint64_t before = m->step_engine()->fingerprint();
+  EXPECT_EQ(random_model("gated-pixelcnn", {1, 9, 3}, 4)->step_engine()->fingerprint(), before);
+  {
+    torch::NoGradGuard g;
+    m->parameters()[3].view(-1)[0].add_(1e-3);
+  }
+  EXPECT_NE(m->step_engine()->fingerprint(), before);
+}
+
+// Each layer keeps the rows its taps can still read, not the image: for a
+// 512x512 image the default Gated PixelCNN's caches are a small fraction of
+// the full-resolution maps (~600 MB), the same at any height, and they grow
+// with the width alone.
+TEST(StepEngine, CachesHoldRowsNotImages) {
+  torch::manual_seed(1);
+  auto m = std::dynamic_pointer_cast<AutoregressiveModel>(
+      make_model("gated-pixelcnn", {}, ImageShape{1, 28, 28}, 256));
+  auto e = m->step_engine();
+  const GatedPixelCNNOptions o;
+  const double full = 2.0 * (o.layers + 1) * 512 * 512 * o.hidden * sizeof(float);
+  e->begin(1, 512, 512);
+  const size_t at_512 = e->cache_bytes();
+  EXPECT_LT(at_512, 0.01 * full) << at_512 << " bytes";
+  e->begin(1, 2048, 512);
+  EXPECT_EQ(e->cache_bytes(), at_512);
+  e->begin(1, 512, 1024);
+  EXPECT_GT(e->cache_bytes(), at_512);
+  // The rings still give the full network's conditionals on a tall image
+  // (rows wrap around them many times).
+  auto small = random_model("pixelcnn", {1, 4, 4}, 8);
+  torch::manual_seed(2);
+  auto x = torch::randint(0, 8, {2, 1, 23, 3}).to(torch::kUInt8);
+  torch::NoGradGuard g;
+  EXPECT_LT((engine_logits(*small->step_engine(), x) - small->logits(x)).abs().max().item<double>(),
+            2e-4);
+}
+
+// Sampling: values in range, reproducible from the seed whatever the thread
+// count, and temperature -> 0 approaches the argmax.
+TEST(StepEngine, SamplingIsSeededAndThreadIndependent) {
+  auto m = random_model("gated-pixelcnn", {1, 5, 5}, 8);
+  auto e = m->step_engine();
+  auto a = draw_images(*e, 6, 5, 5, 1.0, 42, 1);
+  EXPECT_EQ(draw_images(*e, 6, 5, 5, 1.0, 42, 3), a);
+  EXPECT_LT(*std::max_element(a.begin(), a.end()), 8);
+  EXPECT_NE(draw_images(*e, 6, 5, 5, 1.0, 43, 1), a);
+  // At temperature 0 every image is the greedy (argmax) decode, so all agree.
+  auto g = draw_images(*e, 4, 5, 5, 0.0, 7, 2);
+  EXPECT_TRUE(std::equal(g.begin(), g.begin() + 25, g.begin() + 75));
+  // The model's sample() goes through the engine, from torch's seed.
+  torch::manual_seed(3);
+  auto s1 = m->sample(3);
+  torch::manual_seed(3);
+  EXPECT_TRUE(torch::equal(m->sample(3), s1));
+  EXPECT_EQ(s1.sizes(), (std::vector<int64_t>{3, 1, 5, 5}));
+}
+
+namespace {
+
+// VLAE with its protected parts opened for the test.
+struct VlaeProbe : Vlae {
+  using Vlae::decoder_context;
+  using Vlae::decoder_steps;
+  using Vlae::pixel_params;
+  using Vlae::Vlae;
+};
+
+}  // namespace
+
+// VLAE's decoder as a step engine given z's context map: the same
+// conditionals as its torch network, for 1 and 3 channels.
+TEST(StepEngine, VlaeDecoderMatchesTheTorchNetwork) {
+  for (int64_t C : {1, 3}) {
+    torch::manual_seed(4);
+    VlaeOptions o;
+    o.latent = 3;
+    o.hidden = 4;
+    o.pixel_hidden = 4;
+    o.pixel_layers = 2;
+    VlaeProbe m(o, {C, 8, 8}, 16);
+    torch::NoGradGuard g;
+    for (auto& p : m.parameters()) p.mul_(2.0);
+    auto z = torch::randn({3, o.latent});
+    auto x = torch::randint(0, 16, {3, C, 8, 8}).to(torch::kUInt8);
+    auto full = m.pixel_params(m.decoder_context(z), x).view({3, 16, C, 8, 8});
+    auto steps = m.decoder_steps(m.decoder_context(z));
+    ASSERT_TRUE(steps.engine != nullptr);
+    ASSERT_EQ(steps.context.size(3), steps.engine->context_features());
+    auto cached = engine_logits(*steps.engine, x, steps.context.data_ptr<float>());
+    ASSERT_GT(full.std().item<double>(), 0.5);
+    EXPECT_LT((cached - full).abs().max().item<double>(), 2e-4) << "C = " << C;
+    // Sampling given z runs through the same engine.
+    auto s = m.decode_sample(z, 1.0);
+    EXPECT_EQ(s.sizes(), (std::vector<int64_t>{3, C, 8, 8}));
+    EXPECT_LT(s.max().item<int>(), 16);
+  }
+}
+
+// The step kernel computes bias + sum_k in[k] w[k] in the order k = 0, 1, ...:
+// bit-identical to the plain loop, for row and column counts off the blocking.
+TEST(StepKernels, DenseFollowsItsSummationOrder) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> N;
+  for (auto [rows, in, out] :
+       {std::tuple{7, 13, 37}, std::tuple{4, 64, 256}, std::tuple{1, 3, 5}}) {
+    steps::Dense d;
+    d.in = in;
+    d.out = out;
+    for (int k = 0; k < in * out; ++k) d.w.push_back(N(rng));
+    for (int m = 0; m < out; ++m) d.b.push_back(N(rng));
+    std::vector<float> x(rows * in), y(rows * out), ref(rows * out);
+    for (auto& v : x) v = N(rng);
+    steps::dense(d, x.data(), in, rows, y.data(), out);
+    for (int r = 0; r < rows; ++r)
+      for (int m = 0; m < out; ++m) {
+        float acc = d.b[m];
+        for (int k = 0; k < in; ++k) {
+          float p = x[r * in + k] * d.w[k * out + m];
+          acc = acc + p;
+        }
+        ref[r * out + m] = acc;
+      }
+    EXPECT_EQ(std::memcmp(y.data(), ref.data(), sizeof(float) * y.size()), 0)
+        << rows << "x" << in << "x" << out;
+  }
+}
+
+TEST(StepKernels, NonlinearitiesAreAccurate) {
+  double worst_exp = 0, worst_tanh = 0, worst_sig = 0;
+  for (float x = -80.0f; x <= 80.0f; x += 0.01937f) {
+    worst_exp =
+        std::max(worst_exp, std::abs(steps::det_exp(x) / std::exp(static_cast<double>(x)) - 1));
+    worst_tanh =
+        std::max(worst_tanh, std::abs(steps::det_tanh(x) - std::tanh(static_cast<double>(x))));
+    worst_sig = std::max(
+        worst_sig, std::abs(steps::det_sigmoid(x) - 1 / (1 + std::exp(-static_cast<double>(x)))));
+  }
+  EXPECT_LT(worst_exp, 1e-6);
+  EXPECT_LT(worst_tanh, 1e-6);
+  EXPECT_LT(worst_sig, 1e-6);
+  EXPECT_EQ(steps::det_tanh(0.0f), 0.0f);
+  EXPECT_EQ(steps::det_sigmoid(0.0f), 0.5f);
+}
+
+// The vectorized kernels (the AVX2 clone on machines that have it) give the
+// bits of the scalar functions, which are built for the baseline ISA.
+TEST(StepKernels, VectorAndScalarFormsAgreeBitForBit) {
+  std::vector<float> x;
+  for (float v = -100.0f; v <= 100.0f; v += 0.0731f) x.push_back(v);
+  std::vector<float> e(x.size()), g(x.size() / 2);
+  steps::exp_shifted(x.data(), static_cast<int64_t>(x.size()), 0.5f, e.data());
+  const int64_t half = static_cast<int64_t>(x.size() / 2);
+  steps::gate(x.data(), half, g.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(e[i], steps::det_exp(x[i] - 0.5f)) << x[i];
+  for (int64_t i = 0; i < half; ++i) {
+    const float t = steps::det_tanh(x[i]), s = steps::det_sigmoid(x[half + i]);
+    ASSERT_EQ(g[i], t * s) << x[i];
+  }
+}
