@@ -107,13 +107,14 @@ Inputs read_files(const CompressArgs& a, const CodecModel& m) {
   return in;
 }
 
+// Any integer image type (uint8, or int32 above 256 levels) to the codec's values.
 ImageList to_list(const Inputs& in) {
   ImageList list;
   list.names = in.names;
   for (const auto& t : in.images) {
-    auto x = t.contiguous();
+    auto x = t.to(torch::kInt32).contiguous();
     list.sizes.push_back({x.size(1), x.size(2), x.size(3)});
-    list.values.insert(list.values.end(), x.data_ptr<uint8_t>(), x.data_ptr<uint8_t>() + x.numel());
+    list.values.insert(list.values.end(), x.data_ptr<int32_t>(), x.data_ptr<int32_t>() + x.numel());
   }
   return list;
 }
