@@ -249,3 +249,26 @@ TEST(Likelihood, ScaleToUnitMapsEndsToMinusOneAndOne) {
   EXPECT_FLOAT_EQ(s[0].item<float>(), -1.0f);
   EXPECT_FLOAT_EQ(s[1].item<float>(), 1.0f);
 }
+
+// The coder's integer tables: exact sums, every level codable, and close to
+// the float pmf the type scores with; Bernoulli's equals the two-logit categorical's.
+TEST(Likelihood, IntegerCdfsAreExactAndMatchThePmf) {
+  torch::manual_seed(4);
+  const uint32_t precision = 24;
+  for (int64_t K : {2, 16, 256}) {
+    for (const auto& d : one_of_each(K, 2, 3, 2.0)) {
+      auto cdf = d->integer_cdf(precision);
+      ASSERT_EQ(cdf.sizes(), (std::vector<int64_t>{2, 3, 2, 3, K + 1}));
+      EXPECT_TRUE((cdf.select(4, 0) == 0).all().item<bool>());
+      EXPECT_TRUE((cdf.select(4, K) == (int64_t{1} << precision)).all().item<bool>());
+      auto freq = cdf.slice(4, 1) - cdf.slice(4, 0, K);
+      EXPECT_GE(freq.min().item<int64_t>(), 1);
+      auto p = freq.to(torch::kDouble) / double(int64_t{1} << precision);
+      auto pmf = d->log_pmf().exp().permute({0, 2, 3, 4, 1}).to(torch::kDouble);
+      EXPECT_LT((p - pmf).abs().max().item<double>(), 2e-3) << K;
+    }
+  }
+  auto l = 3.0 * torch::randn({2, 1, 3, 3});
+  auto two = torch::stack({torch::zeros_like(l), l}, 1);
+  EXPECT_TRUE(torch::equal(Bernoulli(l).integer_cdf(precision), Categorical(two).integer_cdf(precision)));
+}

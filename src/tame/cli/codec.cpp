@@ -44,7 +44,7 @@ CodecModel load_codec_model(const std::string& run_dir) {
   if (!c.engine)
     throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec (no step engine)");
   c.shape = model->shape();
-  c.any_size = model->fully_convolutional();
+  c.any_size = model->any_size();
   return c;
 }
 
@@ -55,8 +55,7 @@ void check_codable(const torch::Tensor& x, const CodecModel& m, const std::strin
     if (x.size(1) != m.shape.channels)
       throw Error("expected " + std::to_string(m.shape.channels) + "-channel images, got " +
                   ImageShape{x.size(1), x.size(2), x.size(3)}.str());
-    check_images(x, m.any_size ? ImageShape{x.size(1), x.size(2), x.size(3)} : m.shape,
-                 m.cfg.levels);
+    check_images(x, m.shape, m.cfg.levels, m.any_size);
   } catch (const Error& e) {
     throw Error(what + ": " + e.what() + " (model " + m.cfg.model + ")");
   }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tame/dist/integer_cdf.h"
 #include "tame/dist/likelihood.h"
 
 namespace tame {
@@ -251,6 +252,62 @@ PixelLikelihood pixel_likelihood(const std::string& name, int64_t levels) {
   std::string choices = "auto";
   for (const auto& n : pixel_likelihood_names()) choices += ", " + n;
   TORCH_CHECK(false, "likelihood must be one of ", choices, "; got '", name, "'");
+}
+
+namespace {
+
+// Writes one table per sub-pixel: params float [N, P] (the sub-pixel's P
+// parameters, contiguous), out int64 [N, K + 1].
+template <class Write>
+torch::Tensor cdf_tables(const torch::Tensor& params, int64_t levels, const Write& write) {
+  auto p = params.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const int64_t N = p.size(0), P = p.size(1);
+  auto out = torch::empty({N, levels + 1}, torch::kLong);
+  const float* in = p.data_ptr<float>();
+  int64_t* o = out.data_ptr<int64_t>();
+  std::vector<uint32_t> cdf(levels + 1);
+  for (int64_t r = 0; r < N; ++r) {
+    write(in + r * P, cdf.data());
+    for (int64_t k = 0; k <= levels; ++k) o[r * (levels + 1) + k] = cdf[k];
+  }
+  return out;
+}
+
+// [B, P, C, H, W] parameters to one row of P per sub-pixel, and the tables back
+// to [B, C, H, W, K + 1].
+torch::Tensor per_subpixel(const torch::Tensor& params) {
+  return params.permute({0, 2, 3, 4, 1}).reshape({-1, params.size(1)});
+}
+torch::Tensor as_images(const torch::Tensor& tables, const torch::Tensor& like, int64_t levels) {
+  return tables.view({like.size(0), like.size(1), like.size(2), like.size(3), levels + 1});
+}
+
+}  // namespace
+
+torch::Tensor Bernoulli::integer_cdf(uint32_t precision) const {
+  // Categorical logits (0, l): the same distribution, the same table writer.
+  auto pairs = torch::stack({torch::zeros_like(logits_), logits_}, 1);
+  auto t = cdf_tables(per_subpixel(pairs), 2, [&](const float* l, uint32_t* cdf) {
+    categorical_cdf(l, 2, precision, cdf);
+  });
+  return as_images(t, logits_, 2);
+}
+
+torch::Tensor Categorical::integer_cdf(uint32_t precision) const {
+  const int64_t K = levels_;
+  auto t = cdf_tables(per_subpixel(logits_), K, [&](const float* l, uint32_t* cdf) {
+    categorical_cdf(l, K, precision, cdf);
+  });
+  return as_images(t, logits_.select(1, 0), K);
+}
+
+torch::Tensor DiscretizedLogistic::integer_cdf(uint32_t precision) const {
+  const int64_t K = levels_;
+  auto params = torch::stack({location_, log_scale_}, 1);
+  auto t = cdf_tables(per_subpixel(params), K, [&](const float* p, uint32_t* cdf) {
+    logistic_cdf(p[0], p[1], K, precision, cdf);
+  });
+  return as_images(t, location_, K);
 }
 
 }  // namespace tame

@@ -54,6 +54,10 @@ class PixelDistribution {
   virtual torch::Tensor sample(double temperature = 1.0) const = 0;
   /// E[x] in level units [0, K-1]: float [B, C, H, W].
   virtual torch::Tensor mean() const = 0;
+  /// The coder's exact integer CDF of every sub-pixel, written by the
+  /// deterministic functions of integer_cdf.h from the float parameters (on
+  /// the CPU): int64 [B, C, H, W, K + 1], 0 = cdf[0] < ... < cdf[K] = 2^precision.
+  virtual torch::Tensor integer_cdf(uint32_t precision) const = 0;
   int64_t levels() const { return levels_; }
 
  protected:
@@ -71,6 +75,7 @@ class Bernoulli : public PixelDistribution {
   torch::Tensor log_pmf() const override;
   torch::Tensor sample(double temperature = 1.0) const override;
   torch::Tensor mean() const override;  // sigmoid(logits)
+  torch::Tensor integer_cdf(uint32_t precision) const override;
   const torch::Tensor& logits() const { return logits_; }
 
  private:
@@ -89,6 +94,7 @@ class Categorical : public PixelDistribution {
   torch::Tensor log_pmf() const override;  // log_softmax over the levels
   torch::Tensor sample(double temperature = 1.0) const override;
   torch::Tensor mean() const override;  // sum_k k softmax(logits)_k
+  torch::Tensor integer_cdf(uint32_t precision) const override;
   const torch::Tensor& logits() const { return logits_; }
 
  private:
@@ -113,6 +119,7 @@ class DiscretizedLogistic : public PixelDistribution {
   torch::Tensor sample(double temperature = 1.0) const override;
   /// sum_{k=1}^{K-1} P(x >= k): the exact mean of the discretized levels.
   torch::Tensor mean() const override;
+  torch::Tensor integer_cdf(uint32_t precision) const override;
   const torch::Tensor& location() const { return location_; }
   const torch::Tensor& log_scale() const { return log_scale_; }
 

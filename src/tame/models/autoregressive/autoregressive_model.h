@@ -26,9 +26,10 @@ class AutoregressiveModel : public ImageModel {
   Bound bound() const override { return Bound::kExact; }
   /// The step engine over a CPU copy of the current weights.
   virtual std::unique_ptr<StepEngine> step_engine() = 0;
-  /// Whether the network takes images of any height and width (the codec
-  /// then stores each image's size).
-  virtual bool fully_convolutional() const { return true; }
+  /// Convolutional autoregressive networks take images of any height and
+  /// width (the codec then stores each image's size); a dense one (FVSBN,
+  /// NADE, MADE) overrides this with false.
+  bool any_size() const override { return true; }
   /// Draws through step_engine()'s CDFs. Image b draws from its own random
   /// stream, seeded from torch's generator and b, so the samples don't depend
   /// on the thread count.
