@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "flags.h"
 #include "tame/codec/model_codec.h"
 #include "tame/common.h"
 #include "tame/data/datasets.h"
@@ -45,19 +46,11 @@ int main(int argc, char** argv) try {
     return 2;
   }
   std::string run_dir = argv[1];
-  int threads = 0;
-  int64_t limit = 0, samples = 64;
-  bool naive = true;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads"))
-      threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--limit"))
-      limit = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--samples"))
-      samples = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--naive"))
-      naive = std::atoi(argv[i + 1]) != 0;
-  }
+  tame::bench::Flags flags(argc, argv, 2);
+  int threads = static_cast<int>(flags.integer("--threads", 0));
+  int64_t limit = flags.integer("--limit", 0), samples = flags.integer("--samples", 64);
+  bool naive = flags.integer("--naive", 1) != 0;
+  if (!flags.ok()) return 2;
   threads = tame::set_threads(threads);
   tame::RunConfig cfg;
   auto model = std::dynamic_pointer_cast<tame::AutoregressiveModel>(

@@ -43,9 +43,12 @@ int main(int argc, char** argv) {
   std::string run_dir;
   int64_t repeats = 50, batch = 64;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
-    else run_dir = argv[i];
+    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
+      repeats = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc)
+      batch = std::atoll(argv[++i]);
+    else
+      run_dir = argv[i];
   }
   tame::set_threads(0);
   try {
@@ -59,16 +62,17 @@ int main(int argc, char** argv) {
     mu.grad().zero_();
     auto z = (mu + 0.5 * eps).detach();
     auto f = (z - 3.0).pow(2);
-    auto log_q = tame::latent::gaussian_log_prob(z.unsqueeze(-1), mu.unsqueeze(-1),
-                                                 torch::full({n, 1}, 2 * std::log(0.5), torch::kDouble));
+    auto log_q = tame::latent::gaussian_log_prob(
+        z.unsqueeze(-1), mu.unsqueeze(-1), torch::full({n, 1}, 2 * std::log(0.5), torch::kDouble));
     tame::latent::score_function_surrogate(f, log_q, f.mean()).sum().backward();
     auto score = mu.grad().clone();
-    std::printf("{\"bench\":\"gradient_variance\",\"problem\":\"toy d/dmu E(z-3)^2\",\"exact\":%.4f,"
-                "\"pathwise_mean\":%.4f,\"pathwise_var\":%.4f,\"score_mean\":%.4f,\"score_var\":%.4f,"
-                "\"ratio\":%.1f}\n",
-                2 * (1.0 - 3.0), pathwise.mean().item<double>(), pathwise.var().item<double>(),
-                score.mean().item<double>(), score.var().item<double>(),
-                score.var().item<double>() / pathwise.var().item<double>());
+    std::printf(
+        "{\"bench\":\"gradient_variance\",\"problem\":\"toy d/dmu E(z-3)^2\",\"exact\":%.4f,"
+        "\"pathwise_mean\":%.4f,\"pathwise_var\":%.4f,\"score_mean\":%.4f,\"score_var\":%.4f,"
+        "\"ratio\":%.1f}\n",
+        2 * (1.0 - 3.0), pathwise.mean().item<double>(), pathwise.var().item<double>(),
+        score.mean().item<double>(), score.var().item<double>(),
+        score.var().item<double>() / pathwise.var().item<double>());
     std::fflush(stdout);
 
     // 2. A VAE's encoder.
@@ -98,10 +102,12 @@ int main(int argc, char** argv) {
     score_model->loss(x);  // starts the baseline at this batch's mean
     const double vp = encoder_gradient_variance(*model, x, repeats);
     const double vs = encoder_gradient_variance(*score_model, x, repeats);
-    std::printf("{\"bench\":\"gradient_variance\",\"problem\":\"vae encoder\",\"run\":\"%s\","
-                "\"batch\":%lld,\"repeats\":%lld,\"pathwise_var\":%.4g,\"score_var\":%.4g,\"ratio\":%.1f}\n",
-                run_dir.empty() ? "(fresh)" : run_dir.c_str(), (long long)batch, (long long)repeats, vp,
-                vs, vs / vp);
+    std::printf(
+        "{\"bench\":\"gradient_variance\",\"problem\":\"vae encoder\",\"run\":\"%s\","
+        "\"batch\":%lld,\"repeats\":%lld,\"pathwise_var\":%.4g,\"score_var\":%.4g,\"ratio\":%.1f}"
+        "\n",
+        run_dir.empty() ? "(fresh)" : run_dir.c_str(), (long long)batch, (long long)repeats, vp, vs,
+        vs / vp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_gradient_variance: error: %s\n", tame::first_line(e).c_str());
     return 1;

@@ -8,23 +8,17 @@
 #include <cstdio>
 #include <cstring>
 
+#include "flags.h"
 #include "tame/common.h"
 #include "tame/registry.h"
 
 int main(int argc, char** argv) {
-  int64_t steps = 10, batch = 32;  // the batch size the demo trains with
-  int threads = 0;
-  std::string only;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps"))
-      steps = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch"))
-      batch = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--threads"))
-      threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--model"))
-      only = argv[i + 1];
-  }
+  tame::bench::Flags flags(argc, argv, 1);
+  const int64_t steps = flags.integer("--steps", 10);
+  const int64_t batch = flags.integer("--batch", 32);  // the batch size the demo trains with
+  int threads = static_cast<int>(flags.integer("--threads", 0));
+  const std::string only = flags.text("--model", "");
+  if (!flags.ok()) return 2;
   threads = tame::set_threads(threads);
   tame::ImageShape shape{1, 28, 28};
   for (const auto& e : tame::model_registry()) {

@@ -2,9 +2,9 @@
 // compiles it once through this file.
 #pragma once
 #include <torch/torch.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>

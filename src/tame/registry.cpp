@@ -133,7 +133,8 @@ const std::vector<ModelEntry>& model_registry() { return registry(); }
 
 void register_model(ModelEntry entry) {
   for (const auto& e : registry())
-    if (e.name == entry.name) throw Error("a model named '" + entry.name + "' is already registered");
+    if (e.name == entry.name)
+      throw Error("a model named '" + entry.name + "' is already registered");
   registry().push_back(std::move(entry));
 }
 

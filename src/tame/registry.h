@@ -23,7 +23,7 @@ struct ModelEntry {
   /// evaluates, samples (and codes) in seconds. Each entry says why it is small.
   nlohmann::json tiny;
   /// Whether `tame compress` can code images with a trained model (it needs
-  /// the cached step engine, AutoregressiveModel::incremental()).
+  /// the cached step engine, AutoregressiveModel::step_engine()).
   bool codec = false;
   std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape,
                                             int64_t levels)>

@@ -270,5 +270,6 @@ TEST(Likelihood, IntegerCdfsAreExactAndMatchThePmf) {
   }
   auto l = 3.0 * torch::randn({2, 1, 3, 3});
   auto two = torch::stack({torch::zeros_like(l), l}, 1);
-  EXPECT_TRUE(torch::equal(Bernoulli(l).integer_cdf(precision), Categorical(two).integer_cdf(precision)));
+  EXPECT_TRUE(
+      torch::equal(Bernoulli(l).integer_cdf(precision), Categorical(two).integer_cdf(precision)));
 }

@@ -72,8 +72,8 @@ std::vector<Case> cases() {
        {4, 2, 2}},
       {"split-standard-prior",
        [] {
-         return std::make_shared<Split>(
-             3, std::make_shared<DiagonalScale>(1, 3, 2), /*learned_prior=*/false, 0, 0.0);
+         return std::make_shared<Split>(3, std::make_shared<DiagonalScale>(1, 3, 2),
+                                        /*learned_prior=*/false, 0, 0.0);
        },
        {3, 3, 2}},
       {"composite-with-inverse",
@@ -160,7 +160,7 @@ TEST(FlowModels, WholeTransformInvertsAndLogDetMatchesAutograd) {
       auto model = tame::make_model(name, hp, {channels, 8, 8}, 256);
       auto& flow = dynamic_cast<tame::FlowModel&>(*model);
       auto y = torch::rand({3, channels, 8, 8}) * 0.98 + 0.01;
-      flow.transform().forward(y);  // ActNorm initializes on this first batch
+      flow.transform().forward(y);        // ActNorm initializes on this first batch
       randomize(flow.transform(), 0.05);  // small: a deep stack of random scales overflows
       flow.to(torch::kDouble);
       auto yd = y.to(torch::kDouble);

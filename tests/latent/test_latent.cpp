@@ -18,13 +18,15 @@ using namespace tame;
 
 TEST(Latent, AnalyticGaussianKlMatchesMonteCarlo) {
   torch::manual_seed(0);
-  auto mu = torch::randn({3, 4}, torch::kDouble), logvar = 0.5 * torch::randn({3, 4}, torch::kDouble);
+  auto mu = torch::randn({3, 4}, torch::kDouble),
+       logvar = 0.5 * torch::randn({3, 4}, torch::kDouble);
   const int64_t n = 200000;
   auto z = mu + torch::exp(0.5 * logvar) * torch::randn({n, 3, 4}, torch::kDouble);
   auto mc = (latent::gaussian_log_prob(z, mu, logvar) - standard_normal_log_prob(z)).mean(0);
   auto exact = latent::gaussian_kl(mu, logvar);
   for (int64_t i = 0; i < 3; ++i)
-    EXPECT_NEAR(mc[i].item<double>(), exact[i].item<double>(), 0.02 + 0.01 * exact[i].item<double>());
+    EXPECT_NEAR(mc[i].item<double>(), exact[i].item<double>(),
+                0.02 + 0.01 * exact[i].item<double>());
   EXPECT_NEAR(latent::gaussian_kl(torch::zeros({5}), torch::zeros({5})).item<double>(), 0.0, 1e-12);
 }
 
@@ -228,12 +230,13 @@ struct OpenVlae : Vlae {
 
 TEST(Latent, VlaeDecoderIsCausal) {
   torch::manual_seed(9);
-  VlaeOptions o;
-  o.latent = 3;
-  o.hidden = 4;
-  o.pixel_hidden = 4;
-  o.input_kernel = 5;
-  o.pixel_layers = 3;
+  auto o = nlohmann::json{
+      {"latent", 3},
+      {"hidden", 4},
+      {"pixel_hidden", 4},
+      {"input_kernel", 5},
+      {"pixel_layers",
+       3}}.get<VlaeOptions>();
   OpenVlae m(o, {1, 8, 8}, 4);
   {
     torch::NoGradGuard g;

@@ -21,13 +21,16 @@ std::shared_ptr<AutoregressiveModel> tiny(const std::string& name, ImageShape sh
 
 nlohmann::json tiny_hp(const std::string& name) {
   if (name == "pixelcnn") return {{"hidden", 6}, {"blocks", 2}, {"out_hidden", 12}};
-  return {{"hidden", 12}, {"layers", 3}, {"out_hidden", 48}};  // wide enough that no ReLU in the head is dead everywhere
+  return {{"hidden", 12},
+          {"layers", 3},
+          {"out_hidden", 48}};  // wide enough that no ReLU in the head is dead everywhere
 }
 
 // |d logits(c, i, j) / d x| for every input sub-pixel, summed over the batch of
 // inputs x [B, C, H, W] (several inputs, so that a ReLU that happens to be off
 // for one input does not hide a dependency): [C, H, W].
-torch::Tensor input_gradient(AutoregressiveModel& m, const torch::Tensor& x, int64_t c, int64_t i, int64_t j) {
+torch::Tensor input_gradient(AutoregressiveModel& m, const torch::Tensor& x, int64_t c, int64_t i,
+                             int64_t j) {
   auto xi = x.detach().clone().requires_grad_(true);
   auto out = m.forward_unit(xi);  // [B, K, C, H, W]
   auto target = out.select(4, j).select(3, i).select(2, c).sum();
@@ -73,7 +76,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Causality,
                                             ::testing::Values(1, 3)),
                          [](const auto& info) {
                            std::string n = std::get<0>(info.param);
-                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
                            return n + "_C" + std::to_string(std::get<1>(info.param));
                          });
 
@@ -83,8 +87,10 @@ INSTANTIATE_TEST_SUITE_P(Models, Causality,
 // gated stacks.
 TEST(BlindSpot, PixelCNNMissesPixelsTheGatedStackSees) {
   ImageShape shape{1, 8, 8};
-  auto pcnn = tiny("pixelcnn", shape, 5, {{"hidden", 6}, {"blocks", 2}, {"input_kernel", 3}, {"out_hidden", 8}});
-  auto gated = tiny("gated-pixelcnn", shape, 5, {{"hidden", 6}, {"layers", 2}, {"input_kernel", 3}, {"out_hidden", 8}});
+  auto pcnn = tiny("pixelcnn", shape, 5,
+                   {{"hidden", 6}, {"blocks", 2}, {"input_kernel", 3}, {"out_hidden", 8}});
+  auto gated = tiny("gated-pixelcnn", shape, 5,
+                    {{"hidden", 6}, {"layers", 2}, {"input_kernel", 3}, {"out_hidden", 8}});
   auto x = torch::randn({1, 1, 8, 8});
   const int64_t i = 5, j = 3;
   auto gp = input_gradient(*pcnn, x, 0, i, j)[0];

@@ -173,7 +173,7 @@ namespace {
 // VLAE with its protected parts opened for the test.
 struct VlaeProbe : Vlae {
   using Vlae::decoder_context;
-  using Vlae::decoder_steps;
+  using Vlae::decoder_engine;
   using Vlae::pixel_params;
   using Vlae::Vlae;
 };
@@ -185,18 +185,15 @@ struct VlaeProbe : Vlae {
 TEST(StepEngine, VlaeDecoderMatchesTheTorchNetwork) {
   for (int64_t C : {1, 3}) {
     torch::manual_seed(4);
-    VlaeOptions o;
-    o.latent = 3;
-    o.hidden = 4;
-    o.pixel_hidden = 4;
-    o.pixel_layers = 2;
+    auto o = nlohmann::json{{"latent", 3}, {"hidden", 4}, {"pixel_hidden", 4}, {"pixel_layers", 2}}
+                 .get<VlaeOptions>();
     VlaeProbe m(o, {C, 8, 8}, 16);
     torch::NoGradGuard g;
     for (auto& p : m.parameters()) p.mul_(2.0);
     auto z = torch::randn({3, o.latent});
     auto x = torch::randint(0, 16, {3, C, 8, 8}).to(torch::kUInt8);
     auto full = m.pixel_params(m.decoder_context(z), x).view({3, 16, C, 8, 8});
-    auto steps = m.decoder_steps(m.decoder_context(z));
+    auto steps = m.decoder_engine(m.decoder_context(z));
     ASSERT_TRUE(steps.engine != nullptr);
     ASSERT_EQ(steps.context.size(3), steps.engine->context_features());
     auto cached = engine_logits(*steps.engine, x, steps.context.data_ptr<float>());

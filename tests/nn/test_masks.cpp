@@ -32,7 +32,8 @@ TEST(MaskedConv, ForwardEqualsConvWithMaskedWeightAndKeepsRawWeights) {
   MaskedConv2d conv(MaskedConv2dOptions(2, 4, 5).mask(Mask::kA).colors(2));
   auto x = torch::randn({3, 2, 6, 7});
   namespace F = torch::nn::functional;
-  auto ref = F::conv2d(x, conv->weight * conv->mask, F::Conv2dFuncOptions().bias(conv->bias).padding(2));
+  auto ref =
+      F::conv2d(x, conv->weight * conv->mask, F::Conv2dFuncOptions().bias(conv->bias).padding(2));
   EXPECT_TRUE(torch::allclose(conv(x), ref, 1e-5, 1e-5));
   // The mask is applied in forward(): parameters under the mask keep their values
   // and receive zero gradient.

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "train_util.h"
 #include "tame/data/datasets.h"
 #include "tame/eval/evaluate.h"
 #include "tame/io/file.h"
@@ -16,6 +15,7 @@
 #include "tame/train/checkpoint.h"
 #include "tame/train/run.h"
 #include "tame/train/trainer.h"
+#include "train_util.h"
 
 using namespace tame;
 using namespace tame::testing;
@@ -41,13 +41,15 @@ class PairModel : public ImageModel {
   }
   Optimizers make_optimizers(double lr) override {
     Optimizers out;
-    out.push_back({"first", std::make_unique<torch::optim::Adam>(
-                                std::vector<torch::Tensor>{a_}, torch::optim::AdamOptions(lr)),
+    out.push_back({"first",
+                   std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{a_},
+                                                        torch::optim::AdamOptions(lr)),
                    lr});
-    out.push_back({"second", std::make_unique<torch::optim::SGD>(
-                                 std::vector<torch::Tensor>{b_},
-                                 torch::optim::SGDOptions(2 * lr).momentum(0.9)),
-                   2 * lr});
+    out.push_back(
+        {"second",
+         std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{b_},
+                                             torch::optim::SGDOptions(2 * lr).momentum(0.9)),
+         2 * lr});
     return out;
   }
   StepResult train_step(const torch::Tensor& x, Optimizers& opt, const StepContext& ctx) override {
@@ -81,7 +83,8 @@ void register_pair_model() {
   e.family = "test";
   e.summary = "two optimizers, no likelihood";
   e.defaults = PairOptions();
-  e.make = [](const nlohmann::json& hp, ImageShape shape, int64_t levels) -> std::shared_ptr<ImageModel> {
+  e.make = [](const nlohmann::json& hp, ImageShape shape,
+              int64_t levels) -> std::shared_ptr<ImageModel> {
     return std::make_shared<PairModel>(hp.get<PairOptions>(), shape, levels);
   };
   register_model(e);
@@ -136,7 +139,9 @@ TEST(Loop, TwoOptimizersResumeExactly) {
   auto fewer = m->make_optimizers(cfg.lr);
   fewer.pop_back();
   auto more = m->make_optimizers(cfg.lr);
-  more.push_back({"third", std::make_unique<torch::optim::SGD>(m->parameters(), torch::optim::SGDOptions(1)), 1});
+  more.push_back({"third",
+                  std::make_unique<torch::optim::SGD>(m->parameters(), torch::optim::SGDOptions(1)),
+                  1});
   for (auto* opts : {&fewer, &more}) {
     auto msg = error_of([&] { load_checkpoint(checkpoint_path(resumed), cfg, *m, opts); });
     EXPECT_NE(msg.find("first, second"), std::string::npos) << msg;
@@ -226,7 +231,8 @@ TEST(Batches, ShardsPartitionTheGlobalBatch) {
     EXPECT_EQ(whole.size(0), 10);
     for (int world : {2, 3}) {
       std::vector<torch::Tensor> parts;
-      for (int r = 0; r < world; ++r) parts.push_back(BatchSource(train_set, cfg, r, world).batch(1, 2, 17));
+      for (int r = 0; r < world; ++r)
+        parts.push_back(BatchSource(train_set, cfg, r, world).batch(1, 2, 17));
       EXPECT_TRUE(torch::equal(torch::cat(parts), whole)) << world << " ranks";
       if (world == 3) {
         EXPECT_NE(parts[0].size(0), parts[2].size(0));  // 3, 3 and 4 rows
@@ -253,7 +259,8 @@ TEST(Batches, CropsAreDeterministicAndVary) {
   EXPECT_TRUE(found);
   EXPECT_THROW(random_crops(images, idx, 11, 7, 0), Error);
   EXPECT_EQ(center_crop(images, 4).sizes(), (std::vector<int64_t>{5, 1, 4, 4}));
-  EXPECT_TRUE(torch::equal(center_crop(images, 4)[0][0], images[0][0].slice(0, 4, 8).slice(1, 3, 7)));
+  EXPECT_TRUE(
+      torch::equal(center_crop(images, 4)[0][0], images[0][0].slice(0, 4, 8).slice(1, 3, 7)));
 }
 
 // Training on random crops stops and resumes exactly.
@@ -321,10 +328,12 @@ TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) {
     ASSERT_EQ(r.code, 0) << r.err;
     auto got = nlohmann::json::parse(r.out);
     auto want = nlohmann::json::parse(read_file(tmp / ("v1/" + expected_file)));
-    EXPECT_DOUBLE_EQ(got["nll_nats"].get<double>(), want["nll_nats"].get<double>()) << expected_file;
+    EXPECT_DOUBLE_EQ(got["nll_nats"].get<double>(), want["nll_nats"].get<double>())
+        << expected_file;
   };
   expect_eval("expected-eval.json");
-  auto r = tame::testing::run_tame("train --out " + run + " --resume --epochs 2 --threads 1 --quiet", tmp);
+  auto r = tame::testing::run_tame(
+      "train --out " + run + " --resume --epochs 2 --threads 1 --quiet", tmp);
   ASSERT_EQ(r.code, 0) << r.err;
   expect_eval("expected-resumed-eval.json");
 }

@@ -1,16 +1,15 @@
 // Checkpoints and the training loop: round trips, refusals, exact resume.
-#include <gtest/gtest.h>
-
 #include <dlfcn.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "train_util.h"
 #include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/registry.h"
 #include "tame/train/checkpoint.h"
 #include "tame/train/trainer.h"
+#include "train_util.h"
 
 using namespace tame;
 using tame::testing::TempDir, tame::testing::error_of, tame::testing::new_run, tame::testing::quiet;
@@ -23,6 +22,14 @@ RunConfig tiny_config(const std::string& data_dir, const std::string& model = "p
       model == "pixelcnn" ? nlohmann::json{{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}}
                           : nlohmann::json{{"hidden", 4}, {"layers", 1}, {"out_hidden", 8}},
       11);
+}
+
+// A one-epoch pixelcnn run over n_train 6x6 images in tmp/data, not yet trained.
+std::pair<RunConfig, std::string> one_epoch_run(const TempDir& tmp, int64_t n_train) {
+  tame::testing::write_idx_dataset(tmp / "data", n_train, 8, 6, 6);
+  auto cfg = tiny_config(tmp / "data");
+  cfg.epochs = 1;
+  return {cfg, new_run(tmp, "run", cfg)};
 }
 
 }  // namespace
@@ -58,13 +65,18 @@ TEST(Checkpoint, CorruptTruncatedAndForeignFilesAreRefused) {
   std::string flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x5a;
   write_file_atomic(tmp / "flip.tame", flipped);
-  EXPECT_NE(error_of([&] { load_checkpoint(tmp / "flip.tame", cfg, *m, nullptr); }).find("checksum"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_checkpoint(tmp / "flip.tame", cfg, *m, nullptr); }).find("checksum"),
+      std::string::npos);
 
   write_file_atomic(tmp / "short.tame", bytes.substr(0, bytes.size() - 100));
-  EXPECT_NE(error_of([&] { load_checkpoint(tmp / "short.tame", cfg, *m, nullptr); }).find("truncated"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_checkpoint(tmp / "short.tame", cfg, *m, nullptr); }).find("truncated"),
+      std::string::npos);
 
   write_file_atomic(tmp / "junk.tame", "not a checkpoint at all, just text");
-  EXPECT_NE(error_of([&] { load_checkpoint(tmp / "junk.tame", cfg, *m, nullptr); }).find("magic"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(tmp / "junk.tame", cfg, *m, nullptr); }).find("magic"),
+            std::string::npos);
 
   auto other = tiny_config(tmp / "data", "gated-pixelcnn");
   auto g = build_model(other);
@@ -90,7 +102,8 @@ TEST(Schedule, WarmupCosineAndTimeLimit) {
   EXPECT_NEAR(learning_rate(cfg, 20, 100, 90), 0.0, 1e-12);
 }
 
-void expect_same_parameters(const RunConfig& cfg, const std::string& a_dir, const std::string& b_dir) {
+void expect_same_parameters(const RunConfig& cfg, const std::string& a_dir,
+                            const std::string& b_dir) {
   auto a = build_model(cfg), b = build_model(cfg);
   auto sa = load_checkpoint(checkpoint_path(a_dir), cfg, *a, nullptr);
   auto sb = load_checkpoint(checkpoint_path(b_dir), cfg, *b, nullptr);
@@ -98,7 +111,8 @@ void expect_same_parameters(const RunConfig& cfg, const std::string& a_dir, cons
   EXPECT_EQ(sb.step, 10);
   auto pa = a->named_parameters(), pb = b->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
-  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << cfg.model << " " << p.key();
+  for (const auto& p : pa)
+    EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << cfg.model << " " << p.key();
   // Training did something: the NLL fell from its initial value.
   auto x = load_dataset(cfg.data, "test").images;
   torch::manual_seed(cfg.seed);
@@ -111,7 +125,8 @@ void expect_same_parameters(const RunConfig& cfg, const std::string& a_dir, cons
 // not depend on the planned number of epochs, so the plan may grow.
 TEST(Training, OneEpochPlusResumedEpochEqualsTwoEpochs) {
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);  // 44 images, batch 8: a partial batch is dropped
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6,
+                                   6);  // 44 images, batch 8: a partial batch is dropped
   for (const std::string model : {"pixelcnn", "gated-pixelcnn"}) {
     auto cfg = tiny_config(tmp / "data", model);
     cfg.schedule = "constant";
@@ -171,7 +186,8 @@ TEST(Training, DynamicBinarizationResumesExactlyAndNeedsBinarizedData) {
   auto gray = tiny_config(tmp / "data");
   gray.dynamic_binarization = true;
   std::string bad = new_run(tmp, "gray", gray);
-  EXPECT_NE(error_of([&] { train(quiet(bad), false); }).find("needs a binarized dataset"), std::string::npos);
+  EXPECT_NE(error_of([&] { train(quiet(bad), false); }).find("needs a binarized dataset"),
+            std::string::npos);
 }
 
 // set_threads sizes OpenBLAS's own pool as well as LibTorch's (the trainer,
@@ -216,10 +232,7 @@ TEST(Training, MetricsHoldTrainAndEvalLines) {
 // checkpoint exactly as it was.
 TEST(Training, DivergenceKeepsTheLastGoodCheckpoint) {
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 32, 8, 6, 6);
-  auto cfg = tiny_config(tmp / "data");
-  cfg.epochs = 1;
-  std::string dir = new_run(tmp, "run", cfg);
+  auto [cfg, dir] = one_epoch_run(tmp, 32);
   ASSERT_EQ(train(quiet(dir), false), TrainStatus::kDone);
   std::string before = read_file(checkpoint_path(dir));
   cfg.epochs = 3;
@@ -232,11 +245,10 @@ TEST(Training, DivergenceKeepsTheLastGoodCheckpoint) {
 
 TEST(Training, RefusesAFinishedRunAndMissingCheckpoint) {
   TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 16, 8, 6, 6);
-  auto cfg = tiny_config(tmp / "data");
-  cfg.epochs = 1;
-  std::string dir = new_run(tmp, "run", cfg);
-  EXPECT_NE(error_of([&] { train(quiet(dir), true); }).find("nothing to resume"), std::string::npos);
+  auto run = one_epoch_run(tmp, 16);
+  const std::string dir = run.second;
+  EXPECT_NE(error_of([&] { train(quiet(dir), true); }).find("nothing to resume"),
+            std::string::npos);
   ASSERT_EQ(train(quiet(dir), false), TrainStatus::kDone);
   EXPECT_NE(error_of([&] { train(quiet(dir), true); }).find("--epochs"), std::string::npos);
 }

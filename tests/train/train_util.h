@@ -55,11 +55,13 @@ inline std::pair<std::string, std::string> straight_and_resumed(const TempDir& t
                                                                 const RunConfig& cfg,
                                                                 int64_t stop_after) {
   std::string straight = new_run(tmp, prefix + "straight", cfg);
-  if (train(quiet(straight), false) != TrainStatus::kDone) throw Error("straight run did not finish");
+  if (train(quiet(straight), false) != TrainStatus::kDone)
+    throw Error("straight run did not finish");
   std::string resumed = new_run(tmp, prefix + "resumed", cfg);
   auto stop = quiet(resumed);
   stop.max_steps = stop_after;
-  if (train(stop, false) != TrainStatus::kStepLimit) throw Error("run did not stop at its step limit");
+  if (train(stop, false) != TrainStatus::kStepLimit)
+    throw Error("run did not stop at its step limit");
   if (train(quiet(resumed), true) != TrainStatus::kDone) throw Error("resumed run did not finish");
   return {straight, resumed};
 }

@@ -20,8 +20,11 @@ void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult
                 const nlohmann::json& extra, bool json) {
   const bool scored = r.bound != Bound::kNone;
   if (json) {
-    nlohmann::json j = {{"model", cfg.model}, {"data", cfg.data},           {"split", split},
-                        {"images", r.images}, {"bound", bound_name(r.bound)}};
+    nlohmann::json j = {{"model", cfg.model},
+                        {"data", cfg.data},
+                        {"split", split},
+                        {"images", r.images},
+                        {"bound", bound_name(r.bound)}};
     if (scored) {
       j["nll_nats"] = r.nll_nats;
       j["bpd"] = r.bpd;
@@ -32,9 +35,9 @@ void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult
     return;
   }
   if (scored)
-    std::printf("%s on %s/%s (%lld images): %.4f bits/dim, %.2f nats/image (%s)\n", cfg.model.c_str(),
-                cfg.data.c_str(), split.c_str(), (long long)r.images, r.bpd, r.nll_nats,
-                r.bound == Bound::kExact ? "exact" : "upper bound");
+    std::printf("%s on %s/%s (%lld images): %.4f bits/dim, %.2f nats/image (%s)\n",
+                cfg.model.c_str(), cfg.data.c_str(), split.c_str(), (long long)r.images, r.bpd,
+                r.nll_nats, r.bound == Bound::kExact ? "exact" : "upper bound");
   else
     std::printf("%s has no likelihood: no bits/dim on %s/%s\n", cfg.model.c_str(), cfg.data.c_str(),
                 split.c_str());
@@ -46,7 +49,8 @@ void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult
 void add_eval(CLI::App& app) {
   struct Args {
     std::string run_dir, split = "test", device;
-    int64_t limit = 0, iw_samples = 1, batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
+    int64_t limit = 0, iw_samples = 1,
+            batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
     int threads = 0;
     bool json = false;
   };
@@ -55,7 +59,8 @@ void add_eval(CLI::App& app) {
   c->add_option("run_dir", a->run_dir, "run directory")->required();
   c->add_option("--split", a->split, "test or train")->capture_default_str();
   c->add_option("--limit", a->limit, "evaluate the first N images only (0 = all)");
-  c->add_option("--iw-samples", a->iw_samples, "importance samples K for models with a bound")->capture_default_str();
+  c->add_option("--iw-samples", a->iw_samples, "importance samples K for models with a bound")
+      ->capture_default_str();
   c->add_option("--batch-size", a->batch_size, "images per batch")->capture_default_str();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_option("--device", a->device, "cpu or cuda (default: the run's)");
@@ -70,9 +75,11 @@ void add_eval(CLI::App& app) {
     auto images = images_to_score(cfg, *model, ds.images);
     if (a->limit > 0 && a->limit < images.size(0)) images = images.slice(0, 0, a->limit);
     Progress progress(30.0, a->json && !::isatty(2));
-    auto r = evaluate(*model, images, a->batch_size, a->iw_samples, [&](int64_t done, int64_t total) {
-      progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) + " images");
-    });
+    auto r =
+        evaluate(*model, images, a->batch_size, a->iw_samples, [&](int64_t done, int64_t total) {
+          progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) +
+                          " images");
+        });
     progress.finish();
     const nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
     print_eval(cfg, a->split, r, extra, a->json);

@@ -17,7 +17,9 @@ namespace tame::cli {
 namespace {
 // Level-unit values [0, K-1] (means may fall between levels) as 8-bit gray.
 torch::Tensor to_8bit(const torch::Tensor& v, int64_t levels) {
-  return torch::round(v * (255.0 / static_cast<double>(levels - 1))).clamp(0, 255).to(torch::kUInt8);
+  return torch::round(v * (255.0 / static_cast<double>(levels - 1)))
+      .clamp(0, 255)
+      .to(torch::kUInt8);
 }
 }  // namespace
 
@@ -34,13 +36,17 @@ void add_reconstruct(CLI::App& app) {
       "reconstruct", "latent models: inputs beside their reconstructions, or a latent-space grid");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
   c->add_option("--split", a->split, "test or train")->capture_default_str();
-  c->add_option("-n", a->n, "images to reconstruct (the first N of the split)")->capture_default_str();
-  c->add_option("--columns", a->columns, "images per row; each row of inputs is followed by its "
-                                         "row of reconstructions")
+  c->add_option("-n", a->n, "images to reconstruct (the first N of the split)")
       ->capture_default_str();
-  c->add_option("--out", a->out, "PNG file (default RUN_DIR/reconstructions.png or latent_grid.png)");
-  c->add_flag("--latent-grid", a->latent_grid,
-              "decode a side x side grid over the prior's 5%..95% quantiles (2-D Gaussian latents)");
+  c->add_option("--columns", a->columns,
+                "images per row; each row of inputs is followed by its "
+                "row of reconstructions")
+      ->capture_default_str();
+  c->add_option("--out", a->out,
+                "PNG file (default RUN_DIR/reconstructions.png or latent_grid.png)");
+  c->add_flag(
+      "--latent-grid", a->latent_grid,
+      "decode a side x side grid over the prior's 5%..95% quantiles (2-D Gaussian latents)");
   c->add_option("--side", a->side, "latent grid side")->capture_default_str();
   c->add_option("--seed", a->seed, "random seed")->capture_default_str();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
@@ -81,7 +87,8 @@ void add_reconstruct(CLI::App& app) {
       const int64_t e = std::min(n, b + a->columns);
       auto pad = [&](torch::Tensor t) {  // a short last row keeps the grid rectangular
         if (t.size(0) == a->columns) return t;
-        auto blank = torch::zeros({a->columns - t.size(0), t.size(1), t.size(2), t.size(3)}, t.options());
+        auto blank =
+            torch::zeros({a->columns - t.size(0), t.size(1), t.size(2), t.size(3)}, t.options());
         return torch::cat({t, blank});
       };
       rows.push_back(pad(x.slice(0, b, e)));

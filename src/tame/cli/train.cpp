@@ -71,7 +71,8 @@ RunConfig resumed_config(const TrainArgs& a) {
 
 // A new run's config, checked against its data and model before anything is written.
 RunConfig new_config(const TrainArgs& a) {
-  if (a.model.empty() || a.data.empty()) throw Error("train needs --model and --data (or --resume)");
+  if (a.model.empty() || a.data.empty())
+    throw Error("train needs --model and --data (or --resume)");
   // A run dir with a checkpoint is never overwritten; one whose first attempt
   // died before saving anything starts over.
   if (file_exists(checkpoint_path(a.out)))
@@ -79,7 +80,8 @@ RunConfig new_config(const TrainArgs& a) {
   RunConfig cfg = a.cfg;
   if (cfg.epochs < 1 || cfg.batch_size < 1 || cfg.lr <= 0 || cfg.time_limit < 0 || cfg.clip < 0 ||
       cfg.crop < 0)
-    throw Error("--epochs and --batch-size must be >= 1, --lr > 0, --time-limit, --clip and --crop >= 0");
+    throw Error(
+        "--epochs and --batch-size must be >= 1, --lr > 0, --time-limit, --clip and --crop >= 0");
   nlohmann::json overrides = nlohmann::json::object();
   for (const auto& kv : a.set) {
     auto [k, v] = parse_hparam(kv);
@@ -121,8 +123,12 @@ void run_train(const TrainArgs& a) {
       std::printf("trained %s; run directory: %s\n", cfg.model.c_str(), a.out.c_str());
       g_exit_code = 0;
       break;
-    case TrainStatus::kInterrupted: g_exit_code = 130; break;
-    case TrainStatus::kDiverged: g_exit_code = 1; break;
+    case TrainStatus::kInterrupted:
+      g_exit_code = 130;
+      break;
+    case TrainStatus::kDiverged:
+      g_exit_code = 1;
+      break;
   }
 }
 
@@ -130,23 +136,30 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
   a.o_model = c->add_option("--model", a.model, "model name (see `tame models`)");
   a.o_data = c->add_option("--data", a.data, "dataset (see `tame data`)");
   c->add_option("--out", a.out, "run directory")->required();
-  a.o_epochs = c->add_option("--epochs", a.cfg.epochs, "epochs to train (the cosine schedule spans them)")
-                   ->capture_default_str();
+  a.o_epochs =
+      c->add_option("--epochs", a.cfg.epochs, "epochs to train (the cosine schedule spans them)")
+          ->capture_default_str();
   a.o_time = c->add_option("--time-limit", a.cfg.time_limit,
                            "seconds of training in all, across resumes (0 = none); the schedule "
                            "reaches zero by then");
   a.fixed = {
       c->add_option("--batch-size", a.cfg.batch_size, "images per step")->capture_default_str(),
-      c->add_option("--lr", a.cfg.lr, "peak learning rate of the model's optimizers")->capture_default_str(),
-      c->add_option("--schedule", a.cfg.schedule, "learning-rate schedule after warm-up: cosine or constant")
+      c->add_option("--lr", a.cfg.lr, "peak learning rate of the model's optimizers")
+          ->capture_default_str(),
+      c->add_option("--schedule", a.cfg.schedule,
+                    "learning-rate schedule after warm-up: cosine or constant")
           ->check(CLI::IsMember({"cosine", "constant"}))
           ->capture_default_str(),
       c->add_option("--warmup", a.cfg.warmup, "steps of linear warm-up")->capture_default_str(),
-      c->add_option("--clip", a.cfg.clip, "gradient-norm clipping (0 = off)")->capture_default_str(),
-      c->add_option("--seed", a.cfg.seed, "seed for initialisation and data order")->capture_default_str(),
+      c->add_option("--clip", a.cfg.clip, "gradient-norm clipping (0 = off)")
+          ->capture_default_str(),
+      c->add_option("--seed", a.cfg.seed, "seed for initialisation and data order")
+          ->capture_default_str(),
       c->add_option("--set", a.set, "model hyper-parameter KEY=VALUE (repeatable)"),
-      a.o_k = c->add_option("--k", a.k, "importance samples of a latent model's training objective (--set k=K)"),
-      a.o_beta = c->add_option("--beta", a.beta, "weight of a latent model's KL term (--set beta=B)"),
+      a.o_k = c->add_option(
+          "--k", a.k, "importance samples of a latent model's training objective (--set k=K)"),
+      a.o_beta =
+          c->add_option("--beta", a.beta, "weight of a latent model's KL term (--set beta=B)"),
       c->add_flag("--dynamic-binarization", a.cfg.dynamic_binarization,
                   "binarized data (*-bin): draw every training batch's pixels afresh from the "
                   "8-bit images; the test split stays fixed"),
@@ -158,8 +171,10 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
                 "stop after N steps of this call, with a checkpoint (continue with --resume)");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->capture_default_str();
   a.o_dev = c->add_option("--device", a.cfg.device, "cpu or cuda")->capture_default_str();
-  a.o_eval = c->add_option("--eval-limit", a.cfg.eval_limit, "test images evaluated after each epoch (0 = all)");
-  c->add_option("--log-every", a.log_every, "steps between metrics.jsonl lines")->capture_default_str();
+  a.o_eval = c->add_option("--eval-limit", a.cfg.eval_limit,
+                           "test images evaluated after each epoch (0 = all)");
+  c->add_option("--log-every", a.log_every, "steps between metrics.jsonl lines")
+      ->capture_default_str();
   c->add_flag("--resume", a.resume, "continue RUN_DIR from its last checkpoint");
   c->add_flag("--quiet", a.quiet, "no progress output");
 }
@@ -168,7 +183,8 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
 
 void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  auto* c = app.add_subcommand("train", "train a model; checkpoints, metrics and evaluations go to RUN_DIR");
+  auto* c = app.add_subcommand("train",
+                               "train a model; checkpoints, metrics and evaluations go to RUN_DIR");
   add_train_options(c, *a);
   c->callback([a] { run_train(*a); });
 }

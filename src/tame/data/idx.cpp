@@ -89,7 +89,8 @@ torch::Tensor read_idx(const std::string& path) {
 torch::Tensor read_idx_images(const std::string& path) {
   auto t = read_idx(path);
   if (t.dim() != 3)
-    throw Error(path + ": expected IDX images of rank 3 [N, H, W], got rank " + std::to_string(t.dim()));
+    throw Error(path + ": expected IDX images of rank 3 [N, H, W], got rank " +
+                std::to_string(t.dim()));
   return t.unsqueeze(1);
 }
 

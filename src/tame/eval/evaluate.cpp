@@ -4,8 +4,8 @@
 
 namespace tame {
 
-EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batch_size, int64_t iw_samples,
-                    const std::function<void(int64_t, int64_t)>& on_batch) {
+EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batch_size,
+                    int64_t iw_samples, const std::function<void(int64_t, int64_t)>& on_batch) {
   model.check_input(images);
   EvalResult r;
   r.bound = model.bound();

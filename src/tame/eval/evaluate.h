@@ -24,6 +24,7 @@ struct EvalResult {
 /// bound; exact models ignore it (and report 1). A model without a likelihood
 /// gets bound kNone and no numbers.
 EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batch_size = 32,
-                    int64_t iw_samples = 1, const std::function<void(int64_t done, int64_t total)>& on_batch = {});
+                    int64_t iw_samples = 1,
+                    const std::function<void(int64_t done, int64_t total)>& on_batch = {});
 
 }  // namespace tame

@@ -75,7 +75,8 @@ bool is_directory(const std::string& path) {
 void make_directories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec || !is_directory(path)) throw Error(path + ": cannot create directory (" + ec.message() + ")");
+  if (ec || !is_directory(path))
+    throw Error(path + ": cannot create directory (" + ec.message() + ")");
 }
 
 std::string join_path(const std::string& a, const std::string& b) {
@@ -105,12 +106,14 @@ void put_u64(std::string& out, uint64_t v) {
 }
 uint32_t get_u32(const std::string& in, size_t pos) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<uint8_t>(in[pos + i])) << (8 * i);
   return v;
 }
 uint64_t get_u64(const std::string& in, size_t pos) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in[pos + i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[pos + i])) << (8 * i);
   return v;
 }
 

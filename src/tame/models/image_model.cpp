@@ -9,9 +9,12 @@ namespace tame {
 
 const char* bound_name(Bound b) {
   switch (b) {
-    case Bound::kExact: return "exact";
-    case Bound::kUpper: return "upper";
-    case Bound::kNone: return "none";
+    case Bound::kExact:
+      return "exact";
+    case Bound::kUpper:
+      return "upper";
+    case Bound::kNone:
+      return "none";
   }
   return "none";
 }

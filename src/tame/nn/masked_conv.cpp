@@ -7,7 +7,8 @@ namespace tame {
 torch::Tensor make_mask(int64_t out_channels, int64_t in_channels, int64_t kh, int64_t kw,
                         int64_t center_row, int64_t center_col, int64_t colors, Mask mask) {
   TORCH_CHECK(center_row >= 0 && center_row < kh && center_col >= 0 && center_col < kw,
-              "mask centre (", center_row, ", ", center_col, ") outside a ", kh, "x", kw, " kernel");
+              "mask centre (", center_row, ", ", center_col, ") outside a ", kh, "x", kw,
+              " kernel");
   auto m = torch::zeros({out_channels, in_channels, kh, kw});
   if (mask == Mask::kNone) return m.fill_(1.0);
   auto acc = m.accessor<float, 4>();
@@ -34,15 +35,18 @@ MaskedConv2dImpl::MaskedConv2dImpl(MaskedConv2dOptions options_) : options(std::
 
 void MaskedConv2dImpl::reset() {
   const auto& o = options;
-  weight = register_parameter("weight", torch::empty({o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w()}));
+  weight = register_parameter(
+      "weight", torch::empty({o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w()}));
   // PyTorch's default Conv2d initialisation (Kaiming-uniform with a = sqrt(5)).
   torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
   if (o.bias()) {
-    double bound = 1.0 / std::sqrt(static_cast<double>(o.in_channels() * o.kernel_h() * o.kernel_w()));
+    double bound =
+        1.0 / std::sqrt(static_cast<double>(o.in_channels() * o.kernel_h() * o.kernel_w()));
     bias = register_parameter("bias", torch::empty({o.out_channels()}).uniform_(-bound, bound));
   }
-  mask = register_buffer("mask", make_mask(o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w(),
-                                           o.center_row(), o.center_col(), o.colors(), o.mask()));
+  mask = register_buffer("mask",
+                         make_mask(o.out_channels(), o.in_channels(), o.kernel_h(), o.kernel_w(),
+                                   o.center_row(), o.center_col(), o.colors(), o.mask()));
 }
 
 torch::Tensor MaskedConv2dImpl::forward(const torch::Tensor& x) {
@@ -65,8 +69,10 @@ steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
   steps::Conv out;
   for (int64_t r = 0; r < o.kernel_h(); ++r)
     for (int64_t s = 0; s < o.kernel_w(); ++s)
-      if (kept[r][s].item<float>() > 0) out.taps.push_back({r - o.center_row(), s - o.center_col()});
-  const int64_t cin = o.in_channels(), cout = o.out_channels(), T = static_cast<int64_t>(out.taps.size());
+      if (kept[r][s].item<float>() > 0)
+        out.taps.push_back({r - o.center_row(), s - o.center_col()});
+  const int64_t cin = o.in_channels(), cout = o.out_channels(),
+                T = static_cast<int64_t>(out.taps.size());
   auto& d = out.dense;
   d.in = T * cin;
   d.out = cout;
@@ -86,7 +92,8 @@ steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
 }
 
 steps::Dense to_step_dense(const MaskedConv2dImpl& conv) {
-  TORCH_CHECK(conv.options.kernel_h() == 1 && conv.options.kernel_w() == 1, "to_step_dense: expected a 1x1 layer");
+  TORCH_CHECK(conv.options.kernel_h() == 1 && conv.options.kernel_w() == 1,
+              "to_step_dense: expected a 1x1 layer");
   auto c = to_step_conv(conv);
   TORCH_CHECK(c.taps.size() == 1, "to_step_dense: the 1x1 layer is masked out entirely");
   return std::move(c.dense);

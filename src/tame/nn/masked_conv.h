@@ -32,8 +32,12 @@ torch::Tensor make_mask(int64_t out_channels, int64_t in_channels, int64_t kh, i
 
 struct MaskedConv2dOptions {
   MaskedConv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel)
-      : in_channels_(in_channels), out_channels_(out_channels), kernel_h_(kernel), kernel_w_(kernel),
-        center_row_(kernel / 2), center_col_(kernel / 2) {}
+      : in_channels_(in_channels),
+        out_channels_(out_channels),
+        kernel_h_(kernel),
+        kernel_w_(kernel),
+        center_row_(kernel / 2),
+        center_col_(kernel / 2) {}
   TORCH_ARG(int64_t, in_channels);
   TORCH_ARG(int64_t, out_channels);
   TORCH_ARG(int64_t, kernel_h);

@@ -48,7 +48,8 @@ torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& ind
     const uint64_t h = splitmix64(key + static_cast<uint64_t>(ip[r]));
     // Two 32-bit halves, each reduced to its range: a tiny bias, the same on every machine.
     const int64_t top = static_cast<int64_t>((h >> 32) % static_cast<uint64_t>(H - size + 1));
-    const int64_t left = static_cast<int64_t>((h & 0xffffffffULL) % static_cast<uint64_t>(W - size + 1));
+    const int64_t left =
+        static_cast<int64_t>((h & 0xffffffffULL) % static_cast<uint64_t>(W - size + 1));
     out[r].copy_(images[ip[r]].slice(1, top, top + size).slice(2, left, left + size));
   }
   return out;
@@ -63,7 +64,8 @@ torch::Tensor center_crop(const torch::Tensor& images, int64_t size) {
   return images.slice(2, top, top + size).slice(3, left, left + size).contiguous();
 }
 
-torch::Tensor images_to_score(const RunConfig& cfg, const ImageModel& model, const torch::Tensor& images) {
+torch::Tensor images_to_score(const RunConfig& cfg, const ImageModel& model,
+                              const torch::Tensor& images) {
   return cfg.crop > 0 && !model.any_size() ? center_crop(images, cfg.crop) : images;
 }
 

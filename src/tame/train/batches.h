@@ -51,6 +51,7 @@ torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& ind
 torch::Tensor center_crop(const torch::Tensor& images, int64_t size);
 /// The images a run trained on crops is scored on: whole images when the model
 /// takes any size (fully convolutional), else their central crops.
-torch::Tensor images_to_score(const RunConfig& cfg, const ImageModel& model, const torch::Tensor& images);
+torch::Tensor images_to_score(const RunConfig& cfg, const ImageModel& model,
+                              const torch::Tensor& images);
 
 }  // namespace tame

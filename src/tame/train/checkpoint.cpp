@@ -25,13 +25,15 @@ std::string joined(const std::vector<std::string>& names) {
 }
 
 template <class Bad>
-void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimizers, const Bad& bad) {
+void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimizers,
+                           const Bad& bad) {
   std::vector<std::string> stored, wanted;
-  for (const auto& n : meta.value("optimizers", nlohmann::json::array())) stored.push_back(n.get<std::string>());
+  for (const auto& n : meta.value("optimizers", nlohmann::json::array()))
+    stored.push_back(n.get<std::string>());
   for (const auto& o : optimizers) wanted.push_back(o.name);
   if (stored != wanted)
-    throw bad("checkpoint holds the states of optimizers [" + joined(stored) + "], the model has [" +
-              joined(wanted) + "]");
+    throw bad("checkpoint holds the states of optimizers [" + joined(stored) +
+              "], the model has [" + joined(wanted) + "]");
 }
 
 }  // namespace
@@ -39,8 +41,10 @@ void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimiz
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                      const Optimizers* optimizers, const TrainState& state) {
   torch::serialize::OutputArchive archive;
-  for (const auto& p : model.named_parameters()) archive.write("model." + p.key(), p.value().detach().to(torch::kCPU));
-  for (const auto& b : model.named_buffers()) archive.write("model." + b.key(), b.value().to(torch::kCPU), true);
+  for (const auto& p : model.named_parameters())
+    archive.write("model." + p.key(), p.value().detach().to(torch::kCPU));
+  for (const auto& b : model.named_buffers())
+    archive.write("model." + b.key(), b.value().to(torch::kCPU), true);
   nlohmann::json names = nlohmann::json::array();
   if (optimizers) {
     for (const auto& o : *optimizers) {
@@ -104,7 +108,8 @@ Container read_container(const std::string& path) {
   uint64_t payload_len = get_u64(bytes, 16 + meta_len);
   uint64_t payload_at = 16 + meta_len + 8;
   if (payload_at + payload_len + 4 != bytes.size())
-    throw bad("checkpoint is truncated or has extra bytes (length fields do not match the file size)");
+    throw bad(
+        "checkpoint is truncated or has extra bytes (length fields do not match the file size)");
   uint32_t stored = get_u32(bytes, bytes.size() - 4);
   if (crc32_of(bytes.substr(0, bytes.size() - 4)) != stored)
     throw bad("checkpoint is corrupt (checksum mismatch)");
@@ -123,10 +128,11 @@ TrainState read_state(const nlohmann::json& meta, const RunConfig& cfg, const Ba
   TrainState st;
   try {
     std::string m = meta.at("model").get<std::string>();
-    if (m != cfg.model) throw bad("checkpoint is for model '" + m + "', but the run is '" + cfg.model + "'");
+    if (m != cfg.model)
+      throw bad("checkpoint is for model '" + m + "', but the run is '" + cfg.model + "'");
     if (meta.at("hparams") != cfg.hparams)
-      throw bad("checkpoint hyper-parameters " + meta.at("hparams").dump() + " differ from the run's " +
-                cfg.hparams.dump());
+      throw bad("checkpoint hyper-parameters " + meta.at("hparams").dump() +
+                " differ from the run's " + cfg.hparams.dump());
     auto s = meta.at("image_shape");
     ImageShape shape{s.at(0).get<int64_t>(), s.at(1).get<int64_t>(), s.at(2).get<int64_t>()};
     if (shape != cfg.shape || meta.at("levels").get<int64_t>() != cfg.levels)
@@ -147,9 +153,11 @@ void load_weights(torch::serialize::InputArchive& archive, ImageModel& model, co
   torch::NoGradGuard no_grad;
   auto copy_into = [&](const std::string& name, torch::Tensor& dst, bool buffer) {
     torch::Tensor t;
-    if (!archive.try_read("model." + name, t, buffer)) throw bad("checkpoint has no tensor '" + name + "'");
+    if (!archive.try_read("model." + name, t, buffer))
+      throw bad("checkpoint has no tensor '" + name + "'");
     if (t.sizes() != dst.sizes())
-      throw bad("tensor '" + name + "' has shape " + shape_str(t) + ", the model expects " + shape_str(dst));
+      throw bad("tensor '" + name + "' has shape " + shape_str(t) + ", the model expects " +
+                shape_str(dst));
     dst.copy_(t);
   };
   for (auto& p : model.named_parameters()) copy_into(p.key(), p.value(), false);
@@ -166,7 +174,8 @@ void load_optimizers(torch::serialize::InputArchive& archive, const Container& c
   for (auto& o : optimizers) {
     const std::string key = c.version == 1 ? "optimizer" : "optimizer." + o.name;
     torch::serialize::InputArchive opt;
-    if (!archive.try_read(key, opt)) throw bad("checkpoint has no state for optimizer '" + o.name + "'");
+    if (!archive.try_read(key, opt))
+      throw bad("checkpoint has no state for optimizer '" + o.name + "'");
     try {
       o.optimizer->load(opt);
     } catch (const std::exception& e) {

@@ -7,7 +7,10 @@
 namespace tame {
 
 Progress::Progress(double period_seconds, bool quiet)
-    : tty_(::isatty(2) == 1), quiet_(quiet), period_(period_seconds), last_(std::chrono::steady_clock::now()) {}
+    : tty_(::isatty(2) == 1),
+      quiet_(quiet),
+      period_(period_seconds),
+      last_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(const std::string& text, bool force) {
   if (quiet_) return;

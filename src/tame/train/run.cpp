@@ -62,7 +62,9 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
 }
 
 std::string config_path(const std::string& run_dir) { return join_path(run_dir, "config.json"); }
-std::string checkpoint_path(const std::string& run_dir) { return join_path(run_dir, "checkpoint.tame"); }
+std::string checkpoint_path(const std::string& run_dir) {
+  return join_path(run_dir, "checkpoint.tame");
+}
 std::string metrics_path(const std::string& run_dir) { return join_path(run_dir, "metrics.jsonl"); }
 
 RunConfig read_run_config(const std::string& run_dir) {

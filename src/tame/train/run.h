@@ -22,14 +22,15 @@ struct RunConfig {
   int64_t batch_size = 64;
   double lr = 1e-3;
   std::string schedule = "cosine";  // "cosine" (to zero over --epochs / --time-limit) or "constant"
-  int64_t warmup = 200;  // steps of linear learning-rate warm-up
-  double clip = 1.0;     // gradient-norm clipping threshold (0 = off)
+  int64_t warmup = 200;             // steps of linear learning-rate warm-up
+  double clip = 1.0;                // gradient-norm clipping threshold (0 = off)
   uint64_t seed = 0;
   int64_t epochs = 10;
-  double time_limit = 0;   // seconds of training in total, 0 = none
-  int64_t eval_limit = 0;  // test images evaluated after each epoch, 0 = all
+  double time_limit = 0;              // seconds of training in total, 0 = none
+  int64_t eval_limit = 0;             // test images evaluated after each epoch, 0 = all
   bool dynamic_binarization = false;  // binarized data: fresh Bernoulli draws for every batch
-  int64_t crop = 0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
+  int64_t crop =
+      0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
   std::string device = "cpu";
 
   nlohmann::json to_json() const;

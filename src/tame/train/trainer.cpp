@@ -37,10 +37,12 @@ void check_run_data(const RunConfig& cfg, const Dataset& data) {
   }
   if (shape != cfg.shape || data.levels != cfg.levels)
     throw Error(cfg.data + " holds " + shape.str() + " images with " + std::to_string(data.levels) +
-                " levels, the run expects " + cfg.shape.str() + " with " + std::to_string(cfg.levels));
+                " levels, the run expects " + cfg.shape.str() + " with " +
+                std::to_string(cfg.levels));
   if (cfg.dynamic_binarization && !data.source.defined())
-    throw Error("--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " +
-                cfg.data);
+    throw Error(
+        "--dynamic-binarization needs a binarized dataset (fashion-mnist-bin, mnist-bin), got " +
+        cfg.data);
 }
 
 namespace {
@@ -146,7 +148,8 @@ void Loop::build_model(bool resume) {
 void Loop::check_plan() const {
   if (cfg_.time_limit > 0 && st_.elapsed >= cfg_.time_limit)
     throw Error(dir_ + ": the run already used its --time-limit of " +
-                std::to_string((long long)cfg_.time_limit) + " s; resume with a larger --time-limit");
+                std::to_string((long long)cfg_.time_limit) +
+                " s; resume with a larger --time-limit");
   if (st_.epoch >= cfg_.epochs)
     throw Error(dir_ + ": the run already finished its " + std::to_string((long long)cfg_.epochs) +
                 " epochs; resume with a larger --epochs");
@@ -194,18 +197,18 @@ void Loop::report(const StepResult& r, double lr) {
   if (rate > 0) last_rate_ = rate;
   const double bpd = window_.loss / window_.steps / std::log(2.0);
   // ETA: steps left at the current rate, capped by the time limit.
-  double eta = last_rate_ > 0 ? double(total_steps_ - st_.step) * batches_->global_batch() / last_rate_ : 0;
+  double eta =
+      last_rate_ > 0 ? double(total_steps_ - st_.step) * batches_->global_batch() / last_rate_ : 0;
   if (cfg_.time_limit > 0) eta = std::min(eta, cfg_.time_limit - elapsed());
   char line[256];
-  std::snprintf(line, sizeof line,
-                "epoch %lld/%lld  step %lld  %.0f img/s  train %.4f %s  lr %.2e  ETA %s",
-                (long long)st_.epoch + 1, (long long)cfg_.epochs, (long long)st_.step, last_rate_,
-                bpd, model_->has_likelihood() ? "bits/dim" : "loss/dim", lr,
-                format_duration(eta).c_str());
+  std::snprintf(
+      line, sizeof line, "epoch %lld/%lld  step %lld  %.0f img/s  train %.4f %s  lr %.2e  ETA %s",
+      (long long)st_.epoch + 1, (long long)cfg_.epochs, (long long)st_.step, last_rate_, bpd,
+      model_->has_likelihood() ? "bits/dim" : "loss/dim", lr, format_duration(eta).c_str());
   progress_.update(line);
   if (st_.step % opt_.log_every != 0) return;
-  nlohmann::json j = {{"type", "train"}, {"step", st_.step},      {"epoch", st_.epoch},
-                      {"bpd", bpd},      {"lr", lr},              {"grad_norm", r.grad_norm},
+  nlohmann::json j = {{"type", "train"},      {"step", st_.step}, {"epoch", st_.epoch},
+                      {"bpd", bpd},           {"lr", lr},         {"grad_norm", r.grad_norm},
                       {"images_per_s", rate}, {"time", elapsed()}};
   for (const auto& [key, sum] : window_.terms.items()) j[key] = sum.get<double>() / window_.steps;
   append_metrics(j);
@@ -217,12 +220,13 @@ void Loop::evaluate_test(const char* why) {
   progress_.finish();
   Progress eval_progress(30.0, opt_.quiet || !writer());
   auto r = evaluate(*model_, test_images_, 32, 1, [&](int64_t done, int64_t total) {
-    eval_progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) + " test images");
+    eval_progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) +
+                         " test images");
   });
   eval_progress.finish();
-  nlohmann::json line = {{"type", "eval"},   {"split", "test"},     {"step", st_.step},
+  nlohmann::json line = {{"type", "eval"},     {"split", "test"},    {"step", st_.step},
                          {"epoch", st_.epoch}, {"images", r.images}, {"bound", bound_name(r.bound)},
-                         {"time", elapsed()}, {"why", why}};
+                         {"time", elapsed()},  {"why", why}};
   if (r.bound != Bound::kNone) {
     line["nll_nats"] = r.nll_nats;
     line["bpd"] = r.bpd;
@@ -235,8 +239,8 @@ void Loop::evaluate_test(const char* why) {
     std::fprintf(stderr, "evaluated after %.2f epochs, step %lld (no likelihood)\n", epochs,
                  (long long)st_.step);
   else
-    std::fprintf(stderr, "test %.4f bits/dim (%s, %lld images) after %.2f epochs, step %lld\n", r.bpd,
-                 bound_name(r.bound), (long long)r.images, epochs, (long long)st_.step);
+    std::fprintf(stderr, "test %.4f bits/dim (%s, %lld images) after %.2f epochs, step %lld\n",
+                 r.bpd, bound_name(r.bound), (long long)r.images, epochs, (long long)st_.step);
 }
 
 void Loop::save() {
@@ -273,19 +277,22 @@ TrainStatus Loop::finish(StopReason why) {
   const bool say = writer();
   switch (why) {
     case StopReason::kTimeLimit:
-      if (say) std::fprintf(stderr, "time limit reached after %s\n", format_duration(st_.elapsed).c_str());
+      if (say)
+        std::fprintf(stderr, "time limit reached after %s\n", format_duration(st_.elapsed).c_str());
       if (last_eval_step_ != st_.step) evaluate_test("time-limit");
       return TrainStatus::kTimeLimit;
     case StopReason::kStepLimit:
       if (say && !opt_.quiet)
-        std::fprintf(stderr, "stopped after %lld steps; continue with: tame train --out %s --resume\n",
+        std::fprintf(stderr,
+                     "stopped after %lld steps; continue with: tame train --out %s --resume\n",
                      (long long)opt_.max_steps, dir_.c_str());
       return TrainStatus::kStepLimit;
     default:
       if (say)
-        std::fprintf(stderr,
-                     "interrupted; checkpoint saved in %s (continue with: tame train --out %s --resume)\n",
-                     dir_.c_str(), dir_.c_str());
+        std::fprintf(
+            stderr,
+            "interrupted; checkpoint saved in %s (continue with: tame train --out %s --resume)\n",
+            dir_.c_str(), dir_.c_str());
       return TrainStatus::kInterrupted;
   }
 }

@@ -48,10 +48,11 @@ enum class StopReason : int { kNone = 0, kStepLimit = 1, kTimeLimit = 2, kInterr
 
 struct TrainOptions {
   std::string run_dir;
-  int threads = 0;          // 0 = every hardware thread
-  int64_t log_every = 50;   // steps between metrics.jsonl training lines
-  bool quiet = false;       // no progress output
-  int64_t max_steps = 0;    // stop (with a checkpoint, resumable) after this many steps in this call; 0 = no cap
+  int threads = 0;         // 0 = every hardware thread
+  int64_t log_every = 50;  // steps between metrics.jsonl training lines
+  bool quiet = false;      // no progress output
+  int64_t max_steps =
+      0;  // stop (with a checkpoint, resumable) after this many steps in this call; 0 = no cap
   /// When non-zero at a step boundary, the run stops with a checkpoint (kInterrupted).
   const std::atomic<int>* interrupt = nullptr;
   /// This process's place in a multi-process run; rank 0 alone writes files.

@@ -6,18 +6,17 @@
 
 namespace tame::flows {
 
-VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
-                                               int64_t couplings, int64_t hidden,
-                                               double scale_bound)
+VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels, int64_t couplings,
+                                               int64_t hidden, double scale_bound)
     : levels_(levels), bound_(scale_bound) {
   namespace nn = torch::nn;
   TORCH_CHECK(couplings >= 0 && hidden >= 1,
               "variational dequantization: deq_couplings must be >= 0 and deq_hidden >= 1");
   const int64_t C = shape.channels;
   context_ = register_module(
-      "context", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, hidden, 3).padding(1)), nn::ReLU(),
-                                nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)),
-                                nn::ReLU()));
+      "context",
+      nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, hidden, 3).padding(1)), nn::ReLU(),
+                     nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)), nn::ReLU()));
   affine_ = register_module("affine", nn::Conv2d(nn::Conv2dOptions(hidden, 2 * C, 3).padding(1)));
   {
     torch::NoGradGuard g;
@@ -25,8 +24,8 @@ VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
     affine_->bias.zero_();
   }
   for (int64_t i = 0; i < couplings; ++i) {
-    couplings_.push_back(register_module("coupling" + std::to_string(i),
-                                         Conditioner(C + hidden, hidden, 2 * C)));
+    couplings_.push_back(
+        register_module("coupling" + std::to_string(i), Conditioner(C + hidden, hidden, 2 * C)));
     masks_.push_back(register_buffer(
         "mask" + std::to_string(i),
         coupling_mask(MaskKind::kCheckerboard, C, shape.height, shape.width, i % 2 == 1)));
@@ -53,7 +52,8 @@ Result VariationalDequantizer::transform(const torch::Tensor& eps, const torch::
 }
 
 std::pair<torch::Tensor, torch::Tensor> VariationalDequantizer::sample(const torch::Tensor& x) {
-  auto eps = torch::randn(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+  auto eps =
+      torch::randn(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
   auto [u, logdet] = transform(eps, x);
   return {u, standard_normal_log_prob(eps.flatten(1)) - logdet};
 }

@@ -12,10 +12,12 @@ TransformPtr scale_level(const RealNvpOptions& o, int64_t C, int64_t H, int64_t 
     return std::make_shared<flows::AffineCoupling>(c, h, w, kind, parity, o.hidden, o.scale_bound);
   };
   if (level == o.scales - 1) {
-    for (int64_t i = 0; i < 4; ++i) parts.push_back(coupling(C, H, W, MaskKind::kCheckerboard, i % 2));
+    for (int64_t i = 0; i < 4; ++i)
+      parts.push_back(coupling(C, H, W, MaskKind::kCheckerboard, i % 2));
     return std::make_shared<flows::Composite>(parts);
   }
-  for (int64_t i = 0; i < 3; ++i) parts.push_back(coupling(C, H, W, MaskKind::kCheckerboard, i % 2));
+  for (int64_t i = 0; i < 3; ++i)
+    parts.push_back(coupling(C, H, W, MaskKind::kCheckerboard, i % 2));
   auto squeeze = std::make_shared<flows::Squeeze>();
   parts.push_back(squeeze);
   for (int64_t i = 0; i < 3; ++i)

@@ -15,11 +15,12 @@ Dcgan::Dcgan(const DcganOptions& o, ImageShape shape, int64_t levels)
   g_in_ = register_module("g_in", nn::Linear(o.latent, 2 * h * cells));
   generator_ = register_module(
       "generator",
-      nn::Sequential(nn::BatchNorm2d(2 * h), nn::ReLU(),
-                     nn::ConvTranspose2d(nn::ConvTranspose2dOptions(2 * h, h, 4).stride(2).padding(1)),
-                     nn::BatchNorm2d(h), nn::ReLU(),
-                     nn::ConvTranspose2d(nn::ConvTranspose2dOptions(h, C, 4).stride(2).padding(1)),
-                     nn::Tanh()));
+      nn::Sequential(
+          nn::BatchNorm2d(2 * h), nn::ReLU(),
+          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(2 * h, h, 4).stride(2).padding(1)),
+          nn::BatchNorm2d(h), nn::ReLU(),
+          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(h, C, 4).stride(2).padding(1)),
+          nn::Tanh()));
   discriminator_ = register_module(
       "discriminator",
       nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, h, 4).stride(2).padding(1)),

@@ -35,7 +35,8 @@ torch::Tensor GumbelVae::draw(const Posterior& q, int64_t n, bool reparameterize
   auto logits = q.a.unsqueeze(0).expand({n, q.a.size(0), options.groups, options.classes});
   if (reparameterized) return latent::gumbel_softmax(logits, temperature(), options.hard);
   // Exact categorical draws, one-hot: [n, B, G, M].
-  auto index = torch::multinomial(torch::exp(q.a).reshape({-1, options.classes}), n, true);  // [B G, n]
+  auto index =
+      torch::multinomial(torch::exp(q.a).reshape({-1, options.classes}), n, true);  // [B G, n]
   index = index.t().reshape({n, q.a.size(0), options.groups, 1});
   return torch::zeros_like(logits).scatter_(-1, index, 1.0);
 }

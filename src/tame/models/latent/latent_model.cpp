@@ -125,7 +125,7 @@ torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperat
   // Sub-pixel by sub-pixel through the decoder's step engine, in its order
   // (raster, R -> G -> B within a pixel), given z's features once: each step
   // costs one position's work. Image b draws from its own stream (seed, b).
-  auto steps = decoder_steps(context);
+  auto steps = decoder_engine(context);
   TORCH_CHECK(steps.engine, "decode_sample: this autoregressive decoder has no step engine");
   const auto seed = static_cast<uint64_t>(
       torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
@@ -190,8 +190,9 @@ torch::Tensor LatentModel::decode_mean(const torch::Tensor& z) {
   c10::InferenceMode guard;
   if (autoregressive_decoder()) return decode_sample(z.to(device()), 1.0).to(torch::kFloat);
   auto zd = z.to(device());
-  auto p = pixel_params(decoder_context(zd), torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
-                                         torch::TensorOptions().dtype(torch::kUInt8).device(device())));
+  auto p = pixel_params(decoder_context(zd),
+                        torch::zeros({zd.size(0), shape_.channels, shape_.height, shape_.width},
+                                     torch::TensorOptions().dtype(torch::kUInt8).device(device())));
   return pixels(p)->mean();
 }
 

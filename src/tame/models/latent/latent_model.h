@@ -129,11 +129,11 @@ class LatentModel : public ImageModel {
   /// weights, with the per-pixel context map its layers add (float
   /// [M, H, W, engine->context_features()] on the CPU), computed once from
   /// decoder_context(z); decode_sample draws through it.
-  struct DecoderSteps {
+  struct DecoderEngine {
     std::unique_ptr<StepEngine> engine;
     torch::Tensor context;
   };
-  virtual DecoderSteps decoder_steps(const torch::Tensor& context) { return {}; }
+  virtual DecoderEngine decoder_engine(const torch::Tensor& context) { return {}; }
   /// The decoder network's pixel parameters [M, likelihood_.features(C), H, W] from
   /// decoder_context(z). An autoregressive decoder reads x (uint8 [M, C, H, W]),
   /// and the parameters at each sub-pixel depend only on the sub-pixels before

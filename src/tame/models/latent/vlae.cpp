@@ -45,7 +45,7 @@ torch::Tensor Vlae::pixel_params(const torch::Tensor& hz, const torch::Tensor& x
   return out2_(torch::relu(out1_(h)));
 }
 
-LatentModel::DecoderSteps Vlae::decoder_steps(const torch::Tensor& hz) {
+LatentModel::DecoderEngine Vlae::decoder_engine(const torch::Tensor& hz) {
   c10::InferenceMode guard;
   // The context the engine adds at each layer, [M, H, W, F (1 + layers)]:
   // hz itself (the input layer), then conditions_[i](hz) (layer i).

@@ -44,7 +44,7 @@ class Vlae : public Vae {
   bool autoregressive_decoder() const override { return true; }
   /// The masked layers as a step engine (ConditionedPixelCNNEngine), and z's
   /// features with their per-layer 1x1 projections as its context map.
-  DecoderSteps decoder_steps(const torch::Tensor& hz) override;
+  DecoderEngine decoder_engine(const torch::Tensor& hz) override;
 
  private:
   ConvDecoder context_{nullptr};  // z -> [pixel_hidden, H, W]
