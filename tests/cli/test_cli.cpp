@@ -504,3 +504,29 @@ TEST_F(Cli, GanTrainsResumesSamplesAndHasNoBitsPerDim) {
   std::string ckpt = tame::read_file(tame::join_path(run_dir, "checkpoint.tame"));
   EXPECT_NE(ckpt.find("\"optimizers\":[\"generator\",\"discriminator\"]"), std::string::npos);
 }
+
+// --crop through the CLI: the run trains on 5x5 patches of the 8x8 images, the
+// fully convolutional model is then scored on whole images; a crop larger than
+// the images is one error line and no run directory.
+TEST_F(Cli, TrainsOnRandomCrops) {
+  std::string run_dir = tmp / "run-crop";
+  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
+                   " --epochs 1 --batch-size 16 --threads 1 --crop 5 --set hidden=4 --set blocks=1"
+                   " --set out_hidden=8",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto cfg = nlohmann::json::parse(tame::read_file(tame::join_path(run_dir, "config.json")));
+  EXPECT_EQ(cfg["train"]["crop"], 5);
+  EXPECT_EQ(cfg["image_shape"], nlohmann::json({1, 5, 5}));
+  r = run("eval " + run_dir + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(j["bpd"].get<double>(), j["nll_nats"].get<double>() / (64 * std::log(2.0)), 1e-9);
+  r = run("train --out " + run_dir + " --resume --crop 4 --threads 1", tmp);
+  expect_clean_failure(r, "--crop cannot change on --resume");
+
+  std::string bad = tmp / "run-bad-crop";
+  r = run("train --model pixelcnn --data " + data() + " --out " + bad + " --crop 20", tmp);
+  expect_clean_failure(r, "--crop 20 does not fit");
+  EXPECT_FALSE(std::filesystem::exists(bad));
+}

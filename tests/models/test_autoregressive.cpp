@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tame/dist/likelihood.h"
+#include "tame/eval/evaluate.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/registry.h"
 
@@ -151,4 +152,31 @@ TEST(Registry, UnknownNamesAndKeysAreClearErrors) {
   EXPECT_EQ(resolve_hparams("pixelcnn", {{"hidden", 3}})["hidden"], 3);
   EXPECT_THROW(make_model("gated-pixelcnn", {{"hidden", 4}}, {3, 8, 8}, 256), Error);  // 4 % 3 != 0
   for (const auto& e : model_registry()) EXPECT_FALSE(e.defaults.empty()) << e.name;
+}
+
+// Convolutional autoregressive models score images of any size with their
+// channel count (evaluate() checks by any_size()); a model of a fixed size
+// refuses them with one clear Error.
+TEST(AnySize, ConvolutionalModelsScoreOtherSizesOthersRefuse) {
+  for (const std::string name : {"pixelcnn", "gated-pixelcnn"}) {
+    auto m = tiny(name, {1, 8, 8}, 256, tiny_hp(name));
+    ASSERT_TRUE(m->any_size());
+    for (auto hw : {std::pair<int64_t, int64_t>{1, 1}, {5, 9}, {12, 3}}) {
+      auto x = torch::randint(0, 256, {2, 1, hw.first, hw.second}).to(torch::kUInt8);
+      auto r = evaluate(*m, x);
+      EXPECT_NEAR(r.nll_nats, m->nll(x).mean().item<double>(), 1e-3) << name;
+      EXPECT_NEAR(r.bpd, bits_per_dim(r.nll_nats, hw.first * hw.second), 1e-9);
+    }
+    auto rgb = torch::randint(0, 256, {2, 3, 8, 8}).to(torch::kUInt8);
+    EXPECT_THROW(evaluate(*m, rgb), Error) << name;
+  }
+  auto vae = make_model("vae", {{"latent", 2}, {"hidden", 4}}, {1, 8, 8}, 256);
+  EXPECT_FALSE(vae->any_size());
+  try {
+    evaluate(*vae, torch::zeros({2, 1, 12, 12}, torch::kUInt8));
+    ADD_FAILURE() << "a vae for 8x8 images scored 12x12 ones";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected 1x8x8 images, got 1x12x12"), std::string::npos)
+        << e.what();
+  }
 }
