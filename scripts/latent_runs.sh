@@ -12,7 +12,7 @@
 # THREADS (of training), EVAL100_LIMIT and EVAL5000_LIMIT (0 = all, none = skip) can be set;
 # TRAIN_FLAGS are passed to `tame train` as they are. The binarized-MNIST runs
 # of RESULTS:
-#   DATA=mnist-bin OUT=runs/binarized BATCH=20 LR=1e-3 EPOCHS=200 EVAL100_LIMIT=0 EVAL5000_LIMIT=0 \
+#   DATA=mnist-10k-bin OUT=runs/binarized BATCH=20 LR=1e-3 EPOCHS=200 EVAL100_LIMIT=0 EVAL5000_LIMIT=0 \
 #   TRAIN_FLAGS=--dynamic-binarization RUNS="vae-mlp:0:arch=mlp,hidden=200,latent=50:vae \
 #   iwae-k50:0:arch=mlp,hidden=200,latent=50,k=50:iwae" scripts/latent_runs.sh
 set -euo pipefail

