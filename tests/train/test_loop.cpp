@@ -166,6 +166,7 @@ TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
     if (j["type"] == "train") {
       saw_train = true;
       EXPECT_TRUE(j.contains("first") && j.contains("second")) << j.dump();
+      EXPECT_TRUE(j.contains("loss") && !j.contains("bpd")) << j.dump();  // not bits of anything
     }
   }
   EXPECT_TRUE(saw_eval && saw_train);

@@ -296,6 +296,11 @@ std::vector<DatasetInfo> list_datasets() {
   c.shape = {3, 32, 32};
   c.location = "data_batch_{1..5}.bin and test_batch.bin in DIR";
   out.push_back(c);
+  DatasetInfo codes;
+  codes.name = "codes:RUN_DIR";
+  codes.description = "another run's data encoded by its trained model into discrete code maps";
+  codes.location = "a run of a model with codes (gumbel-vae), for training a prior on them";
+  out.push_back(codes);
   DatasetInfo i;
   i.name = "idx:DIR";
   i.description = "any IDX image set laid out like MNIST";

@@ -195,21 +195,29 @@ void Loop::report(const StepResult& r, double lr) {
   const double since = window_.seconds();
   const double rate = since > 0 ? window_.images / since : 0;
   if (rate > 0) last_rate_ = rate;
-  const double bpd = window_.loss / window_.steps / std::log(2.0);
+  // A likelihood's loss is nats per dimension: shown as bits/dim. Any other
+  // loss (a GAN's) is shown as it is.
+  const bool scored = model_->has_likelihood();
+  const double shown = window_.loss / window_.steps / (scored ? std::log(2.0) : 1.0);
   // ETA: steps left at the current rate, capped by the time limit.
   double eta =
       last_rate_ > 0 ? double(total_steps_ - st_.step) * batches_->global_batch() / last_rate_ : 0;
   if (cfg_.time_limit > 0) eta = std::min(eta, cfg_.time_limit - elapsed());
   char line[256];
-  std::snprintf(
-      line, sizeof line, "epoch %lld/%lld  step %lld  %.0f img/s  train %.4f %s  lr %.2e  ETA %s",
-      (long long)st_.epoch + 1, (long long)cfg_.epochs, (long long)st_.step, last_rate_, bpd,
-      model_->has_likelihood() ? "bits/dim" : "loss/dim", lr, format_duration(eta).c_str());
+  std::snprintf(line, sizeof line,
+                "epoch %lld/%lld  step %lld  %.0f img/s  train %.4f %s  lr %.2e  ETA %s",
+                (long long)st_.epoch + 1, (long long)cfg_.epochs, (long long)st_.step, last_rate_,
+                shown, scored ? "bits/dim" : "loss", lr, format_duration(eta).c_str());
   progress_.update(line);
   if (st_.step % opt_.log_every != 0) return;
-  nlohmann::json j = {{"type", "train"},      {"step", st_.step}, {"epoch", st_.epoch},
-                      {"bpd", bpd},           {"lr", lr},         {"grad_norm", r.grad_norm},
-                      {"images_per_s", rate}, {"time", elapsed()}};
+  nlohmann::json j = {{"type", "train"},
+                      {"step", st_.step},
+                      {"epoch", st_.epoch},
+                      {scored ? "bpd" : "loss", shown},
+                      {"lr", lr},
+                      {"grad_norm", r.grad_norm},
+                      {"images_per_s", rate},
+                      {"time", elapsed()}};
   for (const auto& [key, sum] : window_.terms.items()) j[key] = sum.get<double>() / window_.steps;
   append_metrics(j);
   window_ = Window();
