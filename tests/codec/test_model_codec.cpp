@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "tame/codec/model_codec.h"
 #include "tame/error.h"
@@ -208,4 +209,47 @@ TEST(ModelCodec, BlockCodecComposes) {
   EXPECT_EQ(first.pop(m).values, a.values);
   EXPECT_EQ(second.pop(m).values, b.values);
   EXPECT_TRUE(rans_empty(m));
+}
+
+// A block the model codes worse than raw is stored raw (one byte per value up
+// to 256 levels, two above), so no file costs much more than its raw bytes;
+// the blocks it codes well stay rANS; both decode; every byte of a stored
+// block is under the checksums.
+TEST(ModelCodec, BlocksTheModelCodesBadlyAreStored) {
+  for (int64_t K : {256, 512}) {
+    auto e = engine_for("pixelcnn", 1, K, 3);
+    // Uniform noise in one block, the model's own samples (at T = 0.3) in the next.
+    ImageList noise;
+    noise.sizes.assign(4, ImageSize{1, 8, 8});
+    torch::manual_seed(11);
+    auto v = torch::randint(0, K, {4 * 64}, torch::kLong);
+    for (int64_t k = 0; k < v.size(0); ++k)
+      noise.values.push_back(static_cast<uint16_t>(v[k].item<int64_t>()));
+    ImageList likely;
+    likely.sizes.assign(4, ImageSize{1, 8, 8});
+    likely.values = draw_images(*e, 4, 8, 8, 0.3, 5, 1);
+    const ImageList both = concat(noise, likely);
+    const std::string plain = encode_images(*e, "pixelcnn", both, 4, 1);
+    const std::string file = encode_images(*e, "pixelcnn", both, 4, 1, nullptr, true);
+    const auto h = parse_header(file);
+    ASSERT_EQ(h.block_stored.size(), 2u);
+    EXPECT_EQ(h.block_stored[1], 0) << K;
+    EXPECT_EQ(decode_images(*e, file, 2).images.values, both.values);
+    EXPECT_EQ(parse_header(plain).block_stored, (std::vector<uint8_t>{0, 0}));
+    if (K == 512) {
+      // Two bytes a value lose to rANS even on noise (about 9 bits): not stored.
+      EXPECT_EQ(h.block_stored[0], 0);
+      EXPECT_EQ(file, plain);
+      continue;
+    }
+    EXPECT_EQ(h.block_stored[0], 1);
+    EXPECT_EQ(h.block_bytes[0], 4u * 64u);
+    EXPECT_LT(file.size(), plain.size());
+    EXPECT_LE(file.size(), plain.size() - parse_header(plain).block_bytes[0] + 4 * 64 + 2);
+    for (size_t at = 0; at < file.size(); ++at) {
+      std::string bad = file;
+      bad[at] = static_cast<char>(bad[at] ^ 0x01);
+      EXPECT_THROW(decode_images(*e, bad, 1), Error) << "byte " << at;
+    }
+  }
 }

@@ -204,7 +204,8 @@ void run_compress(const CompressArgs& a) {
     throw Error("--compare needs images of one size");
   Outcome r;
   auto t0 = std::chrono::steady_clock::now();
-  const std::string file = encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats);
+  const std::string file = encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats,
+                                         /*allow_stored=*/true);
   r.encode_s = seconds_since(t0);
   r.bytes = static_cast<int64_t>(file.size());
   write_file_atomic(a.out, file);

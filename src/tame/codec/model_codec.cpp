@@ -201,8 +201,21 @@ void check_inputs(const StepEngine& engine, const std::string& model_name, const
     throw Error("the image values don't match their sizes");
 }
 
+// A stored block's bytes: each value in one byte (levels <= 256) or two.
+std::string raw_values(const std::vector<uint16_t>& values, int64_t levels) {
+  std::string out;
+  out.reserve(values.size() * (levels <= 256 ? 1 : 2));
+  for (uint16_t v : values) {
+    out.push_back(static_cast<char>(v & 0xff));
+    if (levels > 256) out.push_back(static_cast<char>(v >> 8));
+  }
+  return out;
+}
+
 std::string container(const StepEngine& engine, const std::string& model_name, const ImageList& x,
-                      int64_t block, const std::vector<std::string>& payload) {
+                      int64_t block, const std::vector<std::string>& payload,
+                      const std::vector<uint8_t>& stored) {
+  const bool any_stored = std::find(stored.begin(), stored.end(), 1) != stored.end();
   std::string meta;
   put_u64(meta, engine.fingerprint());
   meta.push_back(static_cast<char>(model_name.size()));
@@ -211,7 +224,7 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
   put_u32(meta, kCodecPrecision);
   put_u64(meta, static_cast<uint64_t>(x.sizes.size()));
   put_u32(meta, static_cast<uint32_t>(block));
-  put_u32(meta, x.names.empty() ? 0u : 1u);
+  put_u32(meta, (x.names.empty() ? 0u : 1u) | (any_stored ? 2u : 0u));
   const auto runs = runs_of(x.sizes);
   put_u32(meta, static_cast<uint32_t>(runs.size()));
   for (const auto& r : runs) {
@@ -223,6 +236,8 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
     put_u32(meta, static_cast<uint32_t>(p.size()));
     put_u32(meta, crc32_of(p));
   }
+  if (any_stored)
+    for (uint8_t mode : stored) meta.push_back(static_cast<char>(mode));
   for (const auto& name : x.names) {
     meta.push_back(static_cast<char>(name.size() & 0xff));
     meta.push_back(static_cast<char>(name.size() >> 8));
@@ -240,7 +255,8 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
 }  // namespace
 
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
-                          const ImageList& images, int64_t block, int threads, EncodeStats* stats) {
+                          const ImageList& images, int64_t block, int threads, EncodeStats* stats,
+                          bool allow_stored) {
   check_inputs(engine, model_name, images, block);
   std::vector<int64_t> first, count, offset(1, 0);
   cut_blocks(runs_of(images.sizes), block, &first, &count);
@@ -248,6 +264,7 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
   const int64_t blocks = static_cast<int64_t>(first.size());
   std::vector<std::string> payload(blocks);
   std::vector<EncodeStats> part(blocks);
+  std::vector<uint8_t> stored(blocks, 0);
   run_parallel(blocks, threads, [&](int64_t bi) {
     const ImageSize size = images.sizes[first[bi]];
     const auto* v = images.values.data() + offset[first[bi]];
@@ -255,8 +272,14 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
     RansMessage m;
     push_block(m, engine, b, &part[bi]);
     payload[bi] = rans_serialize(m);
+    if (!allow_stored) return;
+    std::string raw = raw_values(b.values, engine.levels());
+    if (raw.size() <= payload[bi].size()) {
+      payload[bi] = std::move(raw);
+      stored[bi] = 1;
+    }
   });
-  std::string file = container(engine, model_name, images, block, payload);
+  std::string file = container(engine, model_name, images, block, payload, stored);
   if (stats) {
     *stats = EncodeStats{};
     stats->file_bits = 8.0 * static_cast<double>(file.size());
@@ -317,7 +340,7 @@ std::vector<Run> read_geometry(Reader& r, CodecHeader& h, uint32_t* flags) {
     throw Error("unsupported precision " + std::to_string(h.precision));
   if (h.block < 1 || h.block > kMaxBlock) throw Error("bad block size " + std::to_string(h.block));
   if (count < 1 || count > (uint64_t{1} << 31)) throw Error("bad image count");
-  if (*flags > 1) throw Error("unknown flags");
+  if (*flags > (h.version == 1 ? 1u : 3u)) throw Error("unknown flags");
   h.count = static_cast<int64_t>(count);
   if (h.version == 1) {
     check_size(one.size);
@@ -353,6 +376,18 @@ void read_blocks(const std::string& file, Reader& r, size_t meta_end, uint32_t f
     crcs.push_back(static_cast<uint32_t>(r.uint(4)));
     h.block_offset.push_back(offset);
     offset += h.block_bytes.back();
+  }
+  h.block_stored.assign(blocks, 0);
+  if (flags & 2) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      h.block_stored[b] = static_cast<uint8_t>(r.uint(1));
+      if (h.block_stored[b] > 1) throw Error("block " + std::to_string(b) + " has an unknown mode");
+      const uint64_t want = static_cast<uint64_t>(h.block_images[b]) *
+                            static_cast<uint64_t>(h.sizes[h.block_first[b]].dims()) *
+                            (h.levels <= 256 ? 1 : 2);
+      if (h.block_stored[b] && h.block_bytes[b] != want)
+        throw Error("stored block " + std::to_string(b) + " has the wrong size");
+    }
   }
   if (flags & 1) {
     for (int64_t i = 0; i < h.count; ++i) {
@@ -396,8 +431,8 @@ CodecHeader parse_header(const std::string& file) {
   for (const auto& run : runs) blocks += (run.images + h.block - 1) / h.block;
   if (blocks > r.left() / 8) throw Error("the header is truncated (block table)");
   cut_blocks(runs, h.block, &h.block_first, &h.block_images);
-  read_blocks(file, r, meta_end, flags, h);
   for (const auto& run : runs) h.sizes.insert(h.sizes.end(), run.images, run.size);
+  read_blocks(file, r, meta_end, flags, h);
   return h;
 }
 
@@ -421,6 +456,18 @@ void check_model(const StepEngine& engine, const CodecHeader& h) {
                 hex64(h.fingerprint) + "); this run's model has fingerprint " + hex64(expected));
 }
 
+// A stored block's values (their count the parser checked), each < levels.
+void read_stored(const uint8_t* data, size_t bytes, int64_t levels, int64_t block,
+                 std::vector<uint16_t>::iterator to) {
+  const size_t width = levels <= 256 ? 1 : 2;
+  for (size_t k = 0; k < bytes; k += width) {
+    const uint16_t v = static_cast<uint16_t>(data[k] | (width == 2 ? data[k + 1] << 8 : 0));
+    if (v >= levels)
+      throw Error("stored block " + std::to_string(block) + " has a value outside the levels");
+    *to++ = v;
+  }
+}
+
 }  // namespace
 
 DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads) {
@@ -436,12 +483,16 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
   const int64_t blocks = static_cast<int64_t>(h.block_first.size());
   run_parallel(blocks, threads, [&](int64_t bi) {
     const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
+    auto to = out.images.values.begin() + offset[h.block_first[bi]];
+    if (h.block_stored[bi]) {
+      read_stored(data, h.block_bytes[bi], h.levels, bi, to);
+      return;
+    }
     RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
     const ImageBlock b = pop_block(m, engine, h.block_images[bi], h.sizes[h.block_first[bi]]);
     if (!rans_empty(m))
       throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
-    std::copy(b.values.begin(), b.values.end(),
-              out.images.values.begin() + offset[h.block_first[bi]]);
+    std::copy(b.values.begin(), b.values.end(), to);
   });
   return out;
 }

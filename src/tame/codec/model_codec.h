@@ -18,13 +18,17 @@
 //   u32 levels, precision   u64 count   u32 block size   u32 flags
 //   u32 runs, per run: u64 images, u32 C, H, W   (consecutive images of one shape)
 //   per block: u32 payload bytes, u32 crc32 of the payload
+//   if flags & 2, per block: u8 mode (0 = rANS, 1 = stored)
 //   if flags & 1, per image: u16 n + file name
 // Each run is cut into blocks of `block` images (its last block fewer), so a
 // block's images share one shape. A block is one serialized rANS message
 // (8-byte head, then its words) whose symbols pop in order (engine step s,
-// image b), s-major. Version 1 (still read) had no runs: u32 C, H, W, levels,
-// precision in their place, one shape for every image, at most 256 levels,
-// and a fingerprint that also hashed the image size. Free of LibTorch.
+// image b), s-major. A stored block (deflate's idea: no image costs much more
+// than its raw bytes) holds its values as they are, [n][C][H][W], one byte
+// each when levels <= 256, else two (little-endian); the encoder stores a
+// block whenever that is not larger than its rANS message. Version 1 (still read) had no runs: u32
+// C, H, W, levels, precision in their place, one shape for every image, at most 256 levels, and a
+// fingerprint that also hashed the image size. Free of LibTorch.
 #pragma once
 
 #include <cstdint>
@@ -97,9 +101,11 @@ Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize siz
 
 /// Encodes the images into one file (any mix of sizes when the engine is
 /// fully convolutional; every image must have the engine's channels).
+/// allow_stored: store a block's raw values when its rANS message would be no
+/// smaller (tame compress does; off, every block is rANS-coded).
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads,
-                          EncodeStats* stats = nullptr);
+                          EncodeStats* stats = nullptr, bool allow_stored = false);
 
 /// What a file says about itself; parse_header checks the structure and every
 /// checksum, but not the model.
@@ -115,6 +121,7 @@ struct CodecHeader {
   std::vector<int64_t> block_images;   // images in each block
   std::vector<uint64_t> block_offset;  // payload start in the file
   std::vector<uint32_t> block_bytes;
+  std::vector<uint8_t> block_stored;  // 1 for a stored block, one per block
 };
 CodecHeader parse_header(const std::string& file);
 
