@@ -52,9 +52,6 @@ CodecModel load_codec_model(const std::string& run_dir) {
 // is fully convolutional.
 void check_codable(const torch::Tensor& x, const CodecModel& m, const std::string& what) {
   try {
-    if (x.size(1) != m.shape.channels)
-      throw Error("expected " + std::to_string(m.shape.channels) + "-channel images, got " +
-                  ImageShape{x.size(1), x.size(2), x.size(3)}.str());
     check_images(x, m.shape, m.cfg.levels, m.any_size);
   } catch (const Error& e) {
     throw Error(what + ": " + e.what() + " (model " + m.cfg.model + ")");

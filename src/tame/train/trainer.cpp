@@ -165,9 +165,10 @@ StopReason Loop::stop_reason() const {
 
 bool Loop::step() {
   auto x = batches_->batch(st_.epoch, st_.batch_in_epoch, st_.step).to(device_);
-  const double lr = learning_rate(cfg_, st_.step, total_steps_, elapsed());
+  const double now = elapsed();
+  const double lr = learning_rate(cfg_, st_.step, total_steps_, now);
   for (auto& o : optimizers_) {
-    const double rate = learning_rate(cfg_, st_.step, total_steps_, elapsed(), o.base_lr);
+    const double rate = learning_rate(cfg_, st_.step, total_steps_, now, o.base_lr);
     for (auto& g : o.optimizer->param_groups()) g.options().set_lr(rate);
   }
   StepContext ctx;

@@ -49,18 +49,14 @@ torch::Tensor Dcgan::sample(int64_t n, double temperature) {
   return levels.clamp(0, levels_ - 1).to(image_dtype(levels_));
 }
 
-std::vector<torch::Tensor> Dcgan::parameters_of(const torch::nn::Module& m) const {
-  return m.parameters();
-}
-
 Optimizers Dcgan::make_optimizers(double lr) {
   auto adam = [&](std::vector<torch::Tensor> params) {
     return std::make_unique<torch::optim::Adam>(
         params, torch::optim::AdamOptions(lr).betas({options.beta1, 0.999}));
   };
-  auto g = parameters_of(*g_in_), d = parameters_of(*d_out_);
-  for (auto& p : parameters_of(*generator_)) g.push_back(p);
-  for (auto& p : parameters_of(*discriminator_)) d.push_back(p);
+  auto g = g_in_->parameters(), d = d_out_->parameters();
+  for (auto& p : generator_->parameters()) g.push_back(p);
+  for (auto& p : discriminator_->parameters()) d.push_back(p);
   Optimizers out;
   out.push_back({"generator", adam(g), lr});
   out.push_back({"discriminator", adam(d), lr});

@@ -42,7 +42,6 @@ class Dcgan : public ImageModel {
   const DcganOptions options;
 
  private:
-  std::vector<torch::Tensor> parameters_of(const torch::nn::Module& m) const;
   torch::nn::Sequential generator_{nullptr}, discriminator_{nullptr};
   torch::nn::Linear g_in_{nullptr}, d_out_{nullptr};
 };
