@@ -42,6 +42,16 @@ class Cli : public ::testing::Test {
   void SetUp() override { tame::testing::write_idx_dataset(tmp / "data", 48, 10, 8, 8); }
   TempDir tmp;
   std::string data() const { return "idx:" + (tmp / "data"); }
+  /// tame train of `model` on the fixture's data into run_dir, on one thread.
+  Result train(const std::string& model, const std::string& run_dir, const std::string& flags) {
+    return run("train --model " + model + " --data " + data() + " --out " + run_dir +
+                   " --threads 1 " + flags,
+               tmp);
+  }
+  /// A run directory's config.json.
+  nlohmann::json config_of(const std::string& run_dir) const {
+    return nlohmann::json::parse(tame::read_file(tame::join_path(run_dir, "config.json")));
+  }
 };
 
 }  // namespace
@@ -475,10 +485,9 @@ TEST_F(Cli, LatentModelsTrainResumeEvaluateSampleReconstruct) {
 // optimizers, resumes, samples, and tame eval says "none" and prints no bits/dim.
 TEST_F(Cli, GanTrainsResumesSamplesAndHasNoBitsPerDim) {
   std::string run_dir = tmp / "run-dcgan";
-  auto r = run("train --model dcgan --data " + data() + " --out " + run_dir +
-                   " --epochs 2 --batch-size 16 --threads 1 --lr 2e-4 --set hidden=4 --set latent=8"
-                   " --max-steps 2",
-               tmp);
+  auto r =
+      train("dcgan", run_dir,
+            "--epochs 2 --batch-size 16 --lr 2e-4 --set hidden=4 --set latent=8 --max-steps 2");
   ASSERT_EQ(r.code, 0) << r.err;
   r = run("train --out " + run_dir + " --resume --threads 1", tmp);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -510,12 +519,11 @@ TEST_F(Cli, GanTrainsResumesSamplesAndHasNoBitsPerDim) {
 // the images is one error line and no run directory.
 TEST_F(Cli, TrainsOnRandomCrops) {
   std::string run_dir = tmp / "run-crop";
-  auto r = run("train --model pixelcnn --data " + data() + " --out " + run_dir +
-                   " --epochs 1 --batch-size 16 --threads 1 --crop 5 --set hidden=4 --set blocks=1"
-                   " --set out_hidden=8",
-               tmp);
+  auto r =
+      train("pixelcnn", run_dir,
+            "--epochs 1 --batch-size 16 --crop 5 --set hidden=4 --set blocks=1 --set out_hidden=8");
   ASSERT_EQ(r.code, 0) << r.err;
-  auto cfg = nlohmann::json::parse(tame::read_file(tame::join_path(run_dir, "config.json")));
+  auto cfg = config_of(run_dir);
   EXPECT_EQ(cfg["train"]["crop"], 5);
   EXPECT_EQ(cfg["image_shape"], nlohmann::json({1, 5, 5}));
   r = run("eval " + run_dir + " --json --threads 1", tmp);
@@ -526,7 +534,7 @@ TEST_F(Cli, TrainsOnRandomCrops) {
   expect_clean_failure(r, "--crop cannot change on --resume");
 
   std::string bad = tmp / "run-bad-crop";
-  r = run("train --model pixelcnn --data " + data() + " --out " + bad + " --crop 20", tmp);
+  r = train("pixelcnn", bad, "--crop 20");
   expect_clean_failure(r, "--crop 20 does not fit");
   EXPECT_FALSE(std::filesystem::exists(bad));
 }
@@ -545,8 +553,7 @@ TEST_F(Cli, BinarizedSetsDrawEveryBatchAfreshByDefault) {
     std::string run_dir = tmp / ("run-bin" + std::to_string(flag.size()));
     auto r = run("train --model pixelcnn --out " + run_dir + common + flag, tmp);
     ASSERT_EQ(r.code, 0) << r.err;
-    auto cfg = nlohmann::json::parse(tame::read_file(tame::join_path(run_dir, "config.json")));
-    EXPECT_EQ(cfg["train"]["dynamic_binarization"], flag.empty()) << flag;
+    EXPECT_EQ(config_of(run_dir)["train"]["dynamic_binarization"], flag.empty()) << flag;
   }
   auto r = run("train --model pixelcnn --out " + (tmp / "both") + common +
                    " --fixed-binarization --dynamic-binarization",

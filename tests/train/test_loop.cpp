@@ -66,7 +66,10 @@ class PairModel : public ImageModel {
     opt[1].optimizer->step();
     StepResult r;
     r.loss = (l1 + l2).item<double>();
-    r.metrics = {{"first", l1.item<double>()}, {"second", l2.item<double>()}};
+    r.metrics = {{"first", l1.item<double>()},
+                 {"second", l2.item<double>()},
+                 {"lr_first", opt[0].optimizer->param_groups()[0].options().get_lr()},
+                 {"lr_second", opt[1].optimizer->param_groups()[0].options().get_lr()}};
     return r;
   }
 
@@ -192,6 +195,17 @@ TEST(Loop, ScheduleScalesEveryOptimizerAndGradientsAreReduced) {
   ASSERT_EQ(train(opt, false), TrainStatus::kDone);
   EXPECT_EQ(calls, 2 * 2);  // 2 steps, 2 parameter sets each
   EXPECT_DOUBLE_EQ(learning_rate(cfg, 0, 10, 0, 2 * cfg.lr), 2 * learning_rate(cfg, 0, 10, 0));
+  // The rates the loop applied, as the model's step saw them: steps 0 and 1
+  // of the constant schedule with 3 warm-up steps, averaged over the metrics
+  // window of 2 steps: (1/3 + 2/3) / 2 of each optimizer's base rate.
+  int lines = 0;
+  for (const auto& j : metrics(dir)) {
+    if (j["type"] != "train") continue;
+    ++lines;
+    EXPECT_DOUBLE_EQ(j["lr_first"].get<double>(), cfg.lr * 0.5);
+    EXPECT_DOUBLE_EQ(j["lr_second"].get<double>(), 2 * cfg.lr * 0.5);
+  }
+  EXPECT_EQ(lines, 1);
 }
 
 // The stop request comes from outside (tame train's signal handler): the loop
