@@ -1,5 +1,7 @@
 #include "tame/registry.h"
 
+#include <type_traits>
+
 #include "tame/models/autoregressive/gated_pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn.h"
 #include "tame/models/flows/glow.h"
@@ -24,18 +26,16 @@ void from_json(const nlohmann::json& j, IwaeOptions& o) {
   from_json(j, static_cast<VaeOptions&>(o));
 }
 
-enum class Codec { kNo, kYes };
-
 template <class Options, class Model>
-ModelEntry entry(std::string name, std::string family, std::string summary, nlohmann::json tiny,
-                 Codec codec = Codec::kNo) {
+ModelEntry entry(std::string name, std::string family, std::string summary, nlohmann::json tiny) {
   ModelEntry e;
   e.name = std::move(name);
   e.family = std::move(family);
   e.summary = std::move(summary);
   e.defaults = Options();
   e.tiny = std::move(tiny);
-  e.codec = codec == Codec::kYes;
+  // The codec runs a model's step engine: every autoregressive model has one.
+  e.codec = std::is_base_of_v<AutoregressiveModel, Model>;
   e.make = [](const nlohmann::json& hp, ImageShape shape,
               int64_t levels) -> std::shared_ptr<ImageModel> {
     return std::make_shared<Model>(hp.get<Options>(), shape, levels);
@@ -57,14 +57,13 @@ std::vector<ModelEntry>& registry() {
                                        "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, "
                                        "mask-B residual blocks, K-way softmax",
                                        // one residual block runs mask A, mask B and the head
-                                       {{"hidden", 6}, {"blocks", 1}, {"out_hidden", 6}},
-                                       Codec::kYes),
+                                       {{"hidden", 6}, {"blocks", 1}, {"out_hidden", 6}}),
       entry<GatedPixelCNNOptions, GatedPixelCNN>(
           "gated-pixelcnn", "autoregressive",
           "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind "
           "spot",
           // the input layer and one later gated layer: both kinds of layer
-          {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}, Codec::kYes),
+          {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
       entry<NiceOptions, Nice>(
           "nice", "flow",
           "NICE (Dinh et al. 2014): additive couplings + diagonal scale; uniform or variational "
