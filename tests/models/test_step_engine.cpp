@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -133,6 +134,9 @@ TEST(StepEngine, CachesHoldRowsNotImages) {
   const double full = 2.0 * (o.layers + 1) * 512 * 512 * o.hidden * sizeof(float);
   e->begin(1, 512, 512);
   const size_t at_512 = e->cache_bytes();
+  // The figure docs/RESULTS.md and DESIGN.md quote.
+  std::printf("cache for one 512x512 image: %.1f MB (full-size maps: %.0f MB)\n", at_512 / 1e6,
+              full / 1e6);
   EXPECT_LT(at_512, 0.01 * full) << at_512 << " bytes";
   e->begin(1, 2048, 512);
   EXPECT_EQ(e->cache_bytes(), at_512);
