@@ -12,6 +12,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libgtest-dev
   libwebp-dev libjxl-dev  # the codec baselines: WebP lossless and JPEG-XL lossless
+  libjbig-dev             # JBIG1, the bilevel baseline for binarized images
   clang libclang-rt-14-dev  # libFuzzer and the sanitizers for fuzz/
   clang-format            # the format check (tests/test_format.cpp)
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist

@@ -135,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(Registry, RegistrySmoke, ::testing::ValuesIn(tame::mode
                            return name;
                          });
 
-// `tame models --json` lists every entry with its tiny overrides.
+// `tame models --json` lists every entry with its tiny overrides, and a help
+// text for each hyper-parameter, no more and no fewer.
 TEST(Registry, ModelsJsonListsEveryEntry) {
   TempDir tmp;
   auto r = run("models --json", tmp);
@@ -148,5 +149,14 @@ TEST(Registry, ModelsJsonListsEveryEntry) {
     EXPECT_EQ(j[i]["defaults"], e.defaults);
     EXPECT_EQ(j[i]["tiny"], e.tiny);
     EXPECT_EQ(j[i]["codec"], e.codec);
+    EXPECT_EQ(j[i]["help"].size(), e.defaults.size()) << e.name;
+    for (const auto& [key, value] : e.defaults.items()) {
+      ASSERT_TRUE(j[i]["help"].contains(key)) << e.name << " does not say what " << key << " does";
+      EXPECT_GT(j[i]["help"][key].get<std::string>().size(), 8u) << e.name << " " << key;
+    }
   }
+  // The plain listing prints them beside the defaults.
+  r = run("models", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("seed of the connectivity draws"), std::string::npos) << r.out;
 }

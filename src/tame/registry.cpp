@@ -2,7 +2,10 @@
 
 #include <type_traits>
 
+#include "tame/models/autoregressive/fvsbn.h"
 #include "tame/models/autoregressive/gated_pixelcnn.h"
+#include "tame/models/autoregressive/made.h"
+#include "tame/models/autoregressive/nade.h"
 #include "tame/models/autoregressive/pixelcnn.h"
 #include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
@@ -33,6 +36,7 @@ ModelEntry entry(std::string name, std::string family, std::string summary, nloh
   e.family = std::move(family);
   e.summary = std::move(summary);
   e.defaults = Options();
+  e.help = Options::help();
   e.tiny = std::move(tiny);
   // The codec runs a model's step engine: every autoregressive model has one.
   e.codec = std::is_base_of_v<AutoregressiveModel, Model>;
@@ -51,8 +55,22 @@ namespace {
 // least width and depth (see ModelEntry::tiny); kernels stay at their defaults,
 // which cost nothing on 8x8 images. Widths are multiples of 6 where the masks
 // split features by colour, so that the tiny models also take RGB images.
-std::vector<ModelEntry>& registry() {
-  static std::vector<ModelEntry> models = {
+std::vector<ModelEntry> autoregressive_entries() {
+  return {
+      entry<FvsbnOptions, Fvsbn>("fvsbn", "autoregressive",
+                                 "FVSBN (Frey 1998): a logistic regression per sub-pixel on every "
+                                 "earlier one; K-way softmax of rank-r linear logits for K > 2",
+                                 // the least rank keeps the low-rank path of 8-bit images
+                                 {{"rank", 1}}),
+      entry<NadeOptions, Nade>("nade", "autoregressive",
+                               "NADE (Larochelle & Murray 2011): one hidden layer shared by every "
+                               "conditional, O(HD) per image",
+                               {{"hidden", 2}}),
+      entry<MadeOptions, Made>("made", "autoregressive",
+                               "MADE (Germain et al. 2015): masked MLP, connectivity from a seed, "
+                               "an ensemble of masks=M draws",
+                               // two layers and two draws run the deepest masks and the mixture
+                               {{"hidden", 4}, {"layers", 2}, {"masks", 2}}),
       entry<PixelCNNOptions, PixelCNN>("pixelcnn", "autoregressive",
                                        "PixelCNN (van den Oord et al. 2016): 7x7 mask-A input, "
                                        "mask-B residual blocks, K-way softmax",
@@ -64,6 +82,11 @@ std::vector<ModelEntry>& registry() {
           "spot",
           // the input layer and one later gated layer: both kinds of layer
           {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
+  };
+}
+
+std::vector<ModelEntry> flow_entries() {
+  return {
       entry<NiceOptions, Nice>(
           "nice", "flow",
           "NICE (Dinh et al. 2014): additive couplings + diagonal scale; uniform or variational "
@@ -94,6 +117,11 @@ std::vector<ModelEntry>& registry() {
                                 {"dequantization", "variational"},
                                 {"deq_couplings", 1},
                                 {"deq_hidden", 4}}),
+  };
+}
+
+std::vector<ModelEntry> latent_and_gan_entries() {
+  return {
       entry<VaeOptions, Vae>("vae", "latent",
                              "VAE (Kingma & Welling 2013): conv encoder/decoder, Gaussian latent; "
                              "pathwise or score-function gradients; --set beta for the beta-VAE",
@@ -123,6 +151,15 @@ std::vector<ModelEntry>& registry() {
                                  // both networks keep their two convolutions and batch norms
                                  {{"latent", 4}, {"hidden", 2}}),
   };
+}
+
+std::vector<ModelEntry>& registry() {
+  static std::vector<ModelEntry> models = [] {
+    std::vector<ModelEntry> all;
+    for (auto family : {autoregressive_entries, flow_entries, latent_and_gan_entries})
+      for (auto& e : family()) all.push_back(std::move(e));
+    return all;
+  }();
   return models;
 }
 

@@ -18,6 +18,9 @@ struct ModelEntry {
   std::string family;   // "autoregressive", "flow", "latent", "gan"
   std::string summary;  // one line: the paper and the architecture
   nlohmann::json defaults;
+  /// What each hyper-parameter does, by key (the options struct's help()):
+  /// what `tame models` prints beside each default.
+  nlohmann::json help = nlohmann::json::object();
   /// Overrides of `defaults` for the smallest model that still runs every
   /// layer the defaults run: what the registry smoke test trains, resumes,
   /// evaluates, samples (and codes) in seconds. Each entry says why it is small.

@@ -9,7 +9,8 @@
 namespace tame::cli {
 
 void add_info(CLI::App& app) {
-  auto* m = app.add_subcommand("models", "list the models with their default hyper-parameters");
+  auto* m = app.add_subcommand(
+      "models", "list the models, their default hyper-parameters and what each does");
   auto json = std::make_shared<bool>(false);
   m->add_flag("--json", *json, "print one JSON array, an object per model");
   m->callback([json] {
@@ -20,6 +21,7 @@ void add_info(CLI::App& app) {
                        {"family", e.family},
                        {"summary", e.summary},
                        {"defaults", e.defaults},
+                       {"help", e.help},
                        {"tiny", e.tiny},
                        {"codec", e.codec}});
       std::printf("%s\n", all.dump(2).c_str());
@@ -27,13 +29,11 @@ void add_info(CLI::App& app) {
     }
     for (const auto& e : model_registry()) {
       std::printf("%-16s %s\n", e.name.c_str(), e.summary.c_str());
-      std::printf("%-16s defaults: ", "");
-      bool first = true;
       for (auto it = e.defaults.begin(); it != e.defaults.end(); ++it) {
-        std::printf("%s%s=%s", first ? "" : " ", it.key().c_str(), it.value().dump().c_str());
-        first = false;
+        const std::string kv = it.key() + "=" + it.value().dump();
+        std::printf("%-16s   %-26s %s\n", "", kv.c_str(),
+                    e.help.value(it.key(), std::string()).c_str());
       }
-      std::printf("\n");
     }
     std::printf("\nOverride a default with --set KEY=VALUE on `tame train`.\n");
   });

@@ -1,5 +1,6 @@
 #include "tame/dist/integer_cdf.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -59,6 +60,33 @@ double categorical_cdf(const float* logits, int64_t levels, uint32_t precision, 
   for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(e[k]);
   masses_to_cdf(e, sum, levels, precision, cdf);
   return value < 0 ? 0.0 : std::log2(sum) - std::log2(static_cast<double>(e[value]));
+}
+
+double mixture_cdf(const float* weights, const float* logits, int64_t components, int64_t levels,
+                   uint32_t precision, uint32_t* cdf, int64_t value, double temperature) {
+  float* mass = scratch(1, levels).data();
+  std::fill_n(mass, levels, 0.0f);
+  float* e = scratch(0, levels).data();
+  const float inv_t = static_cast<float>(1.0 / temperature);
+  std::vector<float> scaled(temperature != 1.0 ? levels : 0);
+  for (int64_t m = 0; m < components; ++m) {
+    const float* l = logits + m * levels;
+    if (temperature != 1.0) {
+      for (int64_t k = 0; k < levels; ++k) scaled[k] = l[k] * inv_t;
+      l = scaled.data();
+    }
+    float top = l[0];
+    for (int64_t k = 1; k < levels; ++k) top = l[k] > top ? l[k] : top;
+    steps::exp_shifted(l, levels, top, e);
+    double sum = 0;
+    for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(e[k]);
+    const float scale = static_cast<float>(static_cast<double>(weights[m]) / sum);
+    for (int64_t k = 0; k < levels; ++k) mass[k] = mass[k] + e[k] * scale;
+  }
+  double total = 0;
+  for (int64_t k = 0; k < levels; ++k) total = total + static_cast<double>(mass[k]);
+  masses_to_cdf(mass, total > 0 ? total : 1.0, levels, precision, cdf);
+  return value < 0 ? 0.0 : std::log2(total) - std::log2(static_cast<double>(mass[value]));
 }
 
 void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf) {

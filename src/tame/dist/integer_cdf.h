@@ -20,6 +20,14 @@ namespace tame {
 double categorical_cdf(const float* logits, int64_t levels, uint32_t precision, uint32_t* cdf,
                        int64_t value = -1, double temperature = 1.0);
 
+/// A mixture of categoricals: mass_k = sum_m w_m e_mk / S_m, with e_mk =
+/// det_exp(l_mk - max_k l_mk) (logits times 1/T in float when T != 1) and S_m
+/// = sum_k e_mk in double, for `components` weights w (>= 0, not all 0) and
+/// logits [components][levels]; then frequencies as for the categorical. When
+/// value >= 0, returns -log2 of the float mixture probability of `value`.
+double mixture_cdf(const float* weights, const float* logits, int64_t components, int64_t levels,
+                   uint32_t precision, uint32_t* cdf, int64_t value = -1, double temperature = 1.0);
+
 /// The discretized logistic of PixelCNN++ (Salimans et al. 2017): level k of
 /// `levels` is the bin [x_k - d, x_k + d] around x_k = 2k / (levels - 1) - 1,
 /// d = 1 / (levels - 1), with the first bin open to -inf and the last to +inf,

@@ -155,6 +155,12 @@ TAME_CLONES void exp_shifted(const float* x, int64_t n, float shift, float* out)
   for (; i < n; ++i) out[i] = exp8(splat(x[i]) - splat(shift))[0];
 }
 
+TAME_CLONES void sigmoid(const float* in, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, sigmoid8(load8(in + i)));
+  for (; i < n; ++i) out[i] = sigmoid8(splat(in[i]))[0];
+}
+
 TAME_CLONES void gate(const float* in, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(out + i, tanh8(load8(in + i)) * sigmoid8(load8(in + n + i)));

@@ -69,6 +69,8 @@ float det_sigmoid(float x);
 void relu_inplace(float* x, int64_t n);
 /// out[k] = det_exp(x[k] - shift), vectorized (the same bits as det_exp).
 void exp_shifted(const float* x, int64_t n, float shift, float* out);
+/// out[i] = det_sigmoid(in[i]), vectorized (the same bits).
+void sigmoid(const float* in, int64_t n, float* out);
 /// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.
 void gate(const float* in, int64_t n, float* out);
 

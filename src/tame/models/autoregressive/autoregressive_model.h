@@ -16,8 +16,9 @@ class AutoregressiveModel : public ImageModel {
  public:
   using ImageModel::ImageModel;
   /// Logits of every sub-pixel's conditional: [B, K, C, H, W]. Output (c, i, j)
-  /// depends only on sub-pixels that precede it.
-  torch::Tensor logits(const torch::Tensor& x);
+  /// depends only on sub-pixels that precede it. By default the network on x
+  /// scaled to [-1, 1]; an ensemble returns its mixture's log-probabilities.
+  virtual torch::Tensor logits(const torch::Tensor& x);
   /// The network on inputs already scaled to [-1, 1] (float [B, C, H, W]);
   /// tests take gradients through it.
   virtual torch::Tensor forward_unit(const torch::Tensor& x_unit) = 0;

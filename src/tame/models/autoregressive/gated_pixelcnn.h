@@ -20,11 +20,21 @@
 namespace tame {
 
 struct GatedPixelCNNOptions {
-  int64_t hidden = 32;       // n: feature maps in each stack (2n before each gate); a multiple of C
-  int64_t layers = 8;        // gated layers after the input layer
-  int64_t input_kernel = 7;  // k of the input layer: (k/2+1) x k vertical, 1 x (k/2+1) horizontal
-  int64_t kernel = 3;        // k of the later layers
-  int64_t out_hidden = 64;   // width of the 1x1 layer before the K-way logits
+  int64_t hidden = 32;
+  int64_t layers = 8;
+  int64_t input_kernel = 7;
+  int64_t kernel = 3;
+  int64_t out_hidden = 64;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"hidden", "n: feature maps in each stack (2n before each gate); a multiple of C"},
+        {"layers", "gated layers after the input layer"},
+        {"input_kernel", "k of the input layer: (k/2+1) x k vertical, 1 x (k/2+1) horizontal"},
+        {"kernel", "k of the later layers"},
+        {"out_hidden", "width of the 1x1 layer before the K-way logits"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GatedPixelCNNOptions, hidden, layers, input_kernel,
                                                 kernel, out_hidden)

@@ -18,11 +18,21 @@
 namespace tame {
 
 struct PixelCNNOptions {
-  int64_t hidden = 32;       // h: channels inside a residual block (2h between blocks)
-  int64_t blocks = 8;        // residual mask-B blocks after the input layer
-  int64_t input_kernel = 7;  // size of the mask-A input convolution
-  int64_t kernel = 3;        // size of the mask-B convolution inside each block
-  int64_t out_hidden = 64;   // width of the 1x1 layer before the K-way logits
+  int64_t hidden = 32;
+  int64_t blocks = 8;
+  int64_t input_kernel = 7;
+  int64_t kernel = 3;
+  int64_t out_hidden = 64;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"hidden", "h: channels inside a residual block (2h between blocks)"},
+        {"blocks", "residual mask-B blocks after the input layer"},
+        {"input_kernel", "size of the mask-A input convolution"},
+        {"kernel", "size of the mask-B convolution inside each block"},
+        {"out_hidden", "width of the 1x1 layer before the K-way logits"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PixelCNNOptions, hidden, blocks, input_kernel,
                                                 kernel, out_hidden)

@@ -20,9 +20,10 @@
 // codec). The torch models export their weights into an engine
 // (AutoregressiveModel::step_engine()); the engines are free of LibTorch.
 //
-// Caches: the engines are fully convolutional, so one engine serves images of
-// any height and width >= 1. A layer's output is read by the next layer's
-// taps only on the few rows those taps reach, so each layer keeps a ring of
+// Caches: the engines here are fully convolutional, so one engine serves
+// images of any height and width >= 1 (the dense engines of
+// dense_autoregressive.h keep the whole image instead and take one size). A layer's output is read
+// by the next layer's taps only on the few rows those taps reach, so each layer keeps a ring of
 // that many rows (row r in slot r mod rows), not the whole image:
 // cache_bytes() is independent of the height and grows with the width.
 // Room for other resolutions: a strided layer (a downsampling stem) or an

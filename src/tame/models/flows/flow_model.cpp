@@ -7,6 +7,17 @@
 
 namespace tame {
 
+nlohmann::json flow_help(nlohmann::json own) {
+  own.update(nlohmann::json{
+      {"hidden", "channels of each coupling's network"},
+      {"alpha", "logit pre-processing: y -> logit(alpha + (1 - 2 alpha) y)"},
+      {"dequantization", "uniform | variational (Flow++: a learned q(u|x), dequantization.h)"},
+      {"deq_couplings", "couplings of the variational q(u|x)"},
+      {"deq_hidden", "channels of q(u|x)'s networks"},
+  });
+  return own;
+}
+
 FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base,
                      std::shared_ptr<flows::VariationalDequantizer> dequantizer)
     : ImageModel(shape, levels),

@@ -14,6 +14,11 @@
 
 namespace tame {
 
+/// A flow's help() (what `tame models` prints): `own` plus the
+/// hyper-parameters every flow here shares (hidden, alpha, dequantization,
+/// deq_couplings, deq_hidden).
+nlohmann::json flow_help(nlohmann::json own);
+
 enum class FlowBase {
   kNormal,       // standard normal on R^D (the flows' prior)
   kUniformUnit,  // uniform on [0, 1)^D: with the identity transform, exactly log2 K bits/dim

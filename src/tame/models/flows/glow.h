@@ -24,14 +24,22 @@
 namespace tame {
 
 struct GlowOptions {
-  int64_t levels = 2;        // levels; the image side must be divisible by 2^levels
-  int64_t steps = 4;         // flow steps per level
-  int64_t hidden = 64;       // channels of each coupling's network
-  double scale_bound = 2.0;  // |log-scale| < scale_bound in couplings and priors (0 = unbounded)
-  double alpha = 0.05;       // logit pre-processing: y -> logit(alpha + (1 - 2 alpha) y)
-  std::string dequantization = "uniform";  // or "variational" (Flow++, dequantization.h)
-  int64_t deq_couplings = 2;               // couplings of the variational q(u|x)
-  int64_t deq_hidden = 32;                 // channels of q(u|x)'s networks
+  int64_t levels = 2;
+  int64_t steps = 4;
+  int64_t hidden = 64;
+  double scale_bound = 2.0;
+  double alpha = 0.05;
+  std::string dequantization = "uniform";
+  int64_t deq_couplings = 2;
+  int64_t deq_hidden = 32;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return flow_help({
+        {"levels", "multi-scale levels; the image side must be divisible by 2^levels"},
+        {"steps", "flow steps per level"},
+        {"scale_bound", "|log-scale| < scale_bound in couplings and priors (0 = unbounded)"},
+    });
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GlowOptions, levels, steps, hidden, scale_bound,
                                                 alpha, dequantization, deq_couplings, deq_hidden)

@@ -16,12 +16,18 @@
 namespace tame {
 
 struct NiceOptions {
-  int64_t couplings = 4;  // additive couplings; each changes the half the previous one kept
-  int64_t hidden = 64;    // channels of each coupling's network
-  double alpha = 0.05;    // logit pre-processing: y -> logit(alpha + (1 - 2 alpha) y)
-  std::string dequantization = "uniform";  // or "variational" (Flow++, dequantization.h)
-  int64_t deq_couplings = 2;               // couplings of the variational q(u|x)
-  int64_t deq_hidden = 32;                 // channels of q(u|x)'s networks
+  int64_t couplings = 4;
+  int64_t hidden = 64;
+  double alpha = 0.05;
+  std::string dequantization = "uniform";
+  int64_t deq_couplings = 2;
+  int64_t deq_hidden = 32;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return flow_help({
+        {"couplings", "additive couplings; each changes the half the previous one kept"},
+    });
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NiceOptions, couplings, hidden, alpha,
                                                 dequantization, deq_couplings, deq_hidden)

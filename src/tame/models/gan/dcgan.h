@@ -21,9 +21,17 @@
 namespace tame {
 
 struct DcganOptions {
-  int64_t latent = 64;  // dimensions of z
-  int64_t hidden = 32;  // h: channels of the wider convolutions are 2h
-  double beta1 = 0.5;   // Adam's first-moment decay for both networks
+  int64_t latent = 64;
+  int64_t hidden = 32;
+  double beta1 = 0.5;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"latent", "dimensions of z"},
+        {"hidden", "h: channels of the wider convolutions are 2h"},
+        {"beta1", "Adam's first-moment decay for both networks"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DcganOptions, latent, hidden, beta1)
 

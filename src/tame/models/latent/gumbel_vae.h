@@ -18,16 +18,33 @@
 namespace tame {
 
 struct GumbelVaeOptions {
-  int64_t groups = 30;              // categorical latent variables
-  int64_t classes = 10;             // classes of each
-  std::string arch = "conv";        // conv | mlp (latent_model.h)
-  int64_t hidden = 32;              // conv: channels of the first convolution; mlp: units
-  std::string likelihood = "auto";  // auto | bernoulli | categorical | logistic
-  double beta = 1.0;                // weight of the KL term
-  double tau0 = 1.0;                // temperature at step 0
-  double tau_min = 0.5;             // floor of the temperature schedule
-  double anneal = 3e-5;             // tau = max(tau_min, tau0 exp(-anneal step))
-  bool hard = false;                // straight-through Gumbel-softmax
+  int64_t groups = 30;
+  int64_t classes = 10;
+  std::string arch = "conv";
+  int64_t hidden = 32;
+  std::string likelihood = "auto";
+  double beta = 1.0;
+  double tau0 = 1.0;
+  double tau_min = 0.5;
+  double anneal = 3e-5;
+  bool hard = false;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"groups", "categorical latent variables"},
+        {"classes", "classes of each categorical latent"},
+        {"arch", "encoder and decoder networks: conv | mlp (latent_model.h)"},
+        {"hidden", "conv: channels of the first convolution; mlp: units"},
+        {"likelihood",
+         "pixel likelihood p(x|z): auto (bernoulli for K = 2, else categorical) | bernoulli | "
+         "categorical | logistic"},
+        {"beta", "weight of the KL term"},
+        {"tau0", "temperature at step 0"},
+        {"tau_min", "floor of the temperature schedule"},
+        {"anneal", "tau = max(tau_min, tau0 exp(-anneal step))"},
+        {"hard", "straight-through Gumbel-softmax"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GumbelVaeOptions, groups, classes, arch, hidden,
                                                 likelihood, beta, tau0, tau_min, anneal, hard)

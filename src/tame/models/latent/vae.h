@@ -24,14 +24,29 @@
 namespace tame {
 
 struct VaeOptions {
-  int64_t latent = 32;                 // latent dimensions (2 gives a latent-grid picture)
-  std::string arch = "conv";           // conv | mlp
-  int64_t hidden = 32;                 // conv: channels of the first convolution (the second
-                                       // has 2x); mlp: units of each hidden layer
-  std::string likelihood = "auto";     // auto | bernoulli | categorical | logistic
-  double beta = 1.0;                   // weight of the KL term (beta-VAE; 1 = the VAE)
-  int64_t k = 1;                       // importance samples of the training objective (IWAE)
-  std::string estimator = "pathwise";  // pathwise (reparameterized) | score (k = 1 only)
+  int64_t latent = 32;
+  std::string arch = "conv";
+  int64_t hidden = 32;
+  std::string likelihood = "auto";
+  double beta = 1.0;
+  int64_t k = 1;
+  std::string estimator = "pathwise";
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"latent", "latent dimensions (2 gives a latent-grid picture)"},
+        {"arch", "encoder and decoder networks: conv | mlp"},
+        {"hidden",
+         "conv: channels of the first convolution (the second has 2x); mlp: units of each hidden "
+         "layer"},
+        {"likelihood",
+         "pixel likelihood p(x|z): auto (bernoulli for K = 2, else categorical) | bernoulli | "
+         "categorical | logistic"},
+        {"beta", "weight of the KL term (beta-VAE; 1 = the VAE)"},
+        {"k", "importance samples of the training objective (IWAE)"},
+        {"estimator", "pathwise (reparameterized) | score (k = 1 only)"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VaeOptions, latent, arch, hidden, likelihood, beta,
                                                 k, estimator)

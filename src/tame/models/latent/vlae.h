@@ -22,13 +22,25 @@
 namespace tame {
 
 struct VlaeOptions {
-  int64_t latent = 32;        // latent dimensions
-  int64_t hidden = 32;        // encoder / z-decoder channels
-  int64_t pixel_hidden = 32;  // channels of the PixelCNN decoder
-  int64_t input_kernel = 3;   // the mask-A convolution's size
-  int64_t pixel_layers = 1;   // mask-B 3x3 layers after it
-  double beta = 1.0;          // weight of the KL term
-  int64_t k = 1;              // importance samples of the training objective
+  int64_t latent = 32;
+  int64_t hidden = 32;
+  int64_t pixel_hidden = 32;
+  int64_t input_kernel = 3;
+  int64_t pixel_layers = 1;
+  double beta = 1.0;
+  int64_t k = 1;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"latent", "latent dimensions"},
+        {"hidden", "encoder / z-decoder channels"},
+        {"pixel_hidden", "channels of the PixelCNN decoder"},
+        {"input_kernel", "the mask-A convolution's size"},
+        {"pixel_layers", "mask-B 3x3 layers after the mask-A input convolution"},
+        {"beta", "weight of the KL term"},
+        {"k", "importance samples of the training objective"},
+    };
+  }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VlaeOptions, latent, hidden, pixel_hidden,
                                                 input_kernel, pixel_layers, beta, k)

@@ -1,0 +1,98 @@
+#include "tame/models/autoregressive/fvsbn.h"
+
+namespace tame {
+
+namespace {
+
+// The FVSBN's conditionals, step by step: dimension d reads the first d
+// sub-pixels through its own map (in = d), then for a low-rank model the
+// rank -> K map of that dimension.
+class FvsbnEngine : public DenseEngine {
+ public:
+  struct Net {
+    std::vector<steps::Dense> prefix;  // per d: x_<d -> width
+    std::vector<steps::Dense> up;      // per d: rank -> K (low rank only)
+  };
+  FvsbnEngine(std::shared_ptr<const Net> net, ImageShape shape, int64_t levels)
+      : DenseEngine(shape, levels), net_(std::move(net)) {}
+  std::unique_ptr<StepEngine> clone() const override {
+    return std::make_unique<FvsbnEngine>(net_, shape_, K_);
+  }
+
+ protected:
+  void hash(steps::Fingerprint& f) const override {
+    f.add(int64_t{201});
+    for (const auto& d : net_->prefix) f.add(d);
+    for (const auto& d : net_->up) f.add(d);
+  }
+  void reset(int64_t n) override {
+    h_.assign(n * net_->prefix[0].out, 0.0f);
+    out_.assign(n * outputs_, 0.0f);
+  }
+  void compute_dim(int64_t d, float* params) override {
+    const auto& prefix = net_->prefix[d];
+    if (net_->up.empty()) {
+      steps::dense(prefix, x(0), D_, n_, out_.data(), outputs_);
+    } else {
+      steps::dense(prefix, x(0), D_, n_, h_.data(), prefix.out);
+      steps::dense(net_->up[d], h_.data(), prefix.out, n_, out_.data(), outputs_);
+    }
+    write_logits(out_.data(), params);
+  }
+  size_t layer_bytes() const override { return sizeof(float) * (h_.size() + out_.size()); }
+
+ private:
+  std::shared_ptr<const Net> net_;
+  std::vector<float> h_, out_;
+};
+
+}  // namespace
+
+Fvsbn::Fvsbn(const FvsbnOptions& o, ImageShape shape, int64_t levels)
+    : DenseAutoregressiveModel(shape, levels), options(o), rank_(levels == 2 ? 0 : o.rank) {
+  TORCH_CHECK(o.rank >= 0, "fvsbn: rank must be >= 0");
+  const int64_t D = D_, w = width();
+  W_ = register_parameter("W", torch::randn({D * w, D}) * 0.01);
+  b_ = register_parameter("b", torch::zeros({D, outputs_}));
+  if (rank_ > 0)
+    U_ = register_parameter("U", torch::randn({D, outputs_, rank_}) / std::sqrt(rank_));
+  // Row d * w + k reads x_j for j < d only.
+  auto rows = torch::arange(D).repeat_interleave(w).unsqueeze(1);
+  mask_ = (torch::arange(D).unsqueeze(0) < rows).to(torch::kFloat);
+}
+
+torch::Tensor Fvsbn::flat_logits(const torch::Tensor& x) {
+  if (mask_.device() != x.device()) mask_ = mask_.to(x.device());
+  auto h = torch::nn::functional::linear(x, W_ * mask_).view({x.size(0), D_, width()});
+  if (rank_ == 0) return h + b_;
+  return torch::einsum("bdr,dkr->bdk", {h, U_}) + b_;
+}
+
+std::unique_ptr<StepEngine> Fvsbn::step_engine() {
+  torch::NoGradGuard g;
+  auto W = W_.detach().cpu().contiguous(), b = b_.detach().cpu().contiguous();
+  const int64_t D = D_, w = width();
+  auto net = std::make_shared<FvsbnEngine::Net>();
+  auto Wa = W.accessor<float, 2>();
+  for (int64_t d = 0; d < D; ++d) {
+    steps::Dense p{d, w, std::vector<float>(d * w), std::vector<float>(w, 0.0f)};
+    for (int64_t j = 0; j < d; ++j)
+      for (int64_t k = 0; k < w; ++k) p.w[j * w + k] = Wa[d * w + k][j];
+    if (rank_ == 0) std::copy_n(b[d].data_ptr<float>(), w, p.b.data());
+    net->prefix.push_back(std::move(p));
+  }
+  if (rank_ > 0) {
+    auto U = U_.detach().cpu().contiguous();
+    auto Ua = U.accessor<float, 3>();
+    for (int64_t d = 0; d < D; ++d) {
+      steps::Dense u{rank_, outputs_, std::vector<float>(rank_ * outputs_),
+                     std::vector<float>(b[d].data_ptr<float>(), b[d].data_ptr<float>() + outputs_)};
+      for (int64_t r = 0; r < rank_; ++r)
+        for (int64_t k = 0; k < outputs_; ++k) u.w[r * outputs_ + k] = Ua[d][k][r];
+      net->up.push_back(std::move(u));
+    }
+  }
+  return std::make_unique<FvsbnEngine>(net, shape_, levels_);
+}
+
+}  // namespace tame
