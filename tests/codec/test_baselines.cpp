@@ -24,7 +24,7 @@ struct Codec {
 
 std::vector<Codec> codecs() {
   return {
-      {"png", tame::encode_png_best,
+      {"png", [](const torch::Tensor& x) { return tame::encode_png_best(x); },
        [](const std::string& b, int64_t) { return tame::decode_png(b); }},
       {"webp", tame::encode_webp_lossless, tame::decode_webp},
       {"jxl", [](const torch::Tensor& x) { return tame::encode_jxl_lossless(x); },
@@ -144,6 +144,31 @@ TEST(Baselines, MeasureSumsOneFilePerImage) {
     auto one = tame::measure_baselines(images, 1);
     for (size_t k = 0; k < results.size(); ++k) EXPECT_EQ(one[k].bytes, results[k].bytes);
   }
+}
+
+// Binary images (K = 2) get each codec's bilevel form and JBIG1: every file
+// decodes to its image, PNG at bit depth 1 is smaller than at 8 bits, and
+// values other than 0 and 1 are refused.
+TEST(Baselines, BilevelImagesGetTheBilevelForms) {
+  auto grey = torch::stack({structured(1, 28, 28, 5), structured(1, 28, 28, 6)});
+  auto images = grey.gt(grey.to(torch::kFloat).mean()).to(torch::kUInt8);
+  ASSERT_GT(images.sum().item<int64_t>(), 100);
+  auto results = tame::measure_baselines(images, 2, 2);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(tame::baseline_codecs(2), (std::vector<std::string>{"png", "webp", "jxl", "jbig"}));
+  for (size_t k = 0; k < results.size(); ++k) {
+    EXPECT_EQ(results[k].codec, tame::baseline_codecs(2)[k]);
+    EXPECT_TRUE(results[k].round_trip_ok) << results[k].codec;
+    EXPECT_GT(results[k].bytes, 0) << results[k].codec;
+  }
+  const auto eight_bit = tame::measure_baselines(images * 255, 2);
+  EXPECT_LT(results[0].bytes, eight_bit[0].bytes);
+  // JBIG1 by itself: the image back, black and white.
+  auto white = images[0] * 255;
+  EXPECT_TRUE(torch::equal(tame::decode_jbig(tame::encode_jbig_best(white)), white));
+  EXPECT_THROW(tame::decode_jbig("not a jbig file"), tame::Error);
+  EXPECT_THROW(tame::decode_jbig(""), tame::Error);
+  EXPECT_THROW(tame::measure_baselines(images * 2, 1, 2), c10::Error);
 }
 
 namespace {

@@ -19,7 +19,8 @@ void add_baselines(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand(
-      "baselines", "bits/dim of PNG, WebP lossless and JPEG-XL lossless on a dataset split");
+      "baselines",
+      "bits/dim of PNG, WebP lossless, JPEG-XL lossless (and JBIG1) on a dataset split");
   c->add_option("--data", a->data, "dataset spec (see `tame data`)")->required();
   c->add_option("--split", a->split, "test or train")->capture_default_str();
   c->add_option("--limit", a->limit, "the first N images only (0 = all)");
@@ -28,7 +29,8 @@ void add_baselines(CLI::App& app) {
   c->footer(
       "One file per image, whole file bytes counted; bits/dim = 8 * bytes / (N*C*H*W).\n"
       "png: optipng -o7's search through libpng, webp: cwebp -lossless -z 9 -exact,\n"
-      "jxl: cjxl -q 100 -e 9. Every file is decoded and compared with its image.");
+      "jxl: cjxl -q 100 -e 9. Bilevel sets (K = 2) also get JBIG1 (jbigkit), PNG at bit\n"
+      "depth 1 and JPEG-XL at 1 bit per sample. Every file is decoded and compared.");
   c->callback([=] {
     if (a->limit < 0) throw Error("--limit must be >= 0");
     if (a->threads < 0) throw Error("--threads must be >= 0");
@@ -38,7 +40,7 @@ void add_baselines(CLI::App& app) {
     if (images.size(0) == 0) throw Error(a->data + "/" + a->split + ": no images");
     if (images.size(1) != 1 && images.size(1) != 3)
       throw Error(a->data + ": the codecs take gray or RGB images, got " + ds.shape().str());
-    auto results = measure_baselines(images, a->threads);
+    auto results = measure_baselines(images, a->threads, ds.levels == 2 ? 2 : 256);
 
     const auto n = static_cast<long long>(images.size(0));
     if (!a->json) {

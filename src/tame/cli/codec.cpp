@@ -74,6 +74,14 @@ struct Inputs {
   std::string source;
 };
 
+// The classical codecs run in their bilevel forms on binary images.
+int64_t baseline_levels(const CodecModel& m, const Inputs& in) {
+  if (m.cfg.levels != 2) return 256;
+  for (const auto& x : in.images)
+    if (x.max().item<int>() > 1) return 256;
+  return 2;
+}
+
 Inputs read_split(const CompressArgs& a, const CodecModel& m) {
   Inputs in;
   auto x = load_dataset(a.data, a.split).images;
@@ -147,7 +155,7 @@ void print_json(const CompressArgs& a, const CodecModel& m, const Inputs& in, co
     j["decode_images_per_s"] = n / r.decode_s;
   }
   if (a.compare)
-    for (const auto& b : measure_baselines(torch::cat(in.images), threads))
+    for (const auto& b : measure_baselines(torch::cat(in.images), threads, baseline_levels(m, in)))
       j["baselines"][b.codec] = {
           {"bytes", b.bytes}, {"bpd", b.bits_per_dim}, {"round_trip_ok", b.round_trip_ok}};
   std::printf("%s\n", j.dump().c_str());
@@ -157,13 +165,14 @@ void print_json(const CompressArgs& a, const CodecModel& m, const Inputs& in, co
 void print_comparison(const CodecModel& m, const Inputs& in, const Outcome& r, double bpd,
                       bool verified, int threads) {
   std::fflush(stdout);
-  auto baselines = measure_baselines(torch::cat(in.images), threads);
+  auto baselines = measure_baselines(torch::cat(in.images), threads, baseline_levels(m, in));
   std::printf("\n%-22s %12s %9s %11s\n", "codec", "bytes", "bits/dim", "round trip");
   std::printf("%-22s %12lld %9.4f %11s\n", ("tame (" + m.cfg.model + ")").c_str(),
               (long long)r.bytes, bpd, verified ? "ok" : "not run");
   const std::map<std::string, std::string> label = {{"png", "PNG (optipng -o7)"},
                                                     {"webp", "WebP lossless -z 9"},
-                                                    {"jxl", "JPEG-XL lossless -e 9"}};
+                                                    {"jxl", "JPEG-XL lossless -e 9"},
+                                                    {"jbig", "JBIG1 (jbigkit)"}};
   for (const auto& b : baselines) {
     const auto it = label.find(b.codec);
     std::printf("%-22s %12lld %9.4f %11s\n",

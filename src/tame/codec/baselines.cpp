@@ -1,5 +1,8 @@
 #include "tame/codec/baselines.h"
 
+extern "C" {  // jbigkit's header has no C++ guard
+#include <jbig.h>
+}
 #include <jxl/decode.h>
 #include <jxl/encode.h>
 #include <setjmp.h>
@@ -37,10 +40,13 @@ torch::Tensor interleaved(const torch::Tensor& image, const char* who) {
 
 }  // namespace
 
-std::string encode_png_best(const torch::Tensor& image) {
+std::string encode_png_best(const torch::Tensor& image, bool bilevel) {
   check_image(image, "encode_png_best");
+  TORCH_CHECK(!bilevel || image.size(0) == 1, "encode_png_best: a bilevel image is gray");
+  const torch::Tensor pixels = bilevel ? (image > 127).to(torch::kUInt8) : image;
   std::string best;
   PngOptions o;
+  o.bit_depth = bilevel ? 1 : 8;
   for (o.filter = 0; o.filter <= 5; ++o.filter)
     for (o.mem_level = 8; o.mem_level <= 9; ++o.mem_level)
       for (o.strategy = 0; o.strategy <= 3; ++o.strategy)
@@ -48,7 +54,7 @@ std::string encode_png_best(const torch::Tensor& image) {
           // Trials zlib makes identical: Huffman-only and RLE ignore the level,
           // and levels 1-3 (deflate_fast) ignore Z_FILTERED.
           if ((o.strategy >= 2 && o.level != 9) || (o.strategy == 1 && o.level <= 3)) continue;
-          std::string png = encode_png(image, o);
+          std::string png = encode_png(pixels, o);
           if (best.empty() || png.size() < best.size()) best = std::move(png);
         }
   return best;
@@ -159,7 +165,7 @@ bool run_guarded(F&& body) {
 
 // One libjxl encode of interleaved 8-bit pixels into *out; false if libjxl trapped.
 bool encode_jxl(const uint8_t* pixels, uint32_t c, uint32_t h, uint32_t w, int effort,
-                std::string* out) {
+                uint32_t bits, std::string* out) {
   JxlEncoder* enc = JxlEncoderCreate(nullptr);
   if (!enc) throw Error("JPEG-XL: cannot create an encoder");
   const char* failed = nullptr;  // the step that failed, if one did
@@ -170,7 +176,7 @@ bool encode_jxl(const uint8_t* pixels, uint32_t c, uint32_t h, uint32_t w, int e
     JxlEncoderInitBasicInfo(&info);
     info.xsize = w;
     info.ysize = h;
-    info.bits_per_sample = 8;
+    info.bits_per_sample = bits;
     info.exponent_bits_per_sample = 0;
     info.num_color_channels = c;
     info.uses_original_profile = JXL_TRUE;  // lossless: no XYB
@@ -223,13 +229,14 @@ bool encode_jxl(const uint8_t* pixels, uint32_t c, uint32_t h, uint32_t w, int e
 
 }  // namespace
 
-std::string encode_jxl_lossless(const torch::Tensor& image, int* effort) {
+std::string encode_jxl_lossless(const torch::Tensor& image, int* effort, bool bilevel) {
   auto hwc = interleaved(image, "encode_jxl_lossless");
+  TORCH_CHECK(!bilevel || image.size(0) == 1, "encode_jxl_lossless: a bilevel image is gray");
   const auto c = static_cast<uint32_t>(image.size(0)), h = static_cast<uint32_t>(image.size(1)),
              w = static_cast<uint32_t>(image.size(2));
   std::string out;
   for (int e : {kJxlEffort, kJxlFallbackEffort}) {
-    if (encode_jxl(hwc.data_ptr<uint8_t>(), c, h, w, e, &out)) {
+    if (encode_jxl(hwc.data_ptr<uint8_t>(), c, h, w, e, bilevel ? 1 : 8, &out)) {
       if (effort) *effort = e;
       return out;
     }
@@ -270,10 +277,10 @@ torch::Tensor decode_jxl(const std::string& bytes) {
           problem = "corrupt";
           return;
         }
-        if (info.bits_per_sample != 8 || info.exponent_bits_per_sample != 0 ||
-            info.num_extra_channels != 0 ||
+        if ((info.bits_per_sample != 8 && info.bits_per_sample != 1) ||
+            info.exponent_bits_per_sample != 0 || info.num_extra_channels != 0 ||
             (info.num_color_channels != 1 && info.num_color_channels != 3)) {
-          problem = "not 8-bit gray or RGB without alpha";
+          problem = "not 8-bit (or bilevel) gray or RGB without alpha";
           return;
         }
         format.num_channels = info.num_color_channels;
@@ -302,37 +309,112 @@ torch::Tensor decode_jxl(const std::string& bytes) {
   return hwc.permute({2, 0, 1}).contiguous();
 }
 
-const std::vector<std::string>& baseline_codecs() {
-  static const std::vector<std::string> names = {"png", "webp", "jxl"};
-  return names;
+namespace {
+
+void append_bytes(unsigned char* start, size_t len, void* out) {
+  static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(start), len);
 }
 
-std::vector<BaselineResult> measure_baselines(const torch::Tensor& images, int threads) {
+// One JBIG1 encode of a packed bilevel image (1 = black, rows padded to bytes).
+std::string encode_jbig(std::vector<unsigned char>& packed, unsigned long w, unsigned long h,
+                        int options, int mx) {
+  std::string out;
+  unsigned char* planes[1] = {packed.data()};
+  jbg_enc_state s;
+  jbg_enc_init(&s, w, h, 1, planes, append_bytes, &out);
+  jbg_enc_layers(&s, 0);
+  jbg_enc_options(&s, JBG_ILEAVE | JBG_SMID, options, h, mx, 0);
+  jbg_enc_out(&s);
+  jbg_enc_free(&s);
+  return out;
+}
+
+}  // namespace
+
+std::string encode_jbig_best(const torch::Tensor& image) {
+  check_image(image, "encode_jbig_best");
+  TORCH_CHECK(image.size(0) == 1, "encode_jbig_best: a bilevel image is gray");
+  const auto px = image.to(torch::kCPU).contiguous();
+  const unsigned long h = px.size(1), w = px.size(2), row = (w + 7) / 8;
+  std::vector<unsigned char> packed(row * h, 0);
+  const uint8_t* p = px.data_ptr<uint8_t>();
+  for (unsigned long y = 0; y < h; ++y)
+    for (unsigned long x = 0; x < w; ++x)
+      if (p[y * w + x] <= 127) packed[y * row + x / 8] |= 0x80 >> (x % 8);  // black
+  std::string best;
+  for (int tp : {0, JBG_TPBON})
+    for (int lines : {0, JBG_LRLTWO})
+      for (int mx : {0, 8}) {
+        std::vector<unsigned char> copy = packed;  // the encoder may modify its input
+        std::string bie = encode_jbig(copy, w, h, tp | lines, mx);
+        if (best.empty() || bie.size() < best.size()) best = std::move(bie);
+      }
+  return best;
+}
+
+torch::Tensor decode_jbig(const std::string& bytes) {
+  jbg_dec_state s;
+  jbg_dec_init(&s);
+  jbg_dec_maxsize(&s, 1ul << 16, 1ul << 16);
+  std::vector<unsigned char> data(bytes.begin(), bytes.end());
+  size_t used = 0;
+  const int rc = data.empty() ? JBG_EOK_INTR : jbg_dec_in(&s, data.data(), data.size(), &used);
+  if (rc != JBG_EOK || jbg_dec_getplanes(&s) != 1) {
+    const std::string why = data.empty() ? "empty" : jbg_strerror(rc);
+    jbg_dec_free(&s);
+    throw Error("JBIG: cannot decode (" + why + ")");
+  }
+  const unsigned long w = jbg_dec_getwidth(&s), h = jbg_dec_getheight(&s), row = (w + 7) / 8;
+  const unsigned char* packed = jbg_dec_getimage(&s, 0);
+  auto out = torch::empty({1, static_cast<int64_t>(h), static_cast<int64_t>(w)}, torch::kUInt8);
+  uint8_t* o = out.data_ptr<uint8_t>();
+  for (unsigned long y = 0; y < h; ++y)
+    for (unsigned long x = 0; x < w; ++x)
+      o[y * w + x] = (packed[y * row + x / 8] & (0x80 >> (x % 8))) ? 0 : 255;
+  jbg_dec_free(&s);
+  return out;
+}
+
+std::vector<std::string> baseline_codecs(int64_t levels) {
+  if (levels == 2) return {"png", "webp", "jxl", "jbig"};
+  return {"png", "webp", "jxl"};
+}
+
+std::vector<BaselineResult> measure_baselines(const torch::Tensor& images, int threads,
+                                              int64_t levels) {
   TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3) &&
                   images.scalar_type() == torch::kUInt8,
               "measure_baselines: expected uint8 images [N, 1|3, H, W], got ", images.scalar_type(),
               " ", images.sizes());
+  const bool bilevel = levels == 2;
+  TORCH_CHECK(!bilevel || (images.size(1) == 1 && images.max().item<int>() <= 1),
+              "measure_baselines: bilevel images are gray with values 0 and 1");
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const auto cpu = images.to(torch::kCPU).contiguous();
+  // Bilevel images go to the codecs as black and white.
+  const auto cpu = (bilevel ? images * 255 : images).to(torch::kCPU).contiguous();
   const int64_t n = cpu.size(0), channels = cpu.size(1);
   // encode(image, &fallback) -> bytes; decode(bytes) -> image.
   struct Codec {
     std::function<std::string(const torch::Tensor&, bool*)> encode;
     std::function<torch::Tensor(const std::string&)> decode;
   };
-  const std::vector<Codec> codecs = {
-      {[](const torch::Tensor& x, bool*) { return encode_png_best(x); },
+  std::vector<Codec> codecs = {
+      {[=](const torch::Tensor& x, bool*) { return encode_png_best(x, bilevel); },
        [](const std::string& b) { return decode_png(b); }},
       {[](const torch::Tensor& x, bool*) { return encode_webp_lossless(x); },
        [&](const std::string& b) { return decode_webp(b, channels); }},
-      {[](const torch::Tensor& x, bool* fallback) {
+      {[=](const torch::Tensor& x, bool* fallback) {
          int effort = 0;
-         std::string bytes = encode_jxl_lossless(x, &effort);
+         std::string bytes = encode_jxl_lossless(x, &effort, bilevel);
          *fallback = effort != kJxlEffort;
          return bytes;
        },
        decode_jxl},
   };
+  if (bilevel)
+    codecs.push_back(
+        {[](const torch::Tensor& x, bool*) { return encode_jbig_best(x); }, decode_jbig});
+  const auto names = baseline_codecs(levels);
 
   std::vector<BaselineResult> results;
   for (size_t k = 0; k < codecs.size(); ++k) {
@@ -353,7 +435,7 @@ std::vector<BaselineResult> measure_baselines(const torch::Tensor& images, int t
       }
     });
     BaselineResult r;
-    r.codec = baseline_codecs()[k];
+    r.codec = names[k];
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.round_trip_ok = true;
     for (int64_t i = 0; i < n; ++i) {

@@ -98,13 +98,16 @@ std::string encode_png(const torch::Tensor& image, const PngOptions& options) {
               "encode_png: expected [1|3, H, W], got ", image.sizes());
   TORCH_CHECK(options.level >= 0 && options.level <= 9 && options.mem_level >= 1 &&
                   options.mem_level <= 9 && options.strategy >= -1 && options.strategy <= 3 &&
-                  options.filter >= -1 && options.filter <= 5,
+                  options.filter >= -1 && options.filter <= 5 &&
+                  (options.bit_depth == 8 || options.bit_depth == 1),
               "encode_png: bad options (level ", options.level, ", mem_level ", options.mem_level,
               ", strategy ", options.strategy, ", filter ", options.filter, ")");
   static constexpr int kFilters[6] = {PNG_FILTER_NONE, PNG_FILTER_SUB,   PNG_FILTER_UP,
                                       PNG_FILTER_AVG,  PNG_FILTER_PAETH, PNG_ALL_FILTERS};
   auto hwc = image.to(torch::kCPU, torch::kUInt8).permute({1, 2, 0}).contiguous();
   const int64_t c = image.size(0), h = image.size(1), w = image.size(2);
+  TORCH_CHECK(options.bit_depth == 8 || (c == 1 && hwc.max().item<int>() <= 1),
+              "encode_png: bit depth 1 takes gray images of values 0 and 1");
   // One IDAT chunk: the compressed data never exceeds the raw rows by much.
   const size_t raw = static_cast<size_t>(h) * (w * c + 1);
   const size_t idat = std::min<size_t>(std::max<size_t>(raw + raw / 100 + 1024, 8192), 1 << 26);
@@ -123,9 +126,11 @@ std::string encode_png(const torch::Tensor& image, const PngOptions& options) {
   png_set_compression_mem_level(png, options.mem_level);
   if (options.strategy >= 0) png_set_compression_strategy(png, options.strategy);
   if (options.filter >= 0) png_set_filter(png, PNG_FILTER_TYPE_BASE, kFilters[options.filter]);
-  png_set_IHDR(png, info, w, h, 8, c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, w, h, options.bit_depth,
+               c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
+  if (options.bit_depth < 8) png_set_packing(png);  // rows of one byte per pixel, packed by libpng
   for (int64_t y = 0; y < h; ++y) rows[y] = hwc.data_ptr<uint8_t>() + y * w * c;
   png_write_image(png, rows.data());
   png_write_end(png, nullptr);

@@ -24,6 +24,7 @@ struct PngOptions {
   int mem_level = 8;  ///< zlib memLevel, 1..9
   int strategy = -1;  ///< zlib strategy: 0 default, 1 filtered, 2 Huffman only, 3 RLE
   int filter = -1;    ///< row filter: 0 none, 1 sub, 2 up, 3 average, 4 Paeth, 5 adaptive
+  int bit_depth = 8;  ///< 8, or 1 for a bilevel gray image of values 0 and 1 (1 = white)
 };
 
 /// Encodes uint8 [C, H, W] (C = 1 or 3) as PNG bytes with no ancillary chunks
