@@ -22,7 +22,8 @@ double since(std::chrono::steady_clock::time_point t0) {
 }
 
 // The baseline the step engine replaces: one network pass per sub-pixel, over
-// the rows drawn so far (outputs on row i depend only on rows <= i).
+// the rows drawn so far (outputs on row i depend only on rows <= i), or over
+// the whole image for a dense model, which takes one size only.
 torch::Tensor sample_naive(tame::AutoregressiveModel& m, int64_t n) {
   c10::InferenceMode guard;
   const auto s = m.shape();
@@ -30,7 +31,10 @@ torch::Tensor sample_naive(tame::AutoregressiveModel& m, int64_t n) {
   for (int64_t i = 0; i < s.height; ++i)
     for (int64_t j = 0; j < s.width; ++j)
       for (int64_t c = 0; c < s.channels; ++c) {
-        auto l = m.logits(x.slice(2, 0, i + 1)).select(4, j).select(3, i).select(2, c);
+        auto l = m.logits(m.any_size() ? x.slice(2, 0, i + 1) : x)
+                     .select(4, j)
+                     .select(3, i)
+                     .select(2, c);
         auto drawn = torch::multinomial(torch::softmax(l.to(torch::kFloat), 1), 1).squeeze(1);
         x.select(1, c).select(1, i).select(1, j).copy_(drawn);
       }

@@ -1,9 +1,11 @@
 // Training throughput of every registered model on Fashion-MNIST-shaped
-// batches (1x28x28, 256 levels): images per second for forward + backward +
-// Adam step, after warm-up. Prints one JSON object per model; flows run twice,
-// with uniform and with variational dequantization.
+// batches (1x28x28, 256 levels; --levels 2 for binarized digits): images per
+// second for forward + backward + Adam step, after warm-up. Prints one JSON
+// object per model; flows run twice, with uniform and with variational
+// dequantization. --set KEY=VALUE overrides a default of the one --model.
 //
 //   bench_train_throughput [--steps N] [--batch B] [--threads T] [--model NAME]
+//                          [--levels K] [--set KEY=VALUE]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,22 +20,28 @@ int main(int argc, char** argv) {
   const int64_t batch = flags.integer("--batch", 32);  // the batch size the demo trains with
   int threads = static_cast<int>(flags.integer("--threads", 0));
   const std::string only = flags.text("--model", "");
+  const int64_t levels = flags.integer("--levels", 256);
+  const std::string set = flags.text("--set", "");
   if (!flags.ok()) return 2;
   threads = tame::set_threads(threads);
   tame::ImageShape shape{1, 28, 28};
   for (const auto& e : tame::model_registry()) {
     if (!only.empty() && e.name != only) continue;
     std::vector<nlohmann::json> variants = {e.defaults};
+    if (!set.empty()) {
+      auto [key, value] = tame::parse_hparam(set);
+      variants[0] = tame::resolve_hparams(e.name, {{key, value}});
+    }
     if (e.family == "flow") {
-      variants.push_back(e.defaults);
+      variants.push_back(variants[0]);
       variants.back()["dequantization"] = "variational";
     }
     for (const auto& hp : variants) {
       torch::manual_seed(0);
-      auto model = e.make(hp, shape, 256);
+      auto model = e.make(hp, shape, levels);
       // The model's own optimizers and step, as tame train runs them (without clipping).
       auto optimizers = model->make_optimizers(1e-3);
-      auto x = torch::randint(0, 256, {batch, 1, 28, 28}).to(torch::kUInt8);
+      auto x = torch::randint(0, levels, {batch, 1, 28, 28}).to(torch::kUInt8);
       tame::StepContext ctx;
       auto step = [&] { model->train_step(x, optimizers, ctx); };
       for (int i = 0; i < 2; ++i) step();
@@ -42,14 +50,16 @@ int main(int argc, char** argv) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       int64_t params = 0;
       for (const auto& p : model->parameters()) params += p.numel();
-      const std::string deq =
-          hp.contains("dequantization") ? hp["dequantization"].get<std::string>() : "";
-      std::printf(
-          "{\"bench\":\"train_throughput\",\"model\":\"%s\",%s\"batch\":%lld,\"threads\":%d,"
-          "\"steps\":%lld,"
-          "\"parameters\":%lld,\"images_per_s\":%.1f}\n",
-          e.name.c_str(), deq.empty() ? "" : ("\"dequantization\":\"" + deq + "\",").c_str(),
-          (long long)batch, threads, (long long)steps, (long long)params, steps * batch / secs);
+      nlohmann::json j = {{"bench", "train_throughput"}, {"model", e.name}};
+      if (hp.contains("dequantization")) j["dequantization"] = hp["dequantization"];
+      if (!set.empty()) j["set"] = set;
+      j.update(nlohmann::json{{"levels", levels},
+                              {"batch", batch},
+                              {"threads", threads},
+                              {"steps", steps},
+                              {"parameters", params},
+                              {"images_per_s", steps * batch / secs}});
+      std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
     }
   }

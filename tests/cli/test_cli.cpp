@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "../test_util.h"
+#include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
 
@@ -275,6 +276,43 @@ TEST_F(Cli, CompressDecompressAcrossProcessesAndThreads) {
   expect_clean_failure(
       run("decompress " + run_dir + " " + (tmp / "a.tamez") + " --out " + (tmp / "out"), tmp),
       "exists");
+}
+
+// The dense models (FVSBN, NADE, MADE's ensemble) code a split across
+// processes and thread counts as the convolutional ones do, and refuse an
+// image of another size than their training shape with one line.
+TEST_F(Cli, DenseModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
+  const auto ds = tame::load_dataset(data(), "test");
+  for (const std::string model : {"fvsbn", "nade", "made"}) {
+    const std::string run_dir = tmp / ("dense-" + model);
+    const std::string hp = model == "fvsbn"  ? "--set rank=2"
+                           : model == "nade" ? "--set hidden=5"
+                                             : "--set hidden=9 --set masks=3";
+    auto r = train(model, run_dir, "--max-steps 4 --batch-size 16 --quiet " + hp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::vector<std::string> files;
+    for (int threads : {2, 1}) {
+      files.push_back(tmp / (model + std::to_string(threads) + ".tamez"));
+      r = run("compress " + run_dir + " --data " + data() + " --split test --limit 6 --out " +
+                  files.back() + " --threads " + std::to_string(threads),
+              tmp);
+      ASSERT_EQ(r.code, 0) << r.err;
+    }
+    EXPECT_EQ(tame::read_file(files[0]), tame::read_file(files[1])) << model;
+    const std::string out = tmp / ("d-" + model);
+    r = run("decompress " + run_dir + " " + files[0] + " --out " + out + " --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_EQ(files_in(out).size(), 6u);
+    for (int i = 0; i < 6; ++i)
+      EXPECT_TRUE(
+          torch::equal(tame::read_png(out + "/00000" + std::to_string(i) + ".png"), ds.images[i]))
+          << model << " " << i;
+    tame::write_png(tmp / "odd.png", tame::testing::synthetic_images(1, 7, 9, 5)[0]);
+    expect_clean_failure(
+        run("compress " + run_dir + " " + (tmp / "odd.png") + " --out " + (tmp / "odd.tamez"), tmp),
+        "1x8x8");
+    EXPECT_FALSE(tame::file_exists(tmp / "odd.tamez"));
+  }
 }
 
 // A fully convolutional model compresses images of any size into one file,
