@@ -3,6 +3,7 @@
 // file, and refusal of every kind of damaged or foreign file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -78,6 +79,30 @@ TEST(ModelCodec, RoundTripAtTheModelsCostForAnyThreadsAndBlocks) {
     std::string one_block = encode_images(*e, name, images, 64, 2);
     EXPECT_LT(one_block.size(), file.size());
     EXPECT_EQ(decode_images(*e, one_block, 1).images.values, images.values);
+  }
+}
+
+// The progress callback sees every block once, in increasing counts, ending
+// at the image count, whatever the thread count; the file does not change.
+TEST(ModelCodec, ReportsProgressPerBlock) {
+  auto e = engine_for("pixelcnn", 1, 16, 4);
+  auto images = test_images(*e, 11, 5, 4);
+  for (int threads : {1, 3}) {
+    std::vector<int64_t> seen;
+    auto record = [&](int64_t done, int64_t total) {
+      EXPECT_EQ(total, 11);
+      seen.push_back(done);
+    };
+    const std::string file =
+        encode_images(*e, "pixelcnn", images, 3, threads, nullptr, false, record);
+    EXPECT_EQ(file, encode_images(*e, "pixelcnn", images, 3, 1));
+    ASSERT_EQ(seen.size(), 4u);  // blocks of 3, 3, 3, 2
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_EQ(seen.back(), 11);
+    seen.clear();
+    EXPECT_EQ(decode_images(*e, file, threads, record).images.values, images.values);
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_EQ(seen.back(), 11);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "tame/io/png.h"
 #include "tame/io/pnm.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
+#include "tame/train/progress.h"
 #include "tame/train/run.h"
 
 namespace tame::cli {
@@ -26,6 +27,24 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Progress of long coding work on stderr: nothing in the first 2 seconds (so
+// short runs and their errors print no more than before), then the images
+// done, the rate and the time left.
+CodecProgress show_progress(Progress& progress, const char* what) {
+  const auto start = std::chrono::steady_clock::now();
+  return [&progress, what, start](int64_t done, int64_t total) {
+    const double s = seconds_since(start);
+    if (s < 2.0) return;
+    const double rate = static_cast<double>(done) / s;
+    char line[160];
+    std::snprintf(line, sizeof line, "%s: %lld/%lld images (%.0f%%), %.0f images/s, ETA %s", what,
+                  static_cast<long long>(done), static_cast<long long>(total),
+                  100.0 * static_cast<double>(done) / static_cast<double>(total), rate,
+                  format_duration(static_cast<double>(total - done) / rate).c_str());
+    progress.update(line, done == total);
+  };
 }
 
 // A run's model as a codec: its step engine, and the image sizes it takes.
@@ -63,7 +82,7 @@ struct CompressArgs {
   std::vector<std::string> inputs;
   int64_t limit = 0, block = 64;
   int threads = 0;
-  bool verify = false, json = false, compare = false;
+  bool verify = false, json = false, compare = false, quiet = false;
 };
 
 // The images to compress, as tensors [1, C, H, W] each, with their names (for
@@ -209,15 +228,20 @@ void run_compress(const CompressArgs& a) {
   if (a.compare && sizes_str(list).find(" sizes") != std::string::npos)
     throw Error("--compare needs images of one size");
   Outcome r;
+  Progress progress(30.0, a.quiet);
   auto t0 = std::chrono::steady_clock::now();
-  const std::string file = encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats,
-                                         /*allow_stored=*/true);
+  const std::string file =
+      encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats,
+                    /*allow_stored=*/true, show_progress(progress, "compress"));
+  progress.finish();
   r.encode_s = seconds_since(t0);
   r.bytes = static_cast<int64_t>(file.size());
   write_file_atomic(a.out, file);
   if (a.verify) {
     t0 = std::chrono::steady_clock::now();
-    auto back = decode_images(*m.engine, read_file(a.out), threads);
+    auto back =
+        decode_images(*m.engine, read_file(a.out), threads, show_progress(progress, "verify"));
+    progress.finish();
     r.decode_s = seconds_since(t0);
     if (back.images.values != list.values)
       throw Error(a.out + ": round trip FAILED: decoded pixels differ");
@@ -249,6 +273,7 @@ void add_compress(CLI::App& app) {
               "also code the same images as PNG, WebP and JPEG-XL files (see `tame baselines`) and "
               "print a table");
   c->add_flag("--json", a->json, "print one JSON object");
+  c->add_flag("--quiet", a->quiet, "no progress output");
   c->callback([a] { run_compress(*a); });
 }
 
@@ -257,7 +282,7 @@ namespace {
 struct DecompressArgs {
   std::string run_dir, file, out;
   int threads = 0;
-  bool force = false;
+  bool force = false, quiet = false;
 };
 
 std::vector<std::string> output_names(const CodecHeader& h) {
@@ -277,11 +302,14 @@ void run_decompress(const DecompressArgs& a) {
   const std::string bytes = read_file(a.file);
   auto t0 = std::chrono::steady_clock::now();
   DecodedImages d;
+  Progress progress(30.0, a.quiet);
   try {
-    d = decode_images(*m.engine, bytes, threads);
+    d = decode_images(*m.engine, bytes, threads, show_progress(progress, "decompress"));
   } catch (const Error& e) {
+    progress.finish();
     throw Error(a.file + ": " + e.what());
   }
+  progress.finish();
   const double secs = seconds_since(t0);
   const auto& h = d.header;
   if (h.levels > 256) throw Error(a.file + ": PNG output holds at most 256 levels");
@@ -317,6 +345,7 @@ void add_decompress(CLI::App& app) {
   c->add_option("--out", a->out, "folder for the PNG images")->required();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--force", a->force, "overwrite images that already exist in the folder");
+  c->add_flag("--quiet", a->quiet, "no progress output");
   c->callback([a] { run_decompress(*a); });
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "tame/codec/rans.h"
 #include "tame/error.h"
@@ -12,6 +13,19 @@
 namespace tame {
 
 namespace {
+
+// Counts coded images across the worker threads and reports them, one call at a time.
+struct BlockCounter {
+  const CodecProgress& progress;
+  int64_t total, done = 0;
+  std::mutex mutex;
+  void add(int64_t images) {
+    if (!progress) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    done += images;
+    progress(done, total);
+  }
+};
 
 const char kMagic[8] = {'T', 'A', 'M', 'E', 'C', 'O', 'D', 'C'};
 
@@ -256,7 +270,7 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
 
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads, EncodeStats* stats,
-                          bool allow_stored) {
+                          bool allow_stored, const CodecProgress& progress) {
   check_inputs(engine, model_name, images, block);
   std::vector<int64_t> first, count, offset(1, 0);
   cut_blocks(runs_of(images.sizes), block, &first, &count);
@@ -265,6 +279,7 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
   std::vector<std::string> payload(blocks);
   std::vector<EncodeStats> part(blocks);
   std::vector<uint8_t> stored(blocks, 0);
+  BlockCounter counter{progress, static_cast<int64_t>(images.sizes.size())};
   run_parallel(blocks, threads, [&](int64_t bi) {
     const ImageSize size = images.sizes[first[bi]];
     const auto* v = images.values.data() + offset[first[bi]];
@@ -272,12 +287,14 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
     RansMessage m;
     push_block(m, engine, b, &part[bi]);
     payload[bi] = rans_serialize(m);
-    if (!allow_stored) return;
-    std::string raw = raw_values(b.values, engine.levels());
-    if (raw.size() <= payload[bi].size()) {
-      payload[bi] = std::move(raw);
-      stored[bi] = 1;
+    if (allow_stored) {
+      std::string raw = raw_values(b.values, engine.levels());
+      if (raw.size() <= payload[bi].size()) {
+        payload[bi] = std::move(raw);
+        stored[bi] = 1;
+      }
     }
+    counter.add(count[bi]);
   });
   std::string file = container(engine, model_name, images, block, payload, stored);
   if (stats) {
@@ -470,7 +487,8 @@ void read_stored(const uint8_t* data, size_t bytes, int64_t levels, int64_t bloc
 
 }  // namespace
 
-DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads) {
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads,
+                            const CodecProgress& progress) {
   DecodedImages out;
   out.header = parse_header(file);
   const CodecHeader& h = out.header;
@@ -481,18 +499,20 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
   out.images.names = h.names;
   out.images.values.assign(offset.back(), 0);
   const int64_t blocks = static_cast<int64_t>(h.block_first.size());
+  BlockCounter counter{progress, h.count};
   run_parallel(blocks, threads, [&](int64_t bi) {
     const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
     auto to = out.images.values.begin() + offset[h.block_first[bi]];
     if (h.block_stored[bi]) {
       read_stored(data, h.block_bytes[bi], h.levels, bi, to);
-      return;
+    } else {
+      RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
+      const ImageBlock b = pop_block(m, engine, h.block_images[bi], h.sizes[h.block_first[bi]]);
+      if (!rans_empty(m))
+        throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
+      std::copy(b.values.begin(), b.values.end(), to);
     }
-    RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
-    const ImageBlock b = pop_block(m, engine, h.block_images[bi], h.sizes[h.block_first[bi]]);
-    if (!rans_empty(m))
-      throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
-    std::copy(b.values.begin(), b.values.end(), to);
+    counter.add(h.block_images[bi]);
   });
   return out;
 }

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -103,9 +104,14 @@ Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize siz
 /// fully convolutional; every image must have the engine's channels).
 /// allow_stored: store a block's raw values when its rANS message would be no
 /// smaller (tame compress does; off, every block is rANS-coded).
+/// Called after each block, one call at a time, from the thread that coded
+/// it: the images coded so far and in all (progress for long work).
+using CodecProgress = std::function<void(int64_t done, int64_t total)>;
+
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads,
-                          EncodeStats* stats = nullptr, bool allow_stored = false);
+                          EncodeStats* stats = nullptr, bool allow_stored = false,
+                          const CodecProgress& progress = nullptr);
 
 /// What a file says about itself; parse_header checks the structure and every
 /// checksum, but not the model.
@@ -132,6 +138,7 @@ struct DecodedImages {
 
 /// Decodes a whole file with the engine it was written with; throws Error when
 /// the file is malformed or corrupt, or was written by another model.
-DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads);
+DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads,
+                            const CodecProgress& progress = nullptr);
 
 }  // namespace tame
