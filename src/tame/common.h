@@ -29,6 +29,11 @@ struct ImageShape {
 /// The largest number of levels an image or code map may have (values fit in 16 bits).
 constexpr int64_t kMaxLevels = int64_t{1} << 16;
 
+/// The largest images the PNG and PNM readers take: a side, and pixels in all
+/// (2^28: 16384 x 16384), so that a header cannot make a reader allocate more.
+constexpr int64_t kMaxImageSide = 65535;
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
 /// The integer type that holds `levels` levels: uint8 up to 256, int32 above.
 torch::ScalarType image_dtype(int64_t levels);
 

@@ -52,14 +52,27 @@ void warning_cb(png_structp, png_const_charp) {}
 
 torch::Tensor read_png(const std::string& path) { return decode_png(read_file(path), path); }
 
-torch::Tensor decode_png(const std::string& bytes, const std::string& name) {
-  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
-    throw Error(name + ": not a PNG file");
+namespace {
+
+// Samples as read, [H][W][channels] of `bytes` (1 or 2) each, native order.
+struct RawPng {
+  int64_t h = 0, w = 0, channels = 0, bytes = 1;
+  bool alpha = false;
+  std::vector<uint8_t> data;
+  uint32_t sample(size_t i) const {
+    if (bytes == 1) return data[i];
+    uint16_t v;
+    std::memcpy(&v, data.data() + 2 * i, 2);
+    return v;
+  }
+};
+
+RawPng read_raw(const std::string& bytes, const std::string& name) {
   ErrorText et;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &et, error_cb, warning_cb);
   png_infop info = png_create_info_struct(png);
   ReadState st{&bytes, 0};
-  torch::Tensor out;
+  RawPng raw;
   std::vector<png_bytep> rows;
   // Variables touched after setjmp must not live in registers; keep them in objects above.
   if (setjmp(png_jmpbuf(png))) {
@@ -68,28 +81,60 @@ torch::Tensor decode_png(const std::string& bytes, const std::string& name) {
   }
   png_set_read_fn(png, &st, read_cb);
   png_read_info(png, info);
-  png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-  int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
-  if (depth == 16) {
+  raw.w = png_get_image_width(png, info);
+  raw.h = png_get_image_height(png, info);
+  const int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
+  if (raw.w > kMaxImageSide || raw.h > kMaxImageSide || raw.w * raw.h > kMaxImagePixels) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(name + ": 16-bit PNG is not supported (expected 8-bit)");
+    throw Error(name + ": " + std::to_string(raw.w) + "x" + std::to_string(raw.h) +
+                " pixels is more than tame reads (at most " + std::to_string(kMaxImageSide) +
+                " a side and " + std::to_string(kMaxImagePixels) + " pixels)");
   }
-  if (type & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS)) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(name + ": PNG with an alpha channel is not supported (expected gray or RGB)");
-  }
+  // Palette, low-bit gray and tRNS transparency become plain gray/RGB(A).
   if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  if (depth == 16) png_set_swap(png);  // PNG is big-endian; read native uint16
   png_read_update_info(png, info);
-  int channels = png_get_channels(png, info);
-  auto hwc =
-      torch::empty({static_cast<int64_t>(h), static_cast<int64_t>(w), channels}, torch::kUInt8);
-  rows.resize(h);
-  for (png_uint_32 y = 0; y < h; ++y)
-    rows[y] = hwc.data_ptr<uint8_t>() + static_cast<size_t>(y) * w * channels;
+  raw.channels = png_get_channels(png, info);
+  raw.bytes = png_get_bit_depth(png, info) == 16 ? 2 : 1;
+  raw.alpha = (png_get_color_type(png, info) & PNG_COLOR_MASK_ALPHA) != 0;
+  const size_t stride = png_get_rowbytes(png, info);
+  raw.data.resize(stride * raw.h);
+  rows.resize(raw.h);
+  for (int64_t y = 0; y < raw.h; ++y) rows[y] = raw.data.data() + y * stride;
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
+  return raw;
+}
+
+}  // namespace
+
+torch::Tensor decode_png(const std::string& bytes, const std::string& name) {
+  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
+    throw Error(name + ": not a PNG file");
+  const RawPng raw = read_raw(bytes, name);
+  // What tame codes is 8-bit gray or RGB; other forms convert only when no
+  // information is lost: alpha that is opaque everywhere is dropped, 16-bit
+  // samples that are 8-bit values times 257 (an 8-bit image widened) narrow.
+  const int64_t colours = raw.channels - (raw.alpha ? 1 : 0), n = raw.h * raw.w;
+  const uint32_t opaque = raw.bytes == 2 ? 65535 : 255;
+  auto hwc = torch::empty({raw.h, raw.w, colours}, torch::kUInt8);
+  uint8_t* out = hwc.data_ptr<uint8_t>();
+  for (int64_t p = 0; p < n; ++p) {
+    const size_t at = static_cast<size_t>(p) * raw.channels;
+    if (raw.alpha && raw.sample(at + colours) != opaque)
+      throw Error(name + ": PNG with transparent pixels (alpha < " + std::to_string(opaque) +
+                  "), which gray or RGB cannot hold");
+    for (int64_t c = 0; c < colours; ++c) {
+      const uint32_t v = raw.sample(at + c);
+      if (raw.bytes == 2 && v % 257 != 0)
+        throw Error(name +
+                    ": 16-bit PNG whose samples 8 bits cannot hold (tame codes 8-bit images)");
+      out[p * colours + c] = static_cast<uint8_t>(raw.bytes == 2 ? v / 257 : v);
+    }
+  }
   return hwc.permute({2, 0, 1}).contiguous();
 }
 

@@ -8,9 +8,12 @@
 
 namespace tame {
 
-/// Reads an 8-bit grayscale or RGB PNG (palette images are expanded) as uint8
-/// [C, H, W]. Alpha channels, 16-bit depth and corrupt files give an Error
-/// naming the file.
+/// Reads a PNG as uint8 [C, H, W], gray (C = 1) or RGB (C = 3). Other forms
+/// convert when that loses nothing: a palette expands to RGB, 1/2/4-bit gray
+/// to 8 bits, an alpha channel (or tRNS) that is opaque everywhere is
+/// dropped, 16-bit samples that are 8-bit values times 257 narrow to 8 bits.
+/// Transparent pixels, other 16-bit samples, images above kMaxImageSide or
+/// kMaxImagePixels (common.h) and corrupt files give an Error naming the file.
 torch::Tensor read_png(const std::string& path);
 
 /// Decodes PNG bytes held in memory, as read_png does; `name` goes into error

@@ -39,7 +39,8 @@ torch::Tensor decode_pnm(const std::string& s, const std::string& name) {
   };
   const int64_t C = s[1] == '5' ? 1 : 3;
   const int64_t W = number(), H = number(), maxval = number();
-  if (W < 1 || H < 1 || W > 65535 || H > 65535) throw fail("bad size");
+  if (W < 1 || H < 1 || W > kMaxImageSide || H > kMaxImageSide || W * H > kMaxImagePixels)
+    throw fail("bad size " + std::to_string(W) + "x" + std::to_string(H));
   if (maxval < 1 || maxval > 255)
     throw fail("maxval " + std::to_string(maxval) + "; only 8-bit images are read");
   if (pos >= s.size() || !std::isspace(static_cast<unsigned char>(s[pos])))
