@@ -315,6 +315,29 @@ TEST_F(Cli, DenseModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
   }
 }
 
+// Images larger than --tile are coded as tiles in parallel: the same file at
+// any thread count, every pixel back; a tile side out of range is one line.
+TEST_F(Cli, CompressesLargeImagesAsTiles) {
+  const std::string run_dir = tiny_run("gated-pixelcnn", data(), tmp);
+  const auto image = tame::testing::synthetic_images(1, 45, 70, 8)[0];
+  tame::write_png(tmp / "big.png", image);
+  for (int threads : {2, 1}) {
+    auto r = run("compress " + run_dir + " " + (tmp / "big.png") + " --tile 32 --threads " +
+                     std::to_string(threads) + " --out " + (tmp / ("t" + std::to_string(threads))),
+                 tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  EXPECT_EQ(tame::read_file(tmp / "t1"), tame::read_file(tmp / "t2"));
+  auto r = run("decompress " + run_dir + " " + (tmp / "t2") + " --out " + (tmp / "tiles"), tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(torch::equal(tame::read_png(tmp / "tiles/big.png"), image));
+  expect_clean_failure(run("compress " + run_dir + " " + (tmp / "big.png") + " --tile 3 --out " +
+                               (tmp / "bad.tamez"),
+                           tmp),
+                       "--tile");
+  EXPECT_FALSE(tame::file_exists(tmp / "bad.tamez"));
+}
+
 // A fully convolutional model compresses images of any size into one file,
 // and decompress gives each back at its own size.
 TEST_F(Cli, CompressesImagesOfAnySize) {

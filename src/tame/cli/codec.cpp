@@ -80,7 +80,7 @@ void check_codable(const torch::Tensor& x, const CodecModel& m, const std::strin
 struct CompressArgs {
   std::string run_dir, out, data, split = "test";
   std::vector<std::string> inputs;
-  int64_t limit = 0, block = 64;
+  int64_t limit = 0, block = 64, tile = 256;
   int threads = 0;
   bool verify = false, json = false, compare = false, quiet = false;
 };
@@ -220,6 +220,9 @@ void run_compress(const CompressArgs& a) {
   if (a.limit < 0) throw Error("--limit must be >= 0");
   if (a.block < 1 || a.block > kMaxBlock)
     throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
+  if (a.tile != 0 && (a.tile < kMinTile || a.tile > kMaxSide))
+    throw Error("--tile must be 0 or in " + std::to_string(kMinTile) + ".." +
+                std::to_string(kMaxSide));
   const int threads = set_threads(a.threads);
   const CodecModel m = load_codec_model(a.run_dir);
   const Inputs in = a.data.empty() ? read_files(a, m) : read_split(a, m);
@@ -230,9 +233,13 @@ void run_compress(const CompressArgs& a) {
   Outcome r;
   Progress progress(30.0, a.quiet);
   auto t0 = std::chrono::steady_clock::now();
-  const std::string file =
-      encode_images(*m.engine, m.cfg.model, list, a.block, threads, &r.stats,
-                    /*allow_stored=*/true, show_progress(progress, "compress"));
+  EncodeOptions options;
+  options.block = a.block;
+  options.threads = threads;
+  options.allow_stored = true;
+  options.tile = m.any_size ? a.tile : 0;  // a dense model takes its one shape only
+  options.progress = show_progress(progress, "compress");
+  const std::string file = encode_images(*m.engine, m.cfg.model, list, options, &r.stats);
   progress.finish();
   r.encode_s = seconds_since(t0);
   r.bytes = static_cast<int64_t>(file.size());
@@ -267,6 +274,10 @@ void add_compress(CLI::App& app) {
   c->add_option("--split", a->split, "test or train (with --data)")->capture_default_str();
   c->add_option("--limit", a->limit, "first N images of the split (0 = all)");
   c->add_option("--block", a->block, "images per independently coded block")->capture_default_str();
+  c->add_option("--tile", a->tile,
+                "code images wider or taller than T as independent T x T tiles, in parallel "
+                "(0 = whole images)")
+      ->capture_default_str();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--verify", a->verify, "decode the file again and check every pixel");
   c->add_flag("--compare", a->compare,

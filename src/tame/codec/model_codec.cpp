@@ -85,17 +85,57 @@ std::vector<Run> runs_of(const std::vector<ImageSize>& sizes) {
   return runs;
 }
 
-// The blocks of a file: each run cut into blocks of `block` images.
-void cut_blocks(const std::vector<Run>& runs, int64_t block, std::vector<int64_t>* first,
-                std::vector<int64_t>* images) {
-  int64_t at = 0;
-  for (const auto& r : runs)
-    for (int64_t k = 0; k < r.images; k += block) {
-      const int64_t m = std::min(block, r.images - k);
-      first->push_back(at);
-      images->push_back(m);
-      at += m;
+// The units a file codes, in order: whole images, and for tile > 0 the
+// tiles (raster order) of each image wider or taller than `tile`.
+std::vector<Tile> tiles_of(const std::vector<ImageSize>& sizes, int64_t tile) {
+  std::vector<Tile> units;
+  for (int64_t i = 0; i < static_cast<int64_t>(sizes.size()); ++i) {
+    const ImageSize& s = sizes[i];
+    if (tile == 0 || (s.height <= tile && s.width <= tile)) {
+      units.push_back({i, 0, 0, s, false});
+      continue;
     }
+    for (int64_t y = 0; y < s.height; y += tile)
+      for (int64_t x = 0; x < s.width; x += tile)
+        units.push_back({i,
+                         y,
+                         x,
+                         {s.channels, std::min(tile, s.height - y), std::min(tile, s.width - x)},
+                         true});
+  }
+  return units;
+}
+
+// The blocks of a file: runs of consecutive units of one size cut into blocks
+// of `block`; every tile of a split image is a block of its own, so that the
+// threads share a large image.
+void cut_blocks(const std::vector<Tile>& units, int64_t block, std::vector<int64_t>* first,
+                std::vector<int64_t>* count) {
+  for (int64_t u = 0; u < static_cast<int64_t>(units.size()); ++u) {
+    const bool join = !first->empty() && !units[u].part && !units[first->back()].part &&
+                      count->back() < block && units[first->back()].size == units[u].size;
+    if (join) {
+      ++count->back();
+    } else {
+      first->push_back(u);
+      count->push_back(1);
+    }
+  }
+}
+
+// Unit t's values [C][h][w] from its image's [C][H][W], and back.
+void take_tile(const Tile& t, const ImageSize& of, const uint16_t* image, uint16_t* tile) {
+  for (int64_t c = 0; c < t.size.channels; ++c)
+    for (int64_t r = 0; r < t.size.height; ++r)
+      std::copy_n(image + (c * of.height + t.y + r) * of.width + t.x, t.size.width,
+                  tile + (c * t.size.height + r) * t.size.width);
+}
+
+void put_tile(const Tile& t, const ImageSize& of, const uint16_t* tile, uint16_t* image) {
+  for (int64_t c = 0; c < t.size.channels; ++c)
+    for (int64_t r = 0; r < t.size.height; ++r)
+      std::copy_n(tile + (c * t.size.height + r) * t.size.width, t.size.width,
+                  image + (c * of.height + t.y + r) * of.width + t.x);
 }
 
 }  // namespace
@@ -227,7 +267,7 @@ std::string raw_values(const std::vector<uint16_t>& values, int64_t levels) {
 }
 
 std::string container(const StepEngine& engine, const std::string& model_name, const ImageList& x,
-                      int64_t block, const std::vector<std::string>& payload,
+                      int64_t block, int64_t tile, const std::vector<std::string>& payload,
                       const std::vector<uint8_t>& stored) {
   const bool any_stored = std::find(stored.begin(), stored.end(), 1) != stored.end();
   std::string meta;
@@ -238,7 +278,8 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
   put_u32(meta, kCodecPrecision);
   put_u64(meta, static_cast<uint64_t>(x.sizes.size()));
   put_u32(meta, static_cast<uint32_t>(block));
-  put_u32(meta, (x.names.empty() ? 0u : 1u) | (any_stored ? 2u : 0u));
+  put_u32(meta, (x.names.empty() ? 0u : 1u) | (any_stored ? 2u : 0u) | (tile > 0 ? 4u : 0u));
+  if (tile > 0) put_u32(meta, static_cast<uint32_t>(tile));
   const auto runs = runs_of(x.sizes);
   put_u32(meta, static_cast<uint32_t>(runs.size()));
   for (const auto& r : runs) {
@@ -269,25 +310,34 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
 }  // namespace
 
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
-                          const ImageList& images, int64_t block, int threads, EncodeStats* stats,
-                          bool allow_stored, const CodecProgress& progress) {
-  check_inputs(engine, model_name, images, block);
+                          const ImageList& images, const EncodeOptions& o, EncodeStats* stats) {
+  check_inputs(engine, model_name, images, o.block);
+  if (o.tile != 0 && (o.tile < kMinTile || o.tile > kMaxSide))
+    throw Error("tile side must be 0 or in " + std::to_string(kMinTile) + ".." +
+                std::to_string(kMaxSide));
+  std::vector<Tile> units = tiles_of(images.sizes, o.tile);
+  // A file records its tile side only when some image was split.
+  const bool split = std::any_of(units.begin(), units.end(), [](const Tile& t) { return t.part; });
   std::vector<int64_t> first, count, offset(1, 0);
-  cut_blocks(runs_of(images.sizes), block, &first, &count);
+  cut_blocks(units, o.block, &first, &count);
   for (const auto& s : images.sizes) offset.push_back(offset.back() + s.dims());
   const int64_t blocks = static_cast<int64_t>(first.size());
   std::vector<std::string> payload(blocks);
   std::vector<EncodeStats> part(blocks);
   std::vector<uint8_t> stored(blocks, 0);
-  BlockCounter counter{progress, static_cast<int64_t>(images.sizes.size())};
-  run_parallel(blocks, threads, [&](int64_t bi) {
-    const ImageSize size = images.sizes[first[bi]];
-    const auto* v = images.values.data() + offset[first[bi]];
-    ImageBlock b{size, count[bi], std::vector<uint16_t>(v, v + count[bi] * size.dims())};
+  BlockCounter counter{o.progress, static_cast<int64_t>(units.size())};
+  run_parallel(blocks, o.threads, [&](int64_t bi) {
+    const ImageSize size = units[first[bi]].size;
+    ImageBlock b{size, count[bi], std::vector<uint16_t>(count[bi] * size.dims())};
+    for (int64_t k = 0; k < count[bi]; ++k) {
+      const Tile& t = units[first[bi] + k];
+      take_tile(t, images.sizes[t.image], images.values.data() + offset[t.image],
+                b.values.data() + k * size.dims());
+    }
     RansMessage m;
     push_block(m, engine, b, &part[bi]);
     payload[bi] = rans_serialize(m);
-    if (allow_stored) {
+    if (o.allow_stored) {
       std::string raw = raw_values(b.values, engine.levels());
       if (raw.size() <= payload[bi].size()) {
         payload[bi] = std::move(raw);
@@ -296,7 +346,8 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
     }
     counter.add(count[bi]);
   });
-  std::string file = container(engine, model_name, images, block, payload, stored);
+  std::string file =
+      container(engine, model_name, images, o.block, split ? o.tile : 0, payload, stored);
   if (stats) {
     *stats = EncodeStats{};
     stats->file_bits = 8.0 * static_cast<double>(file.size());
@@ -306,6 +357,16 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
     }
   }
   return file;
+}
+
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
+                          const ImageList& images, int64_t block, int threads, EncodeStats* stats,
+                          bool allow_stored) {
+  EncodeOptions o;
+  o.block = block;
+  o.threads = threads;
+  o.allow_stored = allow_stored;
+  return encode_images(engine, model_name, images, o, stats);
 }
 
 // ------------------------------------------------------------------ parser
@@ -351,13 +412,17 @@ std::vector<Run> read_geometry(Reader& r, CodecHeader& h, uint32_t* flags) {
   const uint64_t count = r.uint(8);
   h.block = static_cast<int64_t>(r.uint(4));
   *flags = static_cast<uint32_t>(r.uint(4));
+  if (h.version > 1 && (*flags & 4)) {
+    h.tile = static_cast<int64_t>(r.uint(4));
+    if (h.tile < kMinTile || h.tile > kMaxSide) throw Error("bad tile side");
+  }
   if (h.levels < 2 || h.levels > (h.version == 1 ? 256 : 65536))
     throw Error("the header describes impossible images");
   if (h.precision != kCodecPrecision)
     throw Error("unsupported precision " + std::to_string(h.precision));
   if (h.block < 1 || h.block > kMaxBlock) throw Error("bad block size " + std::to_string(h.block));
   if (count < 1 || count > (uint64_t{1} << 31)) throw Error("bad image count");
-  if (*flags > (h.version == 1 ? 1u : 3u)) throw Error("unknown flags");
+  if (*flags > (h.version == 1 ? 1u : 7u)) throw Error("unknown flags");
   h.count = static_cast<int64_t>(count);
   if (h.version == 1) {
     check_size(one.size);
@@ -400,7 +465,7 @@ void read_blocks(const std::string& file, Reader& r, size_t meta_end, uint32_t f
       h.block_stored[b] = static_cast<uint8_t>(r.uint(1));
       if (h.block_stored[b] > 1) throw Error("block " + std::to_string(b) + " has an unknown mode");
       const uint64_t want = static_cast<uint64_t>(h.block_images[b]) *
-                            static_cast<uint64_t>(h.sizes[h.block_first[b]].dims()) *
+                            static_cast<uint64_t>(h.units[h.block_first[b]].size.dims()) *
                             (h.levels <= 256 ? 1 : 2);
       if (h.block_stored[b] && h.block_bytes[b] != want)
         throw Error("stored block " + std::to_string(b) + " has the wrong size");
@@ -444,11 +509,20 @@ CodecHeader parse_header(const std::string& file) {
       throw Error("holds " + std::to_string(h.count) + " images, more than the " +
                   std::to_string(kMaxDecodedBytes >> 30) + " GiB tame decodes at once");
   }
+  // Every block takes 8 bytes of the table, and a split image's tiles are
+  // blocks of their own: count them before making the list.
   uint64_t blocks = 0;
-  for (const auto& run : runs) blocks += (run.images + h.block - 1) / h.block;
-  if (blocks > r.left() / 8) throw Error("the header is truncated (block table)");
-  cut_blocks(runs, h.block, &h.block_first, &h.block_images);
+  for (const auto& run : runs) {
+    const ImageSize& z = run.size;
+    const bool split = h.tile > 0 && (z.height > h.tile || z.width > h.tile);
+    blocks += split ? static_cast<uint64_t>(run.images) * ((z.height + h.tile - 1) / h.tile) *
+                          ((z.width + h.tile - 1) / h.tile)
+                    : (run.images + h.block - 1) / h.block;
+    if (blocks > r.left() / 8) throw Error("the header is truncated (block table)");
+  }
   for (const auto& run : runs) h.sizes.insert(h.sizes.end(), run.images, run.size);
+  h.units = tiles_of(h.sizes, h.tile);
+  cut_blocks(h.units, h.block, &h.block_first, &h.block_images);
   read_blocks(file, r, meta_end, flags, h);
   return h;
 }
@@ -499,18 +573,23 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
   out.images.names = h.names;
   out.images.values.assign(offset.back(), 0);
   const int64_t blocks = static_cast<int64_t>(h.block_first.size());
-  BlockCounter counter{progress, h.count};
+  BlockCounter counter{progress, static_cast<int64_t>(h.units.size())};
   run_parallel(blocks, threads, [&](int64_t bi) {
     const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
-    auto to = out.images.values.begin() + offset[h.block_first[bi]];
+    const ImageSize size = h.units[h.block_first[bi]].size;
+    std::vector<uint16_t> values(h.block_images[bi] * size.dims());
     if (h.block_stored[bi]) {
-      read_stored(data, h.block_bytes[bi], h.levels, bi, to);
+      read_stored(data, h.block_bytes[bi], h.levels, bi, values.begin());
     } else {
       RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
-      const ImageBlock b = pop_block(m, engine, h.block_images[bi], h.sizes[h.block_first[bi]]);
+      values = pop_block(m, engine, h.block_images[bi], size).values;
       if (!rans_empty(m))
         throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
-      std::copy(b.values.begin(), b.values.end(), to);
+    }
+    for (int64_t k = 0; k < h.block_images[bi]; ++k) {
+      const Tile& t = h.units[h.block_first[bi] + k];
+      put_tile(t, h.sizes[t.image], values.data() + k * size.dims(),
+               out.images.values.data() + offset[t.image]);
     }
     counter.add(h.block_images[bi]);
   });

@@ -16,12 +16,17 @@
 // meta:
 //   u64 model fingerprint   u8 n + model name (for messages)
 //   u32 levels, precision   u64 count   u32 block size   u32 flags
+//   if flags & 4: u32 tile side T
 //   u32 runs, per run: u64 images, u32 C, H, W   (consecutive images of one shape)
 //   per block: u32 payload bytes, u32 crc32 of the payload
 //   if flags & 2, per block: u8 mode (0 = rANS, 1 = stored)
 //   if flags & 1, per image: u16 n + file name
-// Each run is cut into blocks of `block` images (its last block fewer), so a
-// block's images share one shape. A block is one serialized rANS message
+// The coded units are the images, except that with flags & 4 an image wider
+// or taller than T is split into T x T tiles (raster order; smaller at the
+// right and bottom edges), each coded as an image of its own. Runs of
+// consecutive units of one shape are cut into blocks of `block` units (the
+// last fewer), and each tile of a split image is a block alone, so a block's
+// units share one shape. A block is one serialized rANS message
 // (8-byte head, then its words) whose symbols pop in order (engine step s,
 // image b), s-major. A stored block (deflate's idea: no image costs much more
 // than its raw bytes) holds its values as they are, [n][C][H][W], one byte
@@ -46,7 +51,7 @@ constexpr uint32_t kCodecPrecision = 24;  // frequencies sum to 2^24
 // A block's images are stepped together; the engine's caches hold a few rows
 // of every layer for each of them.
 constexpr int64_t kMaxBlock = 256;
-constexpr int64_t kMaxSide = 4096;  // the largest height or width a file may declare
+constexpr int64_t kMaxSide = 65535;  // the largest height or width a file may declare
 // parse_header refuses files whose images would take more memory than this
 // once decoded (two bytes per value), before anything is allocated for them.
 // The fuzz build lowers it, so that libFuzzer's memory limit catches the
@@ -78,6 +83,14 @@ struct ImageList {
 ImageList image_list(const uint8_t* values, int64_t n, ImageSize size,
                      std::vector<std::string> names = {});
 
+/// What the codec codes as an image of its own: a whole image, or one tile of
+/// an image split into tiles (part = true) at (y, x).
+struct Tile {
+  int64_t image = 0, y = 0, x = 0;
+  ImageSize size;
+  bool part = false;
+};
+
 /// n images of one size, the unit the codec codes as one message.
 struct ImageBlock {
   ImageSize size;
@@ -100,18 +113,35 @@ ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageS
 /// The same pair as a Codec, for composing.
 Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize size);
 
-/// Encodes the images into one file (any mix of sizes when the engine is
-/// fully convolutional; every image must have the engine's channels).
-/// allow_stored: store a block's raw values when its rANS message would be no
-/// smaller (tame compress does; off, every block is rANS-coded).
 /// Called after each block, one call at a time, from the thread that coded
-/// it: the images coded so far and in all (progress for long work).
+/// it: the images (tiles, for a split image) coded so far and in all.
 using CodecProgress = std::function<void(int64_t done, int64_t total)>;
 
+struct EncodeOptions {
+  int64_t block = 64;  ///< images per block (1..kMaxBlock); blocks never mix sizes
+  int threads = 1;     ///< threads take whole blocks; the file does not depend on them
+  /// Store a block's raw values when its rANS message would be no smaller
+  /// (tame compress does; off, every block is rANS-coded).
+  bool allow_stored = false;
+  /// 0: whole images. T >= kMinTile: an image wider or taller than T is coded
+  /// as independent T x T tiles (smaller at its right and bottom edges), each
+  /// a block of its own, so threads share it and the engine's caches and the
+  /// coder's buffers hold one tile. Tiles cost a little: their first rows and
+  /// columns see no context across the border.
+  int64_t tile = 0;
+  CodecProgress progress;  ///< optional
+};
+constexpr int64_t kMinTile = 8;
+
+/// Encodes the images into one file (any mix of sizes when the engine is
+/// fully convolutional; every image must have the engine's channels).
+std::string encode_images(const StepEngine& engine, const std::string& model_name,
+                          const ImageList& images, const EncodeOptions& options,
+                          EncodeStats* stats = nullptr);
+/// The same with options {block, threads, allow_stored}.
 std::string encode_images(const StepEngine& engine, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads,
-                          EncodeStats* stats = nullptr, bool allow_stored = false,
-                          const CodecProgress& progress = nullptr);
+                          EncodeStats* stats = nullptr, bool allow_stored = false);
 
 /// What a file says about itself; parse_header checks the structure and every
 /// checksum, but not the model.
@@ -123,8 +153,10 @@ struct CodecHeader {
   uint32_t precision = 0;
   std::vector<ImageSize> sizes;        // one per image
   std::vector<std::string> names;      // empty when the file stores none
-  std::vector<int64_t> block_first;    // first image of each block
-  std::vector<int64_t> block_images;   // images in each block
+  int64_t tile = 0;                    // 0, or the side images wider or taller were split at
+  std::vector<Tile> units;             // what is coded: images, or their tiles
+  std::vector<int64_t> block_first;    // first unit of each block
+  std::vector<int64_t> block_images;   // units in each block
   std::vector<uint64_t> block_offset;  // payload start in the file
   std::vector<uint32_t> block_bytes;
   std::vector<uint8_t> block_stored;  // 1 for a stored block, one per block
