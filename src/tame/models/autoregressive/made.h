@@ -15,6 +15,8 @@
 // hidden connectivity, so the mixture is itself autoregressive in that order,
 // p(x_d | x_<d) = sum_m w_m p_m(x_d | x_<d) with w_m proportional to
 // p_m(x_<d): the step engine and the codec code exactly what tame eval reports.
+// Sampling at temperature T tempers each draw's softmax (logits / T) and
+// mixes them with the same weights.
 // Leaves out: order-agnostic training (random input orderings), direct
 // input-to-output connections.
 // Cost: the output layer has D * K' * hidden weights (K' = 1 for binary images,
