@@ -105,7 +105,9 @@ TEST(DenseAutoregressive, CausalByGradientsForEveryDraw) {
           }
         }
         EXPECT_EQ(violations, 0) << label(c) << " C=" << C << " draw " << draw;
-        if (c.name != "made") EXPECT_EQ(missing, 0) << label(c) << " C=" << C;
+        if (c.name != "made") {
+          EXPECT_EQ(missing, 0) << label(c) << " C=" << C;
+        }
       }
     }
 }
