@@ -15,16 +15,20 @@ namespace tame {
 namespace {
 
 // Counts coded images across the worker threads and reports them, one call at a time.
-struct BlockCounter {
-  const CodecProgress& progress;
-  int64_t total, done = 0;
-  std::mutex mutex;
+class BlockCounter {
+ public:
+  BlockCounter(const CodecProgress& progress, int64_t total) : progress_(progress), total_(total) {}
   void add(int64_t images) {
-    if (!progress) return;
-    std::lock_guard<std::mutex> lock(mutex);
-    done += images;
-    progress(done, total);
+    if (!progress_) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_ += images;
+    progress_(done_, total_);
   }
+
+ private:
+  const CodecProgress& progress_;
+  int64_t total_, done_ = 0;
+  std::mutex mutex_;
 };
 
 const char kMagic[8] = {'T', 'A', 'M', 'E', 'C', 'O', 'D', 'C'};
@@ -577,8 +581,9 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
   run_parallel(blocks, threads, [&](int64_t bi) {
     const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
     const ImageSize size = h.units[h.block_first[bi]].size;
-    std::vector<uint16_t> values(h.block_images[bi] * size.dims());
+    std::vector<uint16_t> values;
     if (h.block_stored[bi]) {
+      values.resize(h.block_images[bi] * size.dims());
       read_stored(data, h.block_bytes[bi], h.levels, bi, values.begin());
     } else {
       RansMessage m = rans_deserialize(data, h.block_bytes[bi]);

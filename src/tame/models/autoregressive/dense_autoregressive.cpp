@@ -1,5 +1,6 @@
 #include "tame/models/autoregressive/dense_autoregressive.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +16,11 @@ torch::Tensor DenseAutoregressiveModel::forward_unit(const torch::Tensor& x_unit
   auto out = flat_logits(to_subpixels(x_unit));  // [B, D, outputs]
   if (outputs_ == 1) out = torch::cat({torch::zeros_like(out), out}, 2);
   return from_subpixels(out, shape_);
+}
+
+std::vector<float> to_floats(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
 }
 
 torch::Tensor to_subpixels(const torch::Tensor& x) {
@@ -57,15 +63,17 @@ uint16_t DenseEngine::value(int64_t b, int64_t d) const {
   return images()[(b * C_ + c) * H_ * W_ + pixel];
 }
 
-void DenseEngine::write_logits(const float* out, float* params) const {
-  for (int64_t b = 0; b < n_; ++b) {
-    if (outputs_ == 1) {
-      params[b * 2] = 0.0f;
-      params[b * 2 + 1] = out[b];
-    } else {
-      std::copy(out + b * K_, out + (b + 1) * K_, params + b * K_);
-    }
+void DenseEngine::expand_logits(const float* out, float* logits) const {
+  if (outputs_ == 1) {
+    logits[0] = 0.0f;
+    logits[1] = out[0];
+  } else {
+    std::copy_n(out, K_, logits);
   }
+}
+
+void DenseEngine::write_logits(const float* out, float* params) const {
+  for (int64_t b = 0; b < n_; ++b) expand_logits(out + b * outputs_, params + b * K_);
 }
 
 }  // namespace tame

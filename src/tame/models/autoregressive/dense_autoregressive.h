@@ -32,6 +32,10 @@ class DenseAutoregressiveModel : public AutoregressiveModel {
   int64_t D_, outputs_;
 };
 
+/// A tensor's values as floats on the CPU, in its row-major order: how the
+/// dense models export their weights into their engines.
+std::vector<float> to_floats(const torch::Tensor& t);
+
 /// [B, C, H, W] -> [B, D] in sub-pixel order.
 torch::Tensor to_subpixels(const torch::Tensor& x);
 /// [B, D, K] logits in sub-pixel order -> [B, K, C, H, W].
@@ -63,8 +67,10 @@ class DenseEngine : public StepEngine {
   const float* x(int64_t b) const { return x_.data() + b * D_; }
   /// The observed value of dimension d of image b.
   uint16_t value(int64_t b, int64_t d) const;
-  /// Writes categorical logits [n][K] from the network's `outputs` logits per
-  /// image (binary: (0, l)).
+  /// One image's categorical logits [K] from its network's `outputs` logits
+  /// (binary: (0, l)).
+  void expand_logits(const float* out, float* logits) const;
+  /// expand_logits for each of the n images: [n][outputs] -> [n][K].
   void write_logits(const float* out, float* params) const;
 
   ImageShape shape_;

@@ -70,27 +70,15 @@ torch::Tensor Fvsbn::flat_logits(const torch::Tensor& x) {
 
 std::unique_ptr<StepEngine> Fvsbn::step_engine() {
   torch::NoGradGuard g;
-  auto W = W_.detach().cpu().contiguous(), b = b_.detach().cpu().contiguous();
-  const int64_t D = D_, w = width();
+  const int64_t w = width();
   auto net = std::make_shared<FvsbnEngine::Net>();
-  auto Wa = W.accessor<float, 2>();
-  for (int64_t d = 0; d < D; ++d) {
-    steps::Dense p{d, w, std::vector<float>(d * w), std::vector<float>(w, 0.0f)};
-    for (int64_t j = 0; j < d; ++j)
-      for (int64_t k = 0; k < w; ++k) p.w[j * w + k] = Wa[d * w + k][j];
-    if (rank_ == 0) std::copy_n(b[d].data_ptr<float>(), w, p.b.data());
-    net->prefix.push_back(std::move(p));
-  }
-  if (rank_ > 0) {
-    auto U = U_.detach().cpu().contiguous();
-    auto Ua = U.accessor<float, 3>();
-    for (int64_t d = 0; d < D; ++d) {
-      steps::Dense u{rank_, outputs_, std::vector<float>(rank_ * outputs_),
-                     std::vector<float>(b[d].data_ptr<float>(), b[d].data_ptr<float>() + outputs_)};
-      for (int64_t r = 0; r < rank_; ++r)
-        for (int64_t k = 0; k < outputs_; ++k) u.w[r * outputs_ + k] = Ua[d][k][r];
-      net->up.push_back(std::move(u));
-    }
+  for (int64_t d = 0; d < D_; ++d) {
+    // Rows d*w .. (d+1)*w of W read x_<d: the Dense holds them as [d][w].
+    auto rows = W_.slice(0, d * w, (d + 1) * w).slice(1, 0, d).t();
+    net->prefix.push_back(
+        {d, w, to_floats(rows), rank_ == 0 ? to_floats(b_[d]) : std::vector<float>(w, 0.0f)});
+    if (rank_ > 0)  // U[d] is [K, rank]; the Dense holds [rank][K]
+      net->up.push_back({rank_, outputs_, to_floats(U_[d].t()), to_floats(b_[d])});
   }
   return std::make_unique<FvsbnEngine>(net, shape_, levels_);
 }

@@ -10,11 +10,6 @@ namespace tame {
 
 namespace {
 
-std::vector<float> floats(const torch::Tensor& t) {
-  auto c = t.detach().cpu().contiguous();
-  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
-}
-
 // The M networks of a MADE ensemble step by step. Hidden units are visited in
 // the order of their connectivity m (stable), so that "the units with m >= j"
 // and "the units with m < d" are ranges. Observing input j adds its weight to
@@ -146,12 +141,7 @@ void MadeEngine::output(int64_t b, int64_t m, int64_t d, float* logits) {
     const float* v = net_->vt.data() + (d * H + u) * Ko;
     for (int64_t k = 0; k < Ko; ++k) out_[k] = out_[k] + h * v[k];
   }
-  if (Ko == 1) {
-    logits[0] = 0.0f;
-    logits[1] = out_[0];
-  } else {
-    std::copy_n(out_.data(), Ko, logits);
-  }
+  expand_logits(out_.data(), logits);
 }
 
 // w_m <- w_m p_m(x_{d-1}) / sum, with p_m from the last step's logits of draw m.
@@ -286,15 +276,15 @@ std::unique_ptr<StepEngine> Made::step_engine() {
   net->hidden = H;
   net->layers = options.layers;
   auto l1 = hidden_[0]->as<torch::nn::Linear>();
-  net->w1t = floats(l1->weight.t());
-  net->b1 = floats(l1->bias);
+  net->w1t = to_floats(l1->weight.t());
+  net->b1 = to_floats(l1->bias);
   if (options.layers == 2) {
     auto l2 = hidden_[1]->as<torch::nn::Linear>();
-    net->w2t = floats(l2->weight.t());
-    net->b2 = floats(l2->bias);
+    net->w2t = to_floats(l2->weight.t());
+    net->b2 = to_floats(l2->bias);
   }
-  net->vt = floats(out_->weight.view({D_, Ko, H}).permute({0, 2, 1}));
-  net->bv = floats(out_->bias);
+  net->vt = to_floats(out_->weight.view({D_, Ko, H}).permute({0, 2, 1}));
+  net->bv = to_floats(out_->bias);
   for (const auto& layers : degrees_) {
     MadeEngine::Draw dr;
     for (int64_t l = 0; l < options.layers; ++l) {

@@ -184,18 +184,10 @@ std::unique_ptr<StepEngine> Nade::step_engine() {
   const int64_t H = options.hidden, D = D_;
   auto net = std::make_shared<NadeEngine::Net>();
   net->hidden = H;
-  auto Wt = W_.detach().cpu().t().contiguous();
-  net->w.assign(Wt.data_ptr<float>(), Wt.data_ptr<float>() + D * H);
-  auto c = c_.detach().cpu().contiguous();
-  net->c.assign(c.data_ptr<float>(), c.data_ptr<float>() + H);
-  auto V = V_.detach().cpu().contiguous();  // [D, K', H]
-  auto b = b_.detach().cpu().contiguous();
-  for (int64_t d = 0; d < D; ++d) {
-    auto vt = V[d].t().contiguous();  // [H, K']
-    net->out.push_back(
-        {H, outputs_, std::vector<float>(vt.data_ptr<float>(), vt.data_ptr<float>() + H * outputs_),
-         std::vector<float>(b[d].data_ptr<float>(), b[d].data_ptr<float>() + outputs_)});
-  }
+  net->w = to_floats(W_.t());  // [D][H]
+  net->c = to_floats(c_);
+  for (int64_t d = 0; d < D; ++d)  // V[d] is [K', H]; the Dense holds [H][K']
+    net->out.push_back({H, outputs_, to_floats(V_[d].t()), to_floats(b_[d])});
   return std::make_unique<NadeEngine>(net, shape_, levels_);
 }
 
