@@ -7,7 +7,7 @@
 
 namespace tame {
 
-nlohmann::json flow_help(nlohmann::json own) {
+nlohmann::json FlowOptions::help_with(nlohmann::json own) {
   own.update(nlohmann::json{
       {"hidden", "channels of each coupling's network"},
       {"alpha", "logit pre-processing: y -> logit(alpha + (1 - 2 alpha) y)"},
@@ -16,6 +16,11 @@ nlohmann::json flow_help(nlohmann::json own) {
       {"deq_hidden", "channels of q(u|x)'s networks"},
   });
   return own;
+}
+
+std::shared_ptr<flows::VariationalDequantizer> dequantizer_for(const FlowOptions& o, ImageShape s,
+                                                               int64_t levels) {
+  return flows::make_dequantizer(o.dequantization, s, levels, o.deq_couplings, o.deq_hidden);
 }
 
 FlowModel::FlowModel(ImageShape shape, int64_t levels, flows::TransformPtr transform, FlowBase base,

@@ -14,10 +14,18 @@
 
 namespace tame {
 
-/// A flow's help() (what `tame models` prints): `own` plus the
-/// hyper-parameters every flow here shares (hidden, alpha, dequantization,
-/// deq_couplings, deq_hidden).
-nlohmann::json flow_help(nlohmann::json own);
+/// The hyper-parameters nice, realnvp and glow share; each one's options
+/// struct adds its own.
+struct FlowOptions {
+  int64_t hidden = 64;
+  double alpha = 0.05;
+  std::string dequantization = "uniform";
+  int64_t deq_couplings = 2;
+  int64_t deq_hidden = 32;
+  /// `own` (a flow's own keys and what they do) with the shared ones added:
+  /// what a flow's help() returns and `tame models` prints.
+  static nlohmann::json help_with(nlohmann::json own);
+};
 
 enum class FlowBase {
   kNormal,       // standard normal on R^D (the flows' prior)
@@ -52,10 +60,7 @@ flows::TransformPtr logit_then(const char* model, double alpha, flows::Transform
 /// ... a check that the image side divides by `side` (squeezes need it) ...
 void check_side(const char* model, const std::string& option, int64_t side, ImageShape s);
 /// ... and the dequantizer their options name (dequantization, deq_couplings, deq_hidden).
-template <class Options>
-std::shared_ptr<flows::VariationalDequantizer> dequantizer_for(const Options& o, ImageShape s,
-                                                               int64_t levels) {
-  return flows::make_dequantizer(o.dequantization, s, levels, o.deq_couplings, o.deq_hidden);
-}
+std::shared_ptr<flows::VariationalDequantizer> dequantizer_for(const FlowOptions& o, ImageShape s,
+                                                               int64_t levels);
 
 }  // namespace tame

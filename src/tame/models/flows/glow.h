@@ -23,18 +23,13 @@
 
 namespace tame {
 
-struct GlowOptions {
+struct GlowOptions : FlowOptions {
   int64_t levels = 2;
   int64_t steps = 4;
-  int64_t hidden = 64;
   double scale_bound = 2.0;
-  double alpha = 0.05;
-  std::string dequantization = "uniform";
-  int64_t deq_couplings = 2;
-  int64_t deq_hidden = 32;
   /// What each hyper-parameter does: `tame models` prints it.
   static nlohmann::json help() {
-    return flow_help({
+    return help_with({
         {"levels", "multi-scale levels; the image side must be divisible by 2^levels"},
         {"steps", "flow steps per level"},
         {"scale_bound", "|log-scale| < scale_bound in couplings and priors (0 = unbounded)"},

@@ -15,16 +15,11 @@
 
 namespace tame {
 
-struct NiceOptions {
+struct NiceOptions : FlowOptions {
   int64_t couplings = 4;
-  int64_t hidden = 64;
-  double alpha = 0.05;
-  std::string dequantization = "uniform";
-  int64_t deq_couplings = 2;
-  int64_t deq_hidden = 32;
   /// What each hyper-parameter does: `tame models` prints it.
   static nlohmann::json help() {
-    return flow_help({
+    return help_with({
         {"couplings", "additive couplings; each changes the half the previous one kept"},
     });
   }

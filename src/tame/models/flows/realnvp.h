@@ -22,17 +22,12 @@
 
 namespace tame {
 
-struct RealNvpOptions {
+struct RealNvpOptions : FlowOptions {
   int64_t scales = 2;
-  int64_t hidden = 64;
   double scale_bound = 2.0;
-  double alpha = 0.05;
-  std::string dequantization = "uniform";
-  int64_t deq_couplings = 2;
-  int64_t deq_hidden = 32;
   /// What each hyper-parameter does: `tame models` prints it.
   static nlohmann::json help() {
-    return flow_help({
+    return help_with({
         {"scales", "multi-scale scales; the image side must be divisible by 2^(scales-1)"},
         {"scale_bound", "|log-scale| < scale_bound in every coupling (0 = unbounded)"},
     });
