@@ -38,15 +38,6 @@ DenseEngine::DenseEngine(ImageShape shape, int64_t levels)
       D_(shape.dims()),
       outputs_(levels == 2 ? 1 : levels) {}
 
-uint64_t DenseEngine::fingerprint() const {
-  steps::Fingerprint f;
-  for (int64_t v : {C_, shape_.height, shape_.width, K_}) f.add(v);
-  hash(f);
-  return f.value();
-}
-
-uint64_t DenseEngine::fingerprint_v1(int64_t, int64_t) const { return ~fingerprint(); }
-
 void DenseEngine::start(int64_t n) {
   if (H_ != shape_.height || W_ != shape_.width)
     throw std::invalid_argument("this dense model codes " + shape_.str() + " images only, not " +

@@ -47,13 +47,11 @@ torch::Tensor from_subpixels(const torch::Tensor& logits, const ImageShape& shap
 class DenseEngine : public StepEngine {
  public:
   DenseEngine(ImageShape shape, int64_t levels);
-  uint64_t fingerprint() const override;
-  /// No version-1 file holds a dense model: a value no v1 file stores.
-  uint64_t fingerprint_v1(int64_t height, int64_t width) const override;
 
  protected:
-  /// Adds the model kind and every weight to the fingerprint.
-  virtual void hash(steps::Fingerprint& f) const = 0;
+  /// Kind 200 with the image size; each model's hash() adds a kind of its own
+  /// (201 fvsbn, 202 nade, 203 made) before its weights.
+  Identity identity() const override { return {200, 0, {shape_.height, shape_.width}}; }
   /// Resets the per-image state for n images.
   virtual void reset(int64_t n) = 0;
   /// Writes the head's parameters [n][params()] of dimension d; called for

@@ -87,6 +87,29 @@ void StepEngine::observe(const uint16_t* values) {
 
 size_t StepEngine::cache_bytes() const { return sizeof(float) * x_.size() + layer_bytes(); }
 
+uint64_t StepEngine::fingerprint() const {
+  const Identity id = identity();
+  steps::Fingerprint f;
+  for (int64_t v : {id.kind, C_, K_}) f.add(v);
+  for (int64_t v : id.geometry) f.add(v);
+  hash(f);
+  return f.value();
+}
+
+uint64_t StepEngine::fingerprint_v1(int64_t height, int64_t width) const {
+  const Identity id = identity();
+  steps::Fingerprint f;
+  if (id.kind_v1 == 0) {
+    for (uint64_t v : {fingerprint(), static_cast<uint64_t>(height), static_cast<uint64_t>(width)})
+      f.add(static_cast<int64_t>(v));
+    return f.value();
+  }
+  for (int64_t v : {id.kind_v1, C_, height, width, K_}) f.add(v);
+  for (int64_t v : id.geometry) f.add(v);
+  hash(f);
+  return f.value();
+}
+
 std::vector<uint16_t> draw_images(const StepEngine& engine, int64_t n, int64_t height,
                                   int64_t width, double temperature, uint64_t seed, int threads,
                                   const float* context) {
@@ -180,19 +203,7 @@ void PixelCNNEngine::hash(steps::Fingerprint& f) const {
   f.add(net_->out2);
 }
 
-uint64_t PixelCNNEngine::fingerprint() const {
-  steps::Fingerprint f;
-  for (int64_t v : {int64_t{101}, C_, K_}) f.add(v);  // engine kind, geometry
-  hash(f);
-  return f.value();
-}
-
-uint64_t PixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
-  steps::Fingerprint f;
-  for (int64_t v : {int64_t{1}, C_, height, width, K_}) f.add(v);
-  hash(f);
-  return f.value();
-}
+StepEngine::Identity PixelCNNEngine::identity() const { return {101, 1, {}}; }
 
 int64_t PixelCNNEngine::input_rows() const { return reach(net_->input) + 1; }
 
@@ -266,19 +277,7 @@ void GatedPixelCNNEngine::hash(steps::Fingerprint& f) const {
   f.add(net_->out2);
 }
 
-uint64_t GatedPixelCNNEngine::fingerprint() const {
-  steps::Fingerprint f;
-  for (int64_t v : {int64_t{102}, C_, K_, net_->hidden}) f.add(v);
-  hash(f);
-  return f.value();
-}
-
-uint64_t GatedPixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
-  steps::Fingerprint f;
-  for (int64_t v : {int64_t{2}, C_, height, width, K_, net_->hidden}) f.add(v);
-  hash(f);
-  return f.value();
-}
+StepEngine::Identity GatedPixelCNNEngine::identity() const { return {102, 2, {net_->hidden}}; }
 
 // The first layer's vertical stack reads rows r - reach .. r of the input for
 // row r = i - 1, while row i is being observed.
@@ -395,21 +394,13 @@ std::unique_ptr<StepEngine> ConditionedPixelCNNEngine::clone() const {
   return std::make_unique<ConditionedPixelCNNEngine>(net_, C_, K_);
 }
 
-uint64_t ConditionedPixelCNNEngine::fingerprint() const {
-  steps::Fingerprint f;
-  for (int64_t v : {int64_t{103}, C_, K_}) f.add(v);
+StepEngine::Identity ConditionedPixelCNNEngine::identity() const { return {103, 0, {}}; }
+
+void ConditionedPixelCNNEngine::hash(steps::Fingerprint& f) const {
   f.add(net_->input);
   for (const auto& l : net_->layers) f.add(l);
   f.add(net_->out1);
   f.add(net_->out2);
-  return f.value();
-}
-
-uint64_t ConditionedPixelCNNEngine::fingerprint_v1(int64_t height, int64_t width) const {
-  steps::Fingerprint f;
-  for (int64_t v : {fingerprint(), static_cast<uint64_t>(height), static_cast<uint64_t>(width)})
-    f.add(static_cast<int64_t>(v));
-  return f.value();
 }
 
 int64_t ConditionedPixelCNNEngine::context_features() const {

@@ -59,12 +59,13 @@ class StepEngine {
   virtual ~StepEngine() = default;
   /// A fresh engine sharing these weights, with its own state: one per thread.
   virtual std::unique_ptr<StepEngine> clone() const = 0;
-  /// Hash of the channels, levels and every weight: which conditionals this
-  /// engine gives, at any image size.
-  virtual uint64_t fingerprint() const = 0;
+  /// Hash of the engine's identity (kind, channels, levels, geometry) and
+  /// every weight: which conditionals this engine gives, at any image size.
+  uint64_t fingerprint() const;
   /// The fingerprint the first container version stored, which also hashed
-  /// the image size.
-  virtual uint64_t fingerprint_v1(int64_t height, int64_t width) const = 0;
+  /// the image size: (kind_v1, C, H, W, K, geometry, weights) for the engines
+  /// that had one, else a hash of (fingerprint(), H, W).
+  uint64_t fingerprint_v1(int64_t height, int64_t width) const;
   /// Features per pixel of the context map begin() takes (0: none).
   virtual int64_t context_features() const { return 0; }
 
@@ -99,6 +100,16 @@ class StepEngine {
   int64_t params() const { return P_; }
 
  protected:
+  /// What the fingerprints hash before the weights: a kind number of the
+  /// engine's own, its kind in container version 1 (0: none), and the
+  /// geometry beyond channels and levels that its weights do not fix.
+  struct Identity {
+    int64_t kind = 0, kind_v1 = 0;
+    std::vector<int64_t> geometry;
+  };
+  virtual Identity identity() const = 0;
+  /// Adds every weight to the fingerprint.
+  virtual void hash(steps::Fingerprint& f) const = 0;
   /// Rows of the input ring this engine's taps need (rows <= the current one).
   virtual int64_t input_rows() const = 0;
   /// Allocates the layer caches for n images of H_ x W_.
@@ -155,18 +166,16 @@ class PixelCNNEngine : public StepEngine {
   };
   PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels);
   std::unique_ptr<StepEngine> clone() const override;
-  uint64_t fingerprint() const override;
-  uint64_t fingerprint_v1(int64_t height, int64_t width) const override;
 
  protected:
+  Identity identity() const override;
+  void hash(steps::Fingerprint& f) const override;
   int64_t input_rows() const override;
   void start(int64_t n) override;
   void compute(SubPixel p, float* params) override;
   size_t layer_bytes() const override;
 
  private:
-  void hash(steps::Fingerprint& f) const;
-
   std::shared_ptr<const Net> net_;
   std::vector<int64_t> rows_of_;           // per block: ring rows of its cache
   std::vector<std::vector<float>> cache_;  // per block: relu(reduce(relu(h))) [n][rows][W][h]
@@ -193,17 +202,16 @@ class GatedPixelCNNEngine : public StepEngine {
   };
   GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels);
   std::unique_ptr<StepEngine> clone() const override;
-  uint64_t fingerprint() const override;
-  uint64_t fingerprint_v1(int64_t height, int64_t width) const override;
 
  protected:
+  Identity identity() const override;
+  void hash(steps::Fingerprint& f) const override;
   int64_t input_rows() const override;
   void start(int64_t n) override;
   void compute(SubPixel p, float* params) override;
   size_t layer_bytes() const override;
 
  private:
-  void hash(steps::Fingerprint& f) const;
   void vertical_row(int64_t r);  // the vertical stack on row r, and v2h of it for row r + 1
   void horizontal(int64_t i, int64_t j);
 
@@ -230,11 +238,11 @@ class ConditionedPixelCNNEngine : public StepEngine {
   };
   ConditionedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels);
   std::unique_ptr<StepEngine> clone() const override;
-  uint64_t fingerprint() const override;
-  uint64_t fingerprint_v1(int64_t height, int64_t width) const override;
   int64_t context_features() const override;
 
  protected:
+  Identity identity() const override;
+  void hash(steps::Fingerprint& f) const override;
   int64_t input_rows() const override;
   void start(int64_t n) override;
   void compute(SubPixel p, float* params) override;
