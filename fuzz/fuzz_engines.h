@@ -1,9 +1,11 @@
-// Two tiny step engines (1 channel, 4 levels, any image size) with fixed pseudo-random weights,
-// shared by the fuzz target and the program that writes its seed corpus.
+// Two tiny step engines (1 channel, 4 levels, any image size) and a tiny
+// bits-back coder (1x4x4 images, 4 levels, 3 latents) with fixed pseudo-random
+// weights, shared by the fuzz target and the program that writes its seed corpus.
 #pragma once
 
 #include <memory>
 
+#include "tame/codec/bits_back.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 namespace tame::fuzz {
@@ -61,6 +63,21 @@ inline std::unique_ptr<StepEngine> pixelcnn_engine() {
   net->out1 = random_dense(8, 8, s);
   net->out2 = random_dense(8, 4, s);
   return std::make_unique<PixelCNNEngine>(net, 1, 4);
+}
+
+inline std::unique_ptr<ImageCoder> bits_back_coder() {
+  uint64_t s = 3;
+  GaussianLatentNets nets;
+  nets.latent = 3;
+  nets.encoder = steps::Feedforward({4, 4, 1});
+  nets.encoder.add_dense(random_dense(16, 8, s));
+  nets.encoder.add_tanh();
+  nets.encoder.add_dense(random_dense(8, 6, s));
+  nets.decoder = steps::Feedforward({1, 1, 3});
+  nets.decoder.add_dense(random_dense(3, 8, s));
+  nets.decoder.add_tanh();
+  nets.decoder.add_dense(random_dense(8, 64, s), {4, 4, 4});  // 4 logits a pixel
+  return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{1, 4, 4}, 4);
 }
 
 }  // namespace tame::fuzz

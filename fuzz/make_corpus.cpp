@@ -40,6 +40,13 @@ int main(int argc, char** argv) {
     }
     put(tame::encode_images(*e, name, mixed, 64, 1));
   }
+  // Bits-back chains of one image and of five in two blocks.
+  auto bits_back = tame::fuzz::bits_back_coder();
+  const tame::ImageSize s{1, 4, 4};
+  for (int64_t n : {1, 5})
+    tame::write_file_atomic(
+        tame::join_path(dir, "v2-seed-" + std::to_string(k++)),
+        tame::encode_images(*bits_back, "vae", tame::image_list(pixels.data(), n, s), 3, 1));
   std::printf("wrote %d files to %s\n", k, dir.c_str());
   return 0;
 }

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=${1:-60}
 OUT=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT"
-SRCS=(src/tame/codec/model_codec.cpp src/tame/codec/rans.cpp src/tame/models/autoregressive/step_engine.cpp src/tame/dist/integer_cdf.cpp
-      src/tame/nn/step_kernels.cpp src/tame/io/file.cpp src/tame/parallel.cpp)
+SRCS=(src/tame/codec/model_codec.cpp src/tame/codec/rans.cpp src/tame/codec/bits_back.cpp
+      src/tame/models/autoregressive/step_engine.cpp src/tame/dist/integer_cdf.cpp
+      src/tame/nn/step_kernels.cpp src/tame/nn/feedforward.cpp src/tame/io/file.cpp src/tame/parallel.cpp)
 FLAGS=(-std=c++17 -g -O1 -ffp-contract=off -Wno-psabi -Isrc -Ifuzz)
 clang++ "${FLAGS[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION fuzz/fuzz_decoder.cpp "${SRCS[@]}" -lz -o "$OUT/fuzz_decoder"

@@ -119,6 +119,10 @@ TEST_P(RegistrySmoke, TrainResumeEvaluateSampleCode) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_GT(tame::read_png(tmp / "s.png").numel(), 4 * kSide * kSide);
 
+  // The registry's codec flag is what the model class says; the model agrees.
+  auto model = tame::make_model(e.name, tame::resolve_hparams(e.name, e.tiny),
+                                tame::ImageShape{1, kSide, kSide}, 256);
+  EXPECT_EQ(model->coder() != nullptr, e.codec) << e.name;
   if (e.codec) {
     code_round_trip(run_dir);
   } else {

@@ -25,8 +25,8 @@ struct ModelEntry {
   /// layer the defaults run: what the registry smoke test trains, resumes,
   /// evaluates, samples (and codes) in seconds. Each entry says why it is small.
   nlohmann::json tiny;
-  /// Whether `tame compress` can code images with a trained model: true for
-  /// every AutoregressiveModel (it needs the step engine), derived from the type.
+  /// Whether `tame compress` can code images with a trained model (its
+  /// coder()): the model class's kCodec.
   bool codec = false;
   std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape,
                                             int64_t levels)>

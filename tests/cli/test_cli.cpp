@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "../test_util.h"
 #include "tame/data/datasets.h"
@@ -281,13 +282,17 @@ TEST_F(Cli, CompressDecompressAcrossProcessesAndThreads) {
 // The dense models (FVSBN, NADE, MADE's ensemble) code a split across
 // processes and thread counts as the convolutional ones do, and refuse an
 // image of another size than their training shape with one line.
-TEST_F(Cli, DenseModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
+TEST_F(Cli, DenseAndLatentModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
   const auto ds = tame::load_dataset(data(), "test");
-  for (const std::string model : {"fvsbn", "nade", "made"}) {
+  const std::map<std::string, std::string> hparams = {
+      {"fvsbn", "--set rank=2"},
+      {"nade", "--set hidden=5"},
+      {"made", "--set hidden=9 --set masks=3"},
+      // bits-back coding, both networks
+      {"vae", "--set arch=mlp --set hidden=8 --set latent=3"},
+      {"iwae", "--set hidden=4 --set latent=2"}};
+  for (const auto& [model, hp] : hparams) {
     const std::string run_dir = tmp / ("dense-" + model);
-    const std::string hp = model == "fvsbn"  ? "--set rank=2"
-                           : model == "nade" ? "--set hidden=5"
-                                             : "--set hidden=9 --set masks=3";
     auto r = train(model, run_dir, "--max-steps 4 --batch-size 16 --quiet " + hp);
     ASSERT_EQ(r.code, 0) << r.err;
     std::vector<std::string> files;
@@ -299,6 +304,13 @@ TEST_F(Cli, DenseModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
       ASSERT_EQ(r.code, 0) << r.err;
     }
     EXPECT_EQ(tame::read_file(files[0]), tame::read_file(files[1])) << model;
+    if (model == "vae" || model == "iwae") {
+      r = run("compress " + run_dir + " --data " + data() + " --split test --limit 6 --out " +
+                  (tmp / "j.tamez") + " --json",
+              tmp);
+      ASSERT_EQ(r.code, 0) << r.err;
+      EXPECT_GT(nlohmann::json::parse(r.out)["chain_bpd"].get<double>(), 0) << r.out;
+    }
     const std::string out = tmp / ("d-" + model);
     r = run("decompress " + run_dir + " " + files[0] + " --out " + out + " --threads 1", tmp);
     ASSERT_EQ(r.code, 0) << r.err;

@@ -17,7 +17,6 @@
 #include "tame/io/file.h"
 #include "tame/io/png.h"
 #include "tame/io/pnm.h"
-#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/train/progress.h"
 #include "tame/train/run.h"
 
@@ -47,21 +46,19 @@ CodecProgress show_progress(Progress& progress, const char* what) {
   };
 }
 
-// A run's model as a codec: its step engine, and the image sizes it takes.
+// A run's model as a codec: its coder, and the image sizes it takes.
 struct CodecModel {
   RunConfig cfg;
-  std::unique_ptr<StepEngine> engine;
+  std::unique_ptr<ImageCoder> coder;
   ImageShape shape;  // the training images' shape
   bool any_size = false;
 };
 
 CodecModel load_codec_model(const std::string& run_dir) {
   CodecModel c;
-  auto model =
-      std::dynamic_pointer_cast<AutoregressiveModel>(load_trained_model(run_dir, &c.cfg, "cpu"));
-  c.engine = model ? model->step_engine() : nullptr;
-  if (!c.engine)
-    throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec (no step engine)");
+  auto model = load_trained_model(run_dir, &c.cfg, "cpu");
+  c.coder = model->coder();
+  if (!c.coder) throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec");
   c.shape = model->shape();
   c.any_size = model->any_size();
   return c;
@@ -80,7 +77,7 @@ void check_codable(const torch::Tensor& x, const CodecModel& m, const std::strin
 struct CompressArgs {
   std::string run_dir, out, data, split = "test";
   std::vector<std::string> inputs;
-  int64_t limit = 0, block = 64, tile = 256;
+  int64_t limit = 0, block = 0, tile = 256;
   int threads = 0;
   bool verify = false, json = false, compare = false, quiet = false;
 };
@@ -151,7 +148,7 @@ std::string sizes_str(const ImageList& list) {
 }
 
 struct Outcome {
-  int64_t bytes = 0;
+  int64_t bytes = 0, block = 0, blocks = 0;
   EncodeStats stats;
   double encode_s = 0, decode_s = 0;
 };
@@ -166,9 +163,10 @@ void print_json(const CompressArgs& a, const CodecModel& m, const Inputs& in, co
                       {"bpd", r.stats.file_bits / dims},
                       {"model_bpd", r.stats.model_bits / dims},
                       {"ideal_bpd", r.stats.ideal_bits / dims},
+                      {"chain_bpd", r.stats.chain_bits / dims},
                       {"encode_images_per_s", n / r.encode_s},
                       {"threads", threads},
-                      {"block", a.block}};
+                      {"block", r.block}};
   if (a.verify) {
     j["round_trip"] = "ok";
     j["decode_images_per_s"] = n / r.decode_s;
@@ -209,6 +207,9 @@ void print_text(const CompressArgs& a, const CodecModel& m, const Inputs& in, co
               sizes_str(list).c_str(), in.source.c_str(), a.out.c_str(), (long long)r.bytes, bpd);
   std::printf("  model -log2 p: %.4f bits/dim (file overhead %+.2f%%)\n", model_bpd,
               100.0 * (bpd / model_bpd - 1.0));
+  if (r.stats.chain_bits > 0)
+    std::printf("  of the file, the bits-back chains' start: %.4f bits/dim (%lld blocks)\n",
+                r.stats.chain_bits / dims, static_cast<long long>(r.blocks));
   std::printf("  encode: %.1f images/s on %d threads\n", n / r.encode_s, threads);
   if (a.verify) std::printf("  round trip: ok, decode %.1f images/s\n", n / r.decode_s);
   if (a.compare) print_comparison(m, in, r, bpd, a.verify, threads);
@@ -218,8 +219,7 @@ void run_compress(const CompressArgs& a) {
   if (a.inputs.empty() == a.data.empty())
     throw Error("give either input files or --data, not both or neither");
   if (a.limit < 0) throw Error("--limit must be >= 0");
-  if (a.block < 1 || a.block > kMaxBlock)
-    throw Error("--block must be in 1.." + std::to_string(kMaxBlock));
+  if (a.block < 0) throw Error("--block must be >= 0 (0: the model's default)");
   if (a.tile != 0 && (a.tile < kMinTile || a.tile > kMaxSide))
     throw Error("--tile must be 0 or in " + std::to_string(kMinTile) + ".." +
                 std::to_string(kMaxSide));
@@ -239,7 +239,10 @@ void run_compress(const CompressArgs& a) {
   options.allow_stored = true;
   options.tile = m.any_size ? a.tile : 0;  // a dense model takes its one shape only
   options.progress = show_progress(progress, "compress");
-  const std::string file = encode_images(*m.engine, m.cfg.model, list, options, &r.stats);
+  const std::string file = encode_images(*m.coder, m.cfg.model, list, options, &r.stats);
+  const CodecHeader header = parse_header(file);
+  r.block = header.block;
+  r.blocks = static_cast<int64_t>(header.block_first.size());
   progress.finish();
   r.encode_s = seconds_since(t0);
   r.bytes = static_cast<int64_t>(file.size());
@@ -247,7 +250,7 @@ void run_compress(const CompressArgs& a) {
   if (a.verify) {
     t0 = std::chrono::steady_clock::now();
     auto back =
-        decode_images(*m.engine, read_file(a.out), threads, show_progress(progress, "verify"));
+        decode_images(*m.coder, read_file(a.out), threads, show_progress(progress, "verify"));
     progress.finish();
     r.decode_s = seconds_since(t0);
     if (back.images.values != list.values)
@@ -273,7 +276,10 @@ void add_compress(CLI::App& app) {
                 "compress a dataset split instead of files (e.g. fashion-mnist)");
   c->add_option("--split", a->split, "test or train (with --data)")->capture_default_str();
   c->add_option("--limit", a->limit, "first N images of the split (0 = all)");
-  c->add_option("--block", a->block, "images per independently coded block")->capture_default_str();
+  c->add_option("--block", a->block,
+                "images per independently coded block (0: the model's default, 64 for "
+                "autoregressive models, 8 chains a file for bits-back coding)")
+      ->capture_default_str();
   c->add_option("--tile", a->tile,
                 "code images wider or taller than T as independent T x T tiles, in parallel "
                 "(0 = whole images)")
@@ -315,7 +321,7 @@ void run_decompress(const DecompressArgs& a) {
   DecodedImages d;
   Progress progress(30.0, a.quiet);
   try {
-    d = decode_images(*m.engine, bytes, threads, show_progress(progress, "decompress"));
+    d = decode_images(*m.coder, bytes, threads, show_progress(progress, "decompress"));
   } catch (const Error& e) {
     progress.finish();
     throw Error(a.file + ": " + e.what());

@@ -225,16 +225,32 @@ Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize siz
           [e, n, size](RansMessage& m) { return pop_block(m, *e, n, size); }};
 }
 
+int64_t StepEngine::max_block() const { return kMaxBlock; }
+
+void StepEngine::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                             const UnitsDone& done) const {
+  push_block(m, *this, block, stats);
+  if (done) done(block.n);  // the images are stepped together: all finish at once
+}
+
+ImageBlock StepEngine::pop_images(RansMessage& m, int64_t n, ImageSize size,
+                                  const UnitsDone& done) const {
+  ImageBlock block = pop_block(m, *this, n, size);
+  if (done) done(n);
+  return block;
+}
+
 // ----------------------------------------------------------------- encoder
 
 namespace {
 
-void check_inputs(const StepEngine& engine, const std::string& model_name, const ImageList& x,
+void check_inputs(const ImageCoder& coder, const std::string& model_name, const ImageList& x,
                   int64_t block) {
-  const int64_t n = static_cast<int64_t>(x.sizes.size()), K = engine.levels();
+  const int64_t n = static_cast<int64_t>(x.sizes.size()), K = coder.levels();
   if (n < 1) throw Error("nothing to compress");
-  if (block < 1 || block > kMaxBlock)
-    throw Error("block size must be in 1.." + std::to_string(kMaxBlock));
+  if (block < 1 || block > coder.max_block())
+    throw Error("block size must be in 1.." + std::to_string(coder.max_block()) +
+                " for this model");
   if (!x.names.empty() && static_cast<int64_t>(x.names.size()) != n)
     throw Error("one name per image expected");
   for (const auto& name : x.names) check_name(name);
@@ -242,9 +258,9 @@ void check_inputs(const StepEngine& engine, const std::string& model_name, const
   int64_t total = 0;
   for (int64_t i = 0; i < n; ++i) {
     const ImageSize& s = x.sizes[i];
-    if (s.channels != engine.channels())
+    if (s.channels != coder.channels())
       throw Error("image " + std::to_string(i) + " has " + std::to_string(s.channels) +
-                  " channels, but the model takes " + std::to_string(engine.channels()));
+                  " channels, but the model takes " + std::to_string(coder.channels()));
     if (s.height < 1 || s.width < 1 || s.height > kMaxSide || s.width > kMaxSide)
       throw Error("image " + std::to_string(i) + " is " + s.str() + ": sides must be in 1.." +
                   std::to_string(kMaxSide));
@@ -270,15 +286,15 @@ std::string raw_values(const std::vector<uint16_t>& values, int64_t levels) {
   return out;
 }
 
-std::string container(const StepEngine& engine, const std::string& model_name, const ImageList& x,
+std::string container(const ImageCoder& coder, const std::string& model_name, const ImageList& x,
                       int64_t block, int64_t tile, const std::vector<std::string>& payload,
                       const std::vector<uint8_t>& stored) {
   const bool any_stored = std::find(stored.begin(), stored.end(), 1) != stored.end();
   std::string meta;
-  put_u64(meta, engine.fingerprint());
+  put_u64(meta, coder.fingerprint());
   meta.push_back(static_cast<char>(model_name.size()));
   meta += model_name;
-  put_u32(meta, static_cast<uint32_t>(engine.levels()));
+  put_u32(meta, static_cast<uint32_t>(coder.levels()));
   put_u32(meta, kCodecPrecision);
   put_u64(meta, static_cast<uint64_t>(x.sizes.size()));
   put_u32(meta, static_cast<uint32_t>(block));
@@ -313,17 +329,21 @@ std::string container(const StepEngine& engine, const std::string& model_name, c
 
 }  // namespace
 
-std::string encode_images(const StepEngine& engine, const std::string& model_name,
+std::string encode_images(const ImageCoder& coder, const std::string& model_name,
                           const ImageList& images, const EncodeOptions& o, EncodeStats* stats) {
-  check_inputs(engine, model_name, images, o.block);
   if (o.tile != 0 && (o.tile < kMinTile || o.tile > kMaxSide))
     throw Error("tile side must be 0 or in " + std::to_string(kMinTile) + ".." +
                 std::to_string(kMaxSide));
   std::vector<Tile> units = tiles_of(images.sizes, o.tile);
+  const int64_t block =
+      o.block != 0
+          ? o.block
+          : std::min(coder.max_block(), coder.default_block(static_cast<int64_t>(units.size())));
+  check_inputs(coder, model_name, images, block);
   // A file records its tile side only when some image was split.
   const bool split = std::any_of(units.begin(), units.end(), [](const Tile& t) { return t.part; });
   std::vector<int64_t> first, count, offset(1, 0);
-  cut_blocks(units, o.block, &first, &count);
+  cut_blocks(units, block, &first, &count);
   for (const auto& s : images.sizes) offset.push_back(offset.back() + s.dims());
   const int64_t blocks = static_cast<int64_t>(first.size());
   std::vector<std::string> payload(blocks);
@@ -339,38 +359,38 @@ std::string encode_images(const StepEngine& engine, const std::string& model_nam
                 b.values.data() + k * size.dims());
     }
     RansMessage m;
-    push_block(m, engine, b, &part[bi]);
+    coder.push_images(m, b, &part[bi], [&](int64_t k) { counter.add(k); });
     payload[bi] = rans_serialize(m);
     if (o.allow_stored) {
-      std::string raw = raw_values(b.values, engine.levels());
+      std::string raw = raw_values(b.values, coder.levels());
       if (raw.size() <= payload[bi].size()) {
         payload[bi] = std::move(raw);
         stored[bi] = 1;
       }
     }
-    counter.add(count[bi]);
   });
   std::string file =
-      container(engine, model_name, images, o.block, split ? o.tile : 0, payload, stored);
+      container(coder, model_name, images, block, split ? o.tile : 0, payload, stored);
   if (stats) {
     *stats = EncodeStats{};
     stats->file_bits = 8.0 * static_cast<double>(file.size());
     for (const auto& p : part) {
       stats->ideal_bits += p.ideal_bits;
       stats->model_bits += p.model_bits;
+      stats->chain_bits += p.chain_bits;
     }
   }
   return file;
 }
 
-std::string encode_images(const StepEngine& engine, const std::string& model_name,
+std::string encode_images(const ImageCoder& coder, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads, EncodeStats* stats,
                           bool allow_stored) {
   EncodeOptions o;
   o.block = block;
   o.threads = threads;
   o.allow_stored = allow_stored;
-  return encode_images(engine, model_name, images, o, stats);
+  return encode_images(coder, model_name, images, o, stats);
 }
 
 // ------------------------------------------------------------------ parser
@@ -424,7 +444,8 @@ std::vector<Run> read_geometry(Reader& r, CodecHeader& h, uint32_t* flags) {
     throw Error("the header describes impossible images");
   if (h.precision != kCodecPrecision)
     throw Error("unsupported precision " + std::to_string(h.precision));
-  if (h.block < 1 || h.block > kMaxBlock) throw Error("bad block size " + std::to_string(h.block));
+  if (h.block < 1 || h.block > kMaxFileBlock)
+    throw Error("bad block size " + std::to_string(h.block));
   if (count < 1 || count > (uint64_t{1} << 31)) throw Error("bad image count");
   if (*flags > (h.version == 1 ? 1u : 7u)) throw Error("unknown flags");
   h.count = static_cast<int64_t>(count);
@@ -535,20 +556,23 @@ CodecHeader parse_header(const std::string& file) {
 
 namespace {
 
-void check_model(const StepEngine& engine, const CodecHeader& h) {
-  if (h.levels != engine.levels())
+void check_model(const ImageCoder& coder, const CodecHeader& h) {
+  if (h.levels != coder.levels())
     throw Error("written for images with " + std::to_string(h.levels) +
-                " levels, but this model has " + std::to_string(engine.levels()));
+                " levels, but this model has " + std::to_string(coder.levels()));
   for (const auto& s : h.sizes)
-    if (s.channels != engine.channels())
+    if (s.channels != coder.channels())
       throw Error("written for " + s.str() + " images, but this model takes " +
-                  std::to_string(engine.channels()) + "-channel images");
+                  std::to_string(coder.channels()) + "-channel images");
   const uint64_t expected = h.version == 1
-                                ? engine.fingerprint_v1(h.sizes[0].height, h.sizes[0].width)
-                                : engine.fingerprint();
+                                ? coder.fingerprint_v1(h.sizes[0].height, h.sizes[0].width)
+                                : coder.fingerprint();
   if (h.fingerprint != expected)
     throw Error("written by another model (" + h.model_name + ", fingerprint " +
                 hex64(h.fingerprint) + "); this run's model has fingerprint " + hex64(expected));
+  if (h.block > coder.max_block())
+    throw Error("blocks of " + std::to_string(h.block) + " images are more than this model codes " +
+                "at once (" + std::to_string(coder.max_block()) + ")");
 }
 
 // A stored block's values (their count the parser checked), each < levels.
@@ -565,12 +589,12 @@ void read_stored(const uint8_t* data, size_t bytes, int64_t levels, int64_t bloc
 
 }  // namespace
 
-DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads,
+DecodedImages decode_images(const ImageCoder& coder, const std::string& file, int threads,
                             const CodecProgress& progress) {
   DecodedImages out;
   out.header = parse_header(file);
   const CodecHeader& h = out.header;
-  check_model(engine, h);
+  check_model(coder, h);
   std::vector<int64_t> offset(1, 0);
   for (const auto& s : h.sizes) offset.push_back(offset.back() + s.dims());
   out.images.sizes = h.sizes;
@@ -585,9 +609,11 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
     if (h.block_stored[bi]) {
       values.resize(h.block_images[bi] * size.dims());
       read_stored(data, h.block_bytes[bi], h.levels, bi, values.begin());
+      counter.add(h.block_images[bi]);
     } else {
       RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
-      values = pop_block(m, engine, h.block_images[bi], size).values;
+      values =
+          coder.pop_images(m, h.block_images[bi], size, [&](int64_t k) { counter.add(k); }).values;
       if (!rans_empty(m))
         throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
     }
@@ -596,7 +622,6 @@ DecodedImages decode_images(const StepEngine& engine, const std::string& file, i
       put_tile(t, h.sizes[t.image], values.data() + k * size.dims(),
                out.images.values.data() + offset[t.image]);
     }
-    counter.add(h.block_images[bi]);
   });
   return out;
 }

@@ -1,9 +1,12 @@
-// A trained autoregressive model as a lossless image codec: the step engine
-// (models/autoregressive/step_engine.h) writes each sub-pixel's integer CDF in
-// its own order (raster order, R -> G -> B within a pixel), and the true value
-// is pushed onto an rANS message (rans.h) with it.
+// A trained model as a lossless image codec: the container of files, and the
+// block codec of autoregressive models. The model's ImageCoder
+// (image_coder.h) codes each block: for an autoregressive model its step
+// engine (models/autoregressive/step_engine.h), which writes each sub-pixel's
+// integer CDF in its own order (raster order, R -> G -> B within a pixel) and
+// pushes the true value onto an rANS message (rans.h) with it; for a latent
+// model the bits-back coder of bits_back.h.
 //
-// Why the decoder gets the encoder's tables bit for bit: the engine's
+// Why the decoder gets the encoder's tables bit for bit: every coder's
 // parameters are a function of the image alone (fixed-order kernels, no libm,
 // no FMA; see nn/step_kernels.h), and its CDF writers (dist/integer_cdf.h) are
 // fixed sequences of IEEE operations. Threads split whole blocks of images,
@@ -27,13 +30,13 @@
 // consecutive units of one shape are cut into blocks of `block` units (the
 // last fewer), and each tile of a split image is a block alone, so a block's
 // units share one shape. A block is one serialized rANS message
-// (8-byte head, then its words) whose symbols pop in order (engine step s,
-// image b), s-major. A stored block (deflate's idea: no image costs much more
-// than its raw bytes) holds its values as they are, [n][C][H][W], one byte
-// each when levels <= 256, else two (little-endian); the encoder stores a
-// block whenever that is not larger than its rANS message. Version 1 (still read) had no runs: u32
-// C, H, W, levels, precision in their place, one shape for every image, at most 256 levels, and a
-// fingerprint that also hashed the image size. Free of LibTorch.
+// (8-byte head, then its words) whose symbols pop in the coder's order (for a
+// step engine: engine step s, image b, s-major). A stored block (deflate's idea: no image costs
+// much more than its raw bytes) holds its values as they are, [n][C][H][W], one byte each when
+// levels <= 256, else two (little-endian); the encoder stores a block whenever that is not larger
+// than its rANS message. Version 1 (still read) had no runs: u32 C, H, W, levels, precision in
+// their place, one shape for every image, at most 256 levels, and a fingerprint that also hashed
+// the image size. Free of LibTorch.
 #pragma once
 
 #include <cstdint>
@@ -42,15 +45,19 @@
 #include <vector>
 
 #include "tame/codec/codec.h"
+#include "tame/codec/image_coder.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 namespace tame {
 
 constexpr uint32_t kCodecVersion = 2;
 constexpr uint32_t kCodecPrecision = 24;  // frequencies sum to 2^24
-// A block's images are stepped together; the engine's caches hold a few rows
-// of every layer for each of them.
+// A step engine steps a block's images together; its caches hold a few rows
+// of every layer for each of them: its max_block().
 constexpr int64_t kMaxBlock = 256;
+// The most units a file's block may declare (a bits-back coder chains a
+// block's images one at a time, so its blocks may be long).
+constexpr int64_t kMaxFileBlock = int64_t{1} << 24;
 constexpr int64_t kMaxSide = 65535;  // the largest height or width a file may declare
 // parse_header refuses files whose images would take more memory than this
 // once decoded (two bytes per value), before anything is allocated for them.
@@ -61,17 +68,6 @@ constexpr int64_t kMaxDecodedBytes = int64_t{1} << 26;
 #else
 constexpr int64_t kMaxDecodedBytes = int64_t{1} << 32;
 #endif
-
-/// The size of one image, channels first.
-struct ImageSize {
-  int64_t channels = 0, height = 0, width = 0;
-  int64_t dims() const { return channels * height * width; }
-  std::string str() const;  // "1x28x28"
-  bool operator==(const ImageSize& o) const {
-    return channels == o.channels && height == o.height && width == o.width;
-  }
-  bool operator!=(const ImageSize& o) const { return !(*this == o); }
-};
 
 /// Images of any sizes, values < levels (up to 2^16).
 struct ImageList {
@@ -91,19 +87,6 @@ struct Tile {
   bool part = false;
 };
 
-/// n images of one size, the unit the codec codes as one message.
-struct ImageBlock {
-  ImageSize size;
-  int64_t n = 0;
-  std::vector<uint16_t> values;  // [n][C][H][W]
-};
-
-struct EncodeStats {
-  double file_bits = 0;   // 8 * file bytes
-  double ideal_bits = 0;  // sum of -log2(freq / 2^precision): what an ideal coder would spend
-  double model_bits = 0;  // sum of -log2 p under the float conditionals (the model's NLL)
-};
-
 /// The codec of one block: its symbols in the engine's order, each with the
 /// table the engine writes for it. push adds the ideal and model bits to
 /// `stats` when given.
@@ -118,8 +101,10 @@ Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize siz
 using CodecProgress = std::function<void(int64_t done, int64_t total)>;
 
 struct EncodeOptions {
-  int64_t block = 64;  ///< images per block (1..kMaxBlock); blocks never mix sizes
-  int threads = 1;     ///< threads take whole blocks; the file does not depend on them
+  /// Units per block (1..coder.max_block()), 0: the coder's default_block();
+  /// blocks never mix sizes.
+  int64_t block = 0;
+  int threads = 1;  ///< threads take whole blocks; the file does not depend on them
   /// Store a block's raw values when its rANS message would be no smaller
   /// (tame compress does; off, every block is rANS-coded).
   bool allow_stored = false;
@@ -133,13 +118,13 @@ struct EncodeOptions {
 };
 constexpr int64_t kMinTile = 8;
 
-/// Encodes the images into one file (any mix of sizes when the engine is
-/// fully convolutional; every image must have the engine's channels).
-std::string encode_images(const StepEngine& engine, const std::string& model_name,
+/// Encodes the images into one file (any mix of sizes when the coder is
+/// fully convolutional; every image must have the coder's channels).
+std::string encode_images(const ImageCoder& coder, const std::string& model_name,
                           const ImageList& images, const EncodeOptions& options,
                           EncodeStats* stats = nullptr);
 /// The same with options {block, threads, allow_stored}.
-std::string encode_images(const StepEngine& engine, const std::string& model_name,
+std::string encode_images(const ImageCoder& coder, const std::string& model_name,
                           const ImageList& images, int64_t block, int threads,
                           EncodeStats* stats = nullptr, bool allow_stored = false);
 
@@ -168,9 +153,9 @@ struct DecodedImages {
   ImageList images;
 };
 
-/// Decodes a whole file with the engine it was written with; throws Error when
+/// Decodes a whole file with the coder it was written with; throws Error when
 /// the file is malformed or corrupt, or was written by another model.
-DecodedImages decode_images(const StepEngine& engine, const std::string& file, int threads,
+DecodedImages decode_images(const ImageCoder& coder, const std::string& file, int threads,
                             const CodecProgress& progress = nullptr);
 
 }  // namespace tame

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tame/codec/image_coder.h"
 #include "tame/common.h"
 
 namespace tame {
@@ -55,7 +56,8 @@ struct StepResult {
 ///   a likelihood   bound() != kNone, nll() and (for a stochastic bound) nll_iw();
 ///   a training step over named optimizers (default: one Adam on loss());
 ///   discrete codes  (encode_codes(): what `--data codes:RUN` serves a prior);
-///   a codec         (autoregressive models: their step engine).
+///   a codec         (coder(): an autoregressive model's step engine, a
+///                    latent model's bits-back coder).
 class ImageModel : public torch::nn::Module {
  public:
   ImageModel(ImageShape shape, int64_t levels) : shape_(shape), levels_(levels) {}
@@ -99,6 +101,14 @@ class ImageModel : public torch::nn::Module {
   /// with values < code_levels(). The default throws an Error.
   virtual torch::Tensor encode_codes(const torch::Tensor& x);
   virtual int64_t code_levels() const { return 0; }
+
+  // ---- codec
+  /// Whether coder() gives one (a class says so for the registry; a test
+  /// checks it against coder()).
+  static constexpr bool kCodec = false;
+  /// The coder of this model's images over a CPU copy of the current weights
+  /// (image_coder.h), or nullptr: the model cannot be used as a codec.
+  virtual std::unique_ptr<ImageCoder> coder() { return nullptr; }
 
   // ---- geometry
   /// The image shape the model was built for; fully convolutional models

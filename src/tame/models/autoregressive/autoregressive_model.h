@@ -27,6 +27,9 @@ class AutoregressiveModel : public ImageModel {
   Bound bound() const override { return Bound::kExact; }
   /// The step engine over a CPU copy of the current weights.
   virtual std::unique_ptr<StepEngine> step_engine() = 0;
+  /// The codec steps the engine through each block.
+  static constexpr bool kCodec = true;
+  std::unique_ptr<ImageCoder> coder() override { return step_engine(); }
   /// Convolutional autoregressive networks take images of any height and
   /// width (the codec then stores each image's size); a dense one (FVSBN,
   /// NADE, MADE) overrides this with false.

@@ -43,6 +43,7 @@
 #include <memory>
 #include <vector>
 
+#include "tame/codec/image_coder.h"
 #include "tame/nn/step_kernels.h"
 
 namespace tame {
@@ -52,7 +53,10 @@ struct SubPixel {
   int64_t c = 0, i = 0, j = 0;
 };
 
-class StepEngine {
+/// A step engine is also the coder of its model's images (image_coder.h):
+/// push_images and pop_images step a fresh clone through a block, every
+/// sub-pixel's table in the engine's order (model_codec.cpp).
+class StepEngine : public ImageCoder {
  public:
   /// An engine for images of `channels` colours with values < levels (2..2^16).
   StepEngine(int64_t channels, int64_t levels);
@@ -61,11 +65,18 @@ class StepEngine {
   virtual std::unique_ptr<StepEngine> clone() const = 0;
   /// Hash of the engine's identity (kind, channels, levels, geometry) and
   /// every weight: which conditionals this engine gives, at any image size.
-  uint64_t fingerprint() const;
+  uint64_t fingerprint() const override;
   /// The fingerprint the first container version stored, which also hashed
   /// the image size: (kind_v1, C, H, W, K, geometry, weights) for the engines
   /// that had one, else a hash of (fingerprint(), H, W).
-  uint64_t fingerprint_v1(int64_t height, int64_t width) const;
+  uint64_t fingerprint_v1(int64_t height, int64_t width) const override;
+  /// The coder: blocks of up to kMaxBlock images (model_codec.h), 64 by default.
+  int64_t max_block() const override;
+  int64_t default_block(int64_t images) const override { return 64; }
+  void push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                   const UnitsDone& done) const override;
+  ImageBlock pop_images(RansMessage& m, int64_t n, ImageSize size,
+                        const UnitsDone& done) const override;
   /// Features per pixel of the context map begin() takes (0: none).
   virtual int64_t context_features() const { return 0; }
 
@@ -93,8 +104,8 @@ class StepEngine {
   /// every layer's rings), not counting the images themselves.
   size_t cache_bytes() const;
 
-  int64_t channels() const { return C_; }
-  int64_t levels() const { return K_; }
+  int64_t channels() const override { return C_; }
+  int64_t levels() const override { return K_; }
   int64_t height() const { return H_; }
   int64_t width() const { return W_; }
   int64_t params() const { return P_; }

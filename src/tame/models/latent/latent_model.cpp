@@ -74,6 +74,115 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return out_(torch::tanh(l2_(torch::tanh(l1_(x.flatten(1)))))).view(shape);
 }
 
+// ------------------------------------------------- the nets as Feedforwards
+
+namespace {
+
+// Index into a channels-first flattening of map s of entry k of its
+// channels-last one.
+int64_t channels_first(int64_t k, steps::MapShape s) {
+  return (k % s.channels) * (s.height * s.width) + k / s.channels;
+}
+
+torch::Tensor cpu_float(const torch::Tensor& t) {
+  return t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+// A convolution's weights [O][C][k][k] as the Dense of Feedforward::add_conv.
+steps::Dense conv_dense(const torch::nn::Conv2d& conv) {
+  auto w = cpu_float(conv->weight);
+  const int64_t O = w.size(0), C = w.size(1), k = w.size(2);
+  auto a = w.accessor<float, 4>();
+  steps::Dense d;
+  d.in = k * k * C;
+  d.out = O;
+  d.w.resize(d.in * O);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ky = 0; ky < k; ++ky)
+        for (int64_t kx = 0; kx < k; ++kx) d.w[((ky * k + kx) * C + c) * O + o] = a[o][c][ky][kx];
+  auto b = cpu_float(conv->bias);
+  d.b.assign(b.data_ptr<float>(), b.data_ptr<float>() + O);
+  return d;
+}
+
+// A linear layer between channels-first flattenings of maps `in` and `out`
+// as a Dense between their channels-last ones.
+steps::Dense linear_dense(const torch::nn::Linear& l, steps::MapShape in, steps::MapShape out) {
+  auto w = cpu_float(l->weight);
+  TORCH_CHECK(w.size(0) == out.size() && w.size(1) == in.size(), "linear_dense: shapes");
+  auto a = w.accessor<float, 2>();
+  auto bias = cpu_float(l->bias);
+  steps::Dense d;
+  d.in = in.size();
+  d.out = out.size();
+  d.w.resize(d.in * d.out);
+  d.b.resize(d.out);
+  for (int64_t m = 0; m < d.out; ++m) {
+    const int64_t tm = channels_first(m, out);
+    d.b[m] = bias.data_ptr<float>()[tm];
+    for (int64_t k = 0; k < d.in; ++k) d.w[k * d.out + m] = a[tm][channels_first(k, in)];
+  }
+  return d;
+}
+
+}  // namespace
+
+steps::Feedforward ConvEncoderImpl::feedforward(steps::MapShape in) const {
+  steps::Feedforward f(in);
+  f.add_conv(conv_dense(c1_), 4, 2, 1);
+  f.add_relu();
+  f.add_conv(conv_dense(c2_), 4, 2, 1);
+  f.add_relu();
+  const steps::MapShape map = f.output();
+  f.add_dense(linear_dense(fc_, map, {1, 1, fc_->options.out_features()}));
+  return f;
+}
+
+steps::Feedforward ConvDecoderImpl::feedforward() const {
+  const steps::MapShape z{1, 1, fc_->options.in_features()},
+      map{shape_.height / 4, shape_.width / 4, 2 * hidden_};
+  steps::Feedforward f(z);
+  f.add_dense(linear_dense(fc_, z, map), map);
+  f.add_relu();
+  for (const auto* conv : {&d1_, &d2_}) {
+    f.add_upsample2();
+    f.add_conv(conv_dense(*conv), 3, 1, 1);
+    f.add_relu();
+  }
+  f.add_conv(conv_dense(out_), 1, 1, 0);
+  return f;
+}
+
+steps::Feedforward MlpImpl::feedforward(steps::MapShape in, steps::MapShape out) const {
+  const steps::MapShape h{1, 1, l1_->options.out_features()};
+  steps::Feedforward f(in);
+  f.add_dense(linear_dense(l1_, in, h));
+  f.add_tanh();
+  f.add_dense(linear_dense(l2_, h, h));
+  f.add_tanh();
+  f.add_dense(linear_dense(out_, h, out), out);
+  return f;
+}
+
+steps::Feedforward feedforward_of(const torch::nn::AnyModule& net, steps::MapShape in,
+                                  steps::MapShape out) {
+  auto m = net.ptr();
+  steps::Feedforward f;
+  if (auto e = std::dynamic_pointer_cast<ConvEncoderImpl>(m))
+    f = e->feedforward(in);
+  else if (auto d = std::dynamic_pointer_cast<ConvDecoderImpl>(m))
+    f = d->feedforward();
+  else if (auto p = std::dynamic_pointer_cast<MlpImpl>(m))
+    f = p->feedforward(in, out);
+  else
+    throw Error("this network has no fixed-order form");
+  TORCH_CHECK(f.input().size() == in.size() && f.output().size() == out.size() &&
+                  f.output().channels == out.channels,
+              "feedforward_of: the network does not map the given shapes");
+  return f;
+}
+
 namespace {
 void check_arch(const std::string& arch) {
   TORCH_CHECK(arch == "conv" || arch == "mlp", "arch must be conv or mlp, got '", arch, "'");

@@ -19,6 +19,7 @@
 #include "tame/dist/pixel_likelihood.h"
 #include "tame/models/autoregressive/step_engine.h"
 #include "tame/models/image_model.h"
+#include "tame/nn/feedforward.h"
 
 namespace tame {
 
@@ -27,6 +28,7 @@ class ConvEncoderImpl : public torch::nn::Module {
  public:
   ConvEncoderImpl(ImageShape shape, int64_t hidden, int64_t out);
   torch::Tensor forward(const torch::Tensor& x_unit);
+  steps::Feedforward feedforward(steps::MapShape in) const;
 
  private:
   torch::nn::Conv2d c1_{nullptr}, c2_{nullptr};
@@ -42,6 +44,7 @@ class ConvDecoderImpl : public torch::nn::Module {
  public:
   ConvDecoderImpl(int64_t in, int64_t hidden, int64_t out_channels, ImageShape shape);
   torch::Tensor forward(const torch::Tensor& z);
+  steps::Feedforward feedforward() const;
 
  private:
   ImageShape shape_;
@@ -60,12 +63,21 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t in, int64_t hidden, std::vector<int64_t> out_shape);
   torch::Tensor forward(const torch::Tensor& x);
+  steps::Feedforward feedforward(steps::MapShape in, steps::MapShape out) const;
 
  private:
   std::vector<int64_t> out_shape_;
   torch::nn::Linear l1_{nullptr}, l2_{nullptr}, out_{nullptr};
 };
 TORCH_MODULE(Mlp);
+
+/// The network as a Feedforward on the fixed-order kernels (nn/feedforward.h),
+/// for bits-back coding: `in` and `out` are the channels-last maps it takes
+/// and gives (the image [H][W][C] or a vector; [H][W][features] for a
+/// decoder), with the weights of its flattening layers permuted to match.
+/// Works for the three networks below.
+steps::Feedforward feedforward_of(const torch::nn::AnyModule& net, steps::MapShape in,
+                                  steps::MapShape out);
 
 /// The encoder x_unit [B, C, H, W] -> [B, out] and decoder z [M, in] ->
 /// [M, out_channels, H, W] of an architecture: "conv" or "mlp" (the error names

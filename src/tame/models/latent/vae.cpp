@@ -1,5 +1,6 @@
 #include "tame/models/latent/vae.h"
 
+#include "tame/codec/bits_back.h"
 #include "tame/dist/likelihood.h"
 #include "tame/models/latent/estimators.h"
 
@@ -45,6 +46,19 @@ torch::Tensor Vae::kl(const Posterior& q) { return latent::gaussian_kl(q.a, q.b)
 
 torch::Tensor Vae::prior_draw(int64_t n) {
   return torch::randn({n, options.latent}, torch::TensorOptions().device(device()));
+}
+
+std::unique_ptr<ImageCoder> Vae::coder() {
+  const int64_t C = shape_.channels, H = shape_.height, W = shape_.width, L = options.latent;
+  const std::string& name = likelihood_.name;
+  GaussianLatentNets nets;
+  nets.encoder = feedforward_of(encoder_, {H, W, C}, {1, 1, 2 * L});
+  nets.decoder = feedforward_of(decoder_, {1, 1, L}, {H, W, likelihood_.features(C)});
+  nets.latent = L;
+  nets.pixels = name == "bernoulli"  ? PixelKind::kBernoulli
+                : name == "logistic" ? PixelKind::kLogistic
+                                     : PixelKind::kCategorical;
+  return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{C, H, W}, levels_);
 }
 
 torch::Tensor Vae::loss(const torch::Tensor& x) {

@@ -65,6 +65,10 @@ class Vae : public LatentModel {
   torch::Tensor prior_draw(int64_t n) override;
   torch::Tensor posterior_mode(const Posterior& q) override { return q.a; }
   torch::Tensor posterior_mean(const Posterior& q) override { return q.a; }
+  /// Bits-back coding (codec/bits_back.h) over the fixed-order forms of the
+  /// encoder and decoder; one image size, the training one.
+  static constexpr bool kCodec = true;
+  std::unique_ptr<ImageCoder> coder() override;
 
   const VaeOptions options;
 

@@ -49,6 +49,9 @@ class Vlae : public Vae {
  public:
   Vlae(const VlaeOptions& options, ImageShape shape, int64_t levels);
   const VlaeOptions vlae_options;
+  /// Not yet a codec: bits-back coding through the autoregressive decoder is to come.
+  static constexpr bool kCodec = false;
+  std::unique_ptr<ImageCoder> coder() override { return nullptr; }
 
  protected:
   torch::Tensor decoder_context(const torch::Tensor& z) override { return context_(z); }

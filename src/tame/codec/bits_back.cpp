@@ -1,0 +1,302 @@
+#include "tame/codec/bits_back.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "tame/codec/model_codec.h"  // kCodecPrecision, kMaxFileBlock
+#include "tame/dist/integer_cdf.h"
+#include "tame/error.h"
+#include "tame/random.h"
+
+namespace tame {
+
+namespace {
+
+constexpr int64_t kBuckets = int64_t{1} << kLatentBits;
+constexpr uint32_t kStartBits = 16;  // the chain's initial symbols are 16-bit
+constexpr uint64_t kStartSeed = 0x74616d6562626b31ull;
+// A file's images are cut into this many chains by default: threads for up to
+// 8 cores, at 16 (S + 1) bits of start each.
+constexpr int64_t kDefaultChains = 8;
+
+// e^x from + - * / and exact scalings (floor, ldexp): x = k ln 2 + r with
+// |r| <= ln 2 / 2, and e^r = 1 + r (1 + r/2 (1 + ... (1 + r/13))), whose
+// truncation error is below 1e-17 relative.
+double det_exp_double(double x) {
+  if (x < -745.0) return 0.0;
+  x = std::min(x, 709.0);
+  const double k = std::floor(x * 1.4426950408889634 + 0.5);
+  const double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
+  double p = 1.0;
+  for (int n = 13; n >= 1; --n) p = 1.0 + r * p / n;
+  return std::ldexp(p, static_cast<int>(k));
+}
+
+// The chain's s-th initial symbol.
+uint32_t start_symbol(int64_t s) {
+  return static_cast<uint32_t>(splitmix64(kStartSeed + static_cast<uint64_t>(s)) & 0xffff);
+}
+
+// Phi^-1(p) by bisection on det_normal_cdf, to the last bit of a double.
+double inverse_normal_cdf(double p) {
+  double lo = -40.0, hi = 40.0;
+  for (int it = 0; it < 200; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid == lo || mid == hi) break;
+    (det_normal_cdf(mid) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace
+
+double det_normal_cdf(double x) {
+  // Phi(x) = erfc(-x / sqrt 2) / 2, erfc by the Chebyshev-fitted rational form
+  // erfc(z) ~ t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z >= 0 (fractional error
+  // below 1.2e-7), and erfc(-z) = 2 - erfc(z).
+  const double u = -x * 0.70710678118654752440;
+  const double z = std::fabs(u);
+  const double t = 1.0 / (1.0 + 0.5 * z);
+  const double poly =
+      -1.26551223 +
+      t * (1.00002368 +
+           t * (0.37409196 +
+                t * (0.09678418 +
+                     t * (-0.18628806 +
+                          t * (0.27886807 +
+                               t * (-1.13520398 +
+                                    t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  const double e = t * det_exp_double(-z * z + poly);
+  return 0.5 * (u >= 0 ? e : 2.0 - e);
+}
+
+const NormalBuckets& normal_buckets() {
+  static const NormalBuckets buckets = [] {
+    NormalBuckets b;
+    b.edges.resize(kBuckets + 1);
+    b.medians.resize(kBuckets);
+    b.edges[0] = -std::numeric_limits<double>::infinity();
+    b.edges[kBuckets] = std::numeric_limits<double>::infinity();
+    for (int64_t i = 1; i < kBuckets; ++i)
+      b.edges[i] = inverse_normal_cdf(static_cast<double>(i) / kBuckets);
+    for (int64_t i = 0; i < kBuckets; ++i)
+      b.medians[i] = static_cast<float>(inverse_normal_cdf((i + 0.5) / kBuckets));
+    return b;
+  }();
+  return buckets;
+}
+
+void gaussian_bucket_cdf(float mu, float sigma, uint32_t precision, uint32_t* cdf) {
+  const auto& edges = normal_buckets().edges;
+  const double m = static_cast<double>((uint64_t{1} << precision) - kBuckets);
+  const double inv = 1.0 / static_cast<double>(sigma);
+  cdf[0] = 0;
+  for (int64_t i = 1; i < kBuckets; ++i) {
+    const double t = (edges[i] - mu) * inv;
+    const double phi = t < -12.0 ? 0.0 : t > 12.0 ? 1.0 : std::min(1.0, det_normal_cdf(t));
+    const auto v = static_cast<uint32_t>(std::floor(phi * m)) + static_cast<uint32_t>(i);
+    // phi need not rise by the last bit everywhere: keep every bucket >= 1.
+    cdf[i] = std::max(v, cdf[i - 1] + 1);
+  }
+  cdf[kBuckets] = static_cast<uint32_t>(uint64_t{1} << precision);
+}
+
+// ------------------------------------------------------------------ coder
+
+BitsBackCoder::BitsBackCoder(GaussianLatentNets nets, ImageSize size, int64_t levels)
+    : nets_(std::move(nets)), size_(size), levels_(levels) {
+  const int64_t C = size.channels, features = nets_.pixels == PixelKind::kBernoulli  ? C
+                                              : nets_.pixels == PixelKind::kLogistic ? 2 * C
+                                                                                     : levels * C;
+  const steps::MapShape in = nets_.encoder.input(), out = nets_.decoder.output();
+  if (levels < 2 || levels > 65536 || (nets_.pixels == PixelKind::kBernoulli && levels != 2))
+    throw Error("bits-back coder: levels " + std::to_string(levels) + " do not fit the pixels");
+  if (in.height != size.height || in.width != size.width || in.channels != C ||
+      nets_.encoder.output().size() != 2 * nets_.latent ||
+      nets_.decoder.input().size() != nets_.latent || out.height != size.height ||
+      out.width != size.width || out.channels != features)
+    throw Error("bits-back coder: the networks do not fit " + size.str() + " images");
+  normal_buckets();  // computed once, before threads share it
+}
+
+uint64_t BitsBackCoder::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v :
+       {int64_t{300}, size_.channels, size_.height, size_.width, levels_, int64_t{kLatentBits},
+        int64_t{kPosteriorPrecision}, nets_.latent, static_cast<int64_t>(nets_.pixels)})
+    f.add(v);
+  f.add(&nets_.logvar_min, sizeof(float));
+  f.add(&nets_.logvar_max, sizeof(float));
+  nets_.encoder.hash(f);
+  nets_.decoder.hash(f);
+  return f.value();
+}
+
+int64_t BitsBackCoder::max_block() const { return kMaxFileBlock; }
+
+int64_t BitsBackCoder::default_block(int64_t images) const {
+  return std::max<int64_t>(1, (images + kDefaultChains - 1) / kDefaultChains);
+}
+
+void BitsBackCoder::check_size(ImageSize size) const {
+  if (size != size_)
+    throw Error("this model codes " + size_.str() + " images only, not " + size.str());
+}
+
+void BitsBackCoder::posterior(const uint16_t* x, std::vector<uint32_t>& tables) const {
+  const int64_t C = size_.channels, HW = size_.height * size_.width, L = nets_.latent;
+  std::vector<float> in(C * HW), out(2 * L);
+  const float scale = 2.0f / static_cast<float>(levels_ - 1);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < HW; ++p) in[p * C + c] = static_cast<float>(x[c * HW + p]) * scale - 1;
+  nets_.encoder.run(in.data(), out.data());
+  tables.resize(L * (kBuckets + 1));
+  for (int64_t d = 0; d < L; ++d) {
+    const float logvar = std::min(std::max(out[L + d], nets_.logvar_min), nets_.logvar_max);
+    const auto sigma = static_cast<float>(det_exp_double(0.5 * logvar));
+    gaussian_bucket_cdf(out[d], sigma, kPosteriorPrecision, tables.data() + d * (kBuckets + 1));
+  }
+}
+
+void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& features) const {
+  const auto& medians = normal_buckets().medians;
+  std::vector<float> zf(z.size());
+  for (size_t d = 0; d < z.size(); ++d) zf[d] = medians[z[d]];
+  features.resize(nets_.decoder.output().size());
+  nets_.decoder.run(zf.data(), features.data());
+}
+
+double BitsBackCoder::pixel_cdf(const float* features, int64_t t, uint32_t* cdf,
+                                int64_t value) const {
+  const int64_t C = size_.channels, HW = size_.height * size_.width, c = t / HW;
+  const float* f = features + (t % HW) * nets_.decoder.output().channels;
+  switch (nets_.pixels) {
+    case PixelKind::kBernoulli: {
+      const float pair[2] = {0.0f, f[c]};  // the log-odds of a 1 as two logits
+      return categorical_cdf(pair, 2, kCodecPrecision, cdf, value);
+    }
+    case PixelKind::kCategorical: {
+      std::vector<float> logits(levels_);
+      for (int64_t k = 0; k < levels_; ++k) logits[k] = f[k * C + c];
+      return categorical_cdf(logits.data(), levels_, kCodecPrecision, cdf, value);
+    }
+    case PixelKind::kLogistic:
+      logistic_cdf(f[c], std::max(f[C + c], -7.0f), levels_, kCodecPrecision, cdf);
+      return value < 0
+                 ? 0.0
+                 : kCodecPrecision - std::log2(static_cast<double>(cdf[value + 1] - cdf[value]));
+  }
+  return 0.0;
+}
+
+void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {
+  const int64_t L = nets_.latent, D = size_.dims();
+  std::vector<uint32_t> tables, z(L), cdf(levels_ + 1);
+  posterior(x, tables);
+  // 1. z from the message with q(z|x): the bits the decoder gets back.
+  for (int64_t d = 0; d < L; ++d) {
+    const uint32_t* q = tables.data() + d * (kBuckets + 1);
+    z[d] = pop_symbol(m, q, kBuckets, kPosteriorPrecision);
+    const double bits = kPosteriorPrecision - std::log2(static_cast<double>(q[z[d] + 1] - q[z[d]]));
+    stats.ideal -= bits;
+    stats.model -= bits;
+  }
+  // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
+  std::vector<float> features;
+  decode(z, features);
+  for (int64_t t = D; t-- > 0;) {
+    stats.model += pixel_cdf(features.data(), t, cdf.data(), x[t]);
+    stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
+    push_symbol(m, cdf.data(), x[t], kCodecPrecision);
+  }
+  // 3. z with the prior: uniform over the equal-mass buckets.
+  for (int64_t d = L; d-- > 0;) rans_push(m, z[d], 1, kLatentBits);
+  stats.ideal += static_cast<double>(L * kLatentBits);
+  stats.model += static_cast<double>(L * kLatentBits);
+}
+
+void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
+  const int64_t L = nets_.latent, D = size_.dims();
+  std::vector<uint32_t> tables, z(L), cdf(levels_ + 1);
+  for (int64_t d = 0; d < L; ++d) {
+    z[d] = rans_peek(m, kLatentBits);
+    rans_pop(m, z[d], 1, kLatentBits);
+  }
+  std::vector<float> features;
+  decode(z, features);
+  for (int64_t t = 0; t < D; ++t) {
+    pixel_cdf(features.data(), t, cdf.data(), -1);
+    x[t] = static_cast<uint16_t>(
+        pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
+  }
+  posterior(x, tables);
+  for (int64_t d = L; d-- > 0;)
+    push_symbol(m, tables.data() + d * (kBuckets + 1), z[d], kPosteriorPrecision);
+}
+
+bool BitsBackCoder::push_chain(RansMessage& m, const ImageBlock& block, int64_t initial,
+                               Stats& stats, const std::function<void()>& image_done) const {
+  for (int64_t s = 0; s < initial; ++s) rans_push(m, start_symbol(s), 1, kStartBits);
+  rans_push(m, static_cast<uint32_t>(initial), 1, kStartBits);
+  const int64_t D = size_.dims();
+  try {
+    // The decoder pops image 0 first.
+    for (int64_t b = block.n; b-- > 0;) {
+      push_image(m, block.values.data() + b * D, stats);
+      image_done();
+    }
+  } catch (const Error&) {
+    return false;  // a pop of z found the message dry: start again with more bits
+  }
+  return true;
+}
+
+void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                                const UnitsDone& done) const {
+  check_size(block.size);
+  // Enough for the first image's z in nearly every case: kLatentBits a dimension.
+  int64_t initial = (nets_.latent * kLatentBits + kStartBits - 1) / kStartBits + 4;
+  int64_t reported = 0;  // progress: n images in all, even when the chain starts again
+  auto image_done = [&] {
+    if (reported == block.n) return;
+    ++reported;
+    if (done) done(1);
+  };
+  for (;; initial *= 2) {
+    if (initial >= (int64_t{1} << kStartBits))
+      throw Error("bits-back coding: the chain's start ran dry");
+    RansMessage t = m;
+    Stats s;
+    if (!push_chain(t, block, initial, s, image_done)) continue;
+    m = std::move(t);
+    if (stats) {
+      stats->ideal_bits += s.ideal;
+      stats->model_bits += s.model;
+      stats->chain_bits += static_cast<double>((initial + 1) * kStartBits);
+    }
+    return;
+  }
+}
+
+ImageBlock BitsBackCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
+                                     const UnitsDone& done) const {
+  check_size(size);
+  ImageBlock block{size, n, std::vector<uint16_t>(n * size.dims())};
+  for (int64_t b = 0; b < n; ++b) {
+    pop_image(m, block.values.data() + b * size.dims());
+    if (done) done(1);
+  }
+  const uint32_t initial = rans_peek(m, kStartBits);
+  rans_pop(m, initial, 1, kStartBits);
+  for (int64_t s = initial; s-- > 0;) {
+    const uint32_t v = rans_peek(m, kStartBits);
+    if (v != start_symbol(s))
+      throw Error("the bits-back chain does not end at its start (corrupt data)");
+    rans_pop(m, v, 1, kStartBits);
+  }
+  return block;
+}
+
+}  // namespace tame
