@@ -16,27 +16,42 @@ namespace {
 
 constexpr int64_t kBuckets = int64_t{1} << kLatentBits;
 constexpr uint32_t kStartBits = 16;  // the chain's initial symbols are 16-bit
+// Symbols pushed over the count, so that the first pop of z reads random bits
+// (the count itself would be the low bits of the slot it takes).
+constexpr int64_t kCover = 2;
 constexpr uint64_t kStartSeed = 0x74616d6562626b31ull;
 // A file's images are cut into this many chains by default: threads for up to
-// 8 cores, at 16 (S + 1) bits of start each.
+// 8 cores, at 16 (S + 3) bits of start each.
 constexpr int64_t kDefaultChains = 8;
 
 // e^x from + - * / and exact scalings (floor, ldexp): x = k ln 2 + r with
-// |r| <= ln 2 / 2, and e^r = 1 + r (1 + r/2 (1 + ... (1 + r/13))), whose
-// truncation error is below 1e-17 relative.
+// |r| <= ln 2 / 2, and e^r = 1 + r (1 + r/2 (1 + ... (1 + r/11))), each 1/n a
+// constant; the truncation error is below 1e-14 relative, far under erfc's.
 double det_exp_double(double x) {
+  static constexpr double kInverse[12] = {0,       1.0,     1.0 / 2, 1.0 / 3, 1.0 / 4,  1.0 / 5,
+                                          1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11};
   if (x < -745.0) return 0.0;
   x = std::min(x, 709.0);
   const double k = std::floor(x * 1.4426950408889634 + 0.5);
   const double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
   double p = 1.0;
-  for (int n = 13; n >= 1; --n) p = 1.0 + r * p / n;
+  for (int n = 11; n >= 1; --n) p = 1.0 + r * p * kInverse[n];
   return std::ldexp(p, static_cast<int>(k));
 }
 
-// The chain's s-th initial symbol.
-uint32_t start_symbol(int64_t s) {
-  return static_cast<uint32_t>(splitmix64(kStartSeed + static_cast<uint64_t>(s)) & 0xffff);
+// The seed of a block's start: a hash of its images, so that every chain
+// starts from other bits (a shared start would draw every chain's first z
+// from the same quantiles); the decoder knows the images when it checks it.
+uint64_t start_seed(const ImageBlock& block) {
+  steps::Fingerprint f;
+  f.add(kStartSeed);
+  f.add(block.values.data(), block.values.size() * sizeof(uint16_t));
+  return f.value();
+}
+
+// The chain's s-th start symbol.
+uint32_t start_symbol(uint64_t seed, int64_t s) {
+  return static_cast<uint32_t>(splitmix64(seed + static_cast<uint64_t>(s)) & 0xffff);
 }
 
 // Phi^-1(p) by bisection on det_normal_cdf, to the last bit of a double.
@@ -50,25 +65,30 @@ double inverse_normal_cdf(double p) {
   return 0.5 * (lo + hi);
 }
 
+// The exponent's polynomial of the Chebyshev-fitted form of erfc (below).
+double erfc_poly(double t) {
+  return -1.26551223 +
+         t * (1.00002368 +
+              t * (0.37409196 +
+                   t * (0.09678418 +
+                        t * (-0.18628806 +
+                             t * (0.27886807 +
+                                  t * (-1.13520398 +
+                                       t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+}
+
 }  // namespace
 
 double det_normal_cdf(double x) {
-  // Phi(x) = erfc(-x / sqrt 2) / 2, erfc by the Chebyshev-fitted rational form
+  // Phi(x) = erfc(-x / sqrt 2) / 2, erfc by the Chebyshev-fitted form
   // erfc(z) ~ t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z >= 0 (fractional error
-  // below 1.2e-7), and erfc(-z) = 2 - erfc(z).
+  // below 1.2e-7), and erfc(-z) = 2 - erfc(z). The exponent is shifted by
+  // -P(1) so that erfc(0) = 1 exactly and the two halves meet at Phi(0) = 1/2.
+  static const double p1 = erfc_poly(1.0);
   const double u = -x * 0.70710678118654752440;
   const double z = std::fabs(u);
   const double t = 1.0 / (1.0 + 0.5 * z);
-  const double poly =
-      -1.26551223 +
-      t * (1.00002368 +
-           t * (0.37409196 +
-                t * (0.09678418 +
-                     t * (-0.18628806 +
-                          t * (0.27886807 +
-                               t * (-1.13520398 +
-                                    t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  const double e = t * det_exp_double(-z * z + poly);
+  const double e = t * det_exp_double(-z * z + (erfc_poly(t) - p1));
   return 0.5 * (u >= 0 ? e : 2.0 - e);
 }
 
@@ -88,19 +108,34 @@ const NormalBuckets& normal_buckets() {
   return buckets;
 }
 
-void gaussian_bucket_cdf(float mu, float sigma, uint32_t precision, uint32_t* cdf) {
-  const auto& edges = normal_buckets().edges;
-  const double m = static_cast<double>((uint64_t{1} << precision) - kBuckets);
-  const double inv = 1.0 / static_cast<double>(sigma);
-  cdf[0] = 0;
-  for (int64_t i = 1; i < kBuckets; ++i) {
-    const double t = (edges[i] - mu) * inv;
-    const double phi = t < -12.0 ? 0.0 : t > 12.0 ? 1.0 : std::min(1.0, det_normal_cdf(t));
-    const auto v = static_cast<uint32_t>(std::floor(phi * m)) + static_cast<uint32_t>(i);
-    // phi need not rise by the last bit everywhere: keep every bucket >= 1.
-    cdf[i] = std::max(v, cdf[i - 1] + 1);
+BucketCdf::BucketCdf(float mu, float sigma, uint32_t precision)
+    : mu_(mu),
+      inv_sigma_(1.0 / static_cast<double>(sigma)),
+      mass_(static_cast<double>((uint64_t{1} << precision) - 2 * kBuckets)),
+      precision_(precision) {}
+
+uint32_t BucketCdf::operator()(int64_t i) const {
+  if (i <= 0) return 0;
+  if (i >= kBuckets) return static_cast<uint32_t>(uint64_t{1} << precision_);
+  const double t = (normal_buckets().edges[i] - mu_) * inv_sigma_;
+  // Beyond 6 standard deviations a bucket edge is taken as -inf or +inf:
+  // Phi(-6) M < 0.02, so the lower side changes nothing, and the upper side
+  // moves a mass below 2^-24 to the next bucket.
+  const double phi = t < -6.0 ? 0.0 : t > 6.0 ? 1.0 : std::min(1.0, det_normal_cdf(t));
+  return static_cast<uint32_t>(std::floor(phi * mass_)) + static_cast<uint32_t>(2 * i);
+}
+
+int64_t BucketCdf::find(uint32_t slot) const {
+  int64_t lo = 0, hi = kBuckets;  // cdf(lo) <= slot < cdf(hi)
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    ((*this)(mid) <= slot ? lo : hi) = mid;
   }
-  cdf[kBuckets] = static_cast<uint32_t>(uint64_t{1} << precision);
+  return lo;
+}
+
+void BucketCdf::write(uint32_t* cdf) const {
+  for (int64_t i = 0; i <= kBuckets; ++i) cdf[i] = (*this)(i);
 }
 
 // ------------------------------------------------------------------ coder
@@ -145,20 +180,29 @@ void BitsBackCoder::check_size(ImageSize size) const {
     throw Error("this model codes " + size_.str() + " images only, not " + size.str());
 }
 
-void BitsBackCoder::posterior(const uint16_t* x, std::vector<uint32_t>& tables) const {
+std::vector<BucketCdf> BitsBackCoder::posterior(const uint16_t* x) const {
   const int64_t C = size_.channels, HW = size_.height * size_.width, L = nets_.latent;
   std::vector<float> in(C * HW), out(2 * L);
   const float scale = 2.0f / static_cast<float>(levels_ - 1);
   for (int64_t c = 0; c < C; ++c)
     for (int64_t p = 0; p < HW; ++p) in[p * C + c] = static_cast<float>(x[c * HW + p]) * scale - 1;
   nets_.encoder.run(in.data(), out.data());
-  tables.resize(L * (kBuckets + 1));
+  std::vector<BucketCdf> q;
   for (int64_t d = 0; d < L; ++d) {
     const float logvar = std::min(std::max(out[L + d], nets_.logvar_min), nets_.logvar_max);
-    const auto sigma = static_cast<float>(det_exp_double(0.5 * logvar));
-    gaussian_bucket_cdf(out[d], sigma, kPosteriorPrecision, tables.data() + d * (kBuckets + 1));
+    q.emplace_back(out[d], static_cast<float>(det_exp_double(0.5 * logvar)), kPosteriorPrecision);
   }
+  return q;
 }
+
+namespace {
+// Bucket z's (start, freq) in a posterior table, freq >= 1 checked.
+std::pair<uint32_t, uint32_t> bucket(const BucketCdf& q, int64_t z) {
+  const uint32_t start = q(z), end = q(z + 1);
+  if (end <= start) throw Error("bits-back coding: a posterior bucket without mass");
+  return {start, end - start};
+}
+}  // namespace
 
 void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& features) const {
   const auto& medians = normal_buckets().medians;
@@ -193,13 +237,14 @@ double BitsBackCoder::pixel_cdf(const float* features, int64_t t, uint32_t* cdf,
 
 void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {
   const int64_t L = nets_.latent, D = size_.dims();
-  std::vector<uint32_t> tables, z(L), cdf(levels_ + 1);
-  posterior(x, tables);
+  std::vector<uint32_t> z(L), cdf(levels_ + 1);
+  const std::vector<BucketCdf> q = posterior(x);
   // 1. z from the message with q(z|x): the bits the decoder gets back.
   for (int64_t d = 0; d < L; ++d) {
-    const uint32_t* q = tables.data() + d * (kBuckets + 1);
-    z[d] = pop_symbol(m, q, kBuckets, kPosteriorPrecision);
-    const double bits = kPosteriorPrecision - std::log2(static_cast<double>(q[z[d] + 1] - q[z[d]]));
+    z[d] = static_cast<uint32_t>(q[d].find(rans_peek(m, kPosteriorPrecision)));
+    const auto [start, freq] = bucket(q[d], z[d]);
+    rans_pop(m, start, freq, kPosteriorPrecision);
+    const double bits = kPosteriorPrecision - std::log2(static_cast<double>(freq));
     stats.ideal -= bits;
     stats.model -= bits;
   }
@@ -219,7 +264,7 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
 
 void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   const int64_t L = nets_.latent, D = size_.dims();
-  std::vector<uint32_t> tables, z(L), cdf(levels_ + 1);
+  std::vector<uint32_t> z(L), cdf(levels_ + 1);
   for (int64_t d = 0; d < L; ++d) {
     z[d] = rans_peek(m, kLatentBits);
     rans_pop(m, z[d], 1, kLatentBits);
@@ -231,15 +276,19 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
     x[t] = static_cast<uint16_t>(
         pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
   }
-  posterior(x, tables);
-  for (int64_t d = L; d-- > 0;)
-    push_symbol(m, tables.data() + d * (kBuckets + 1), z[d], kPosteriorPrecision);
+  const std::vector<BucketCdf> q = posterior(x);
+  for (int64_t d = L; d-- > 0;) {
+    const auto [start, freq] = bucket(q[d], z[d]);
+    rans_push(m, start, freq, kPosteriorPrecision);
+  }
 }
 
 bool BitsBackCoder::push_chain(RansMessage& m, const ImageBlock& block, int64_t initial,
                                Stats& stats, const std::function<void()>& image_done) const {
-  for (int64_t s = 0; s < initial; ++s) rans_push(m, start_symbol(s), 1, kStartBits);
+  const uint64_t seed = start_seed(block);
+  for (int64_t s = 0; s < initial; ++s) rans_push(m, start_symbol(seed, s), 1, kStartBits);
   rans_push(m, static_cast<uint32_t>(initial), 1, kStartBits);
+  for (int64_t s = 0; s < kCover; ++s) rans_push(m, start_symbol(seed, -1 - s), 1, kStartBits);
   const int64_t D = size_.dims();
   try {
     // The decoder pops image 0 first.
@@ -274,7 +323,7 @@ void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeS
     if (stats) {
       stats->ideal_bits += s.ideal;
       stats->model_bits += s.model;
-      stats->chain_bits += static_cast<double>((initial + 1) * kStartBits);
+      stats->chain_bits += static_cast<double>((initial + 1 + kCover) * kStartBits);
     }
     return;
   }
@@ -288,14 +337,18 @@ ImageBlock BitsBackCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
     pop_image(m, block.values.data() + b * size.dims());
     if (done) done(1);
   }
-  const uint32_t initial = rans_peek(m, kStartBits);
-  rans_pop(m, initial, 1, kStartBits);
-  for (int64_t s = initial; s-- > 0;) {
+  // The start, top down: the cover, the count, the initial symbols.
+  const uint64_t seed = start_seed(block);
+  auto check = [&m, seed](int64_t s) {
     const uint32_t v = rans_peek(m, kStartBits);
-    if (v != start_symbol(s))
+    if (v != start_symbol(seed, s))
       throw Error("the bits-back chain does not end at its start (corrupt data)");
     rans_pop(m, v, 1, kStartBits);
-  }
+  };
+  for (int64_t s = kCover; s-- > 0;) check(-1 - s);
+  const uint32_t initial = rans_peek(m, kStartBits);
+  rans_pop(m, initial, 1, kStartBits);
+  for (int64_t s = initial; s-- > 0;) check(s);
   return block;
 }
 

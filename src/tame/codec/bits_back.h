@@ -14,19 +14,26 @@
 // Latents: each dimension is cut into 2^kLatentBits buckets of equal mass
 // under N(0, 1) (edges Phi^-1(i / 2^b)), and z takes the bucket's median
 // (Phi^-1((i + 1/2) / 2^b)). The prior is then uniform over the buckets, b
-// bits a dimension exactly; the posterior's table gives bucket i the integer
-// mass floor(Phi((e_i - mu) / sigma) M) + i (M = 2^precision - 2^b; then
-// differences), so every bucket has frequency >= 1 and the sum is exact.
+// bits a dimension exactly; the posterior's table has the entries
+// cdf(i) = floor(Phi((e_i - mu) / sigma) M) + 2i (M = 2^precision - 2^(b+1)),
+// computed one by one where the coder needs them (a pop bisects for its
+// bucket: about b + 2 entries, not 2^b), and the sum is exact. Every bucket
+// has frequency >= 1: the computed Phi is monotone up to rounding, which moves
+// Phi M by far less than 1, so a floor falls by at most 1 where it should
+// rise, and the 2i pays for it; the coder checks it anyway.
 //
 // The chain: a block's images share one message, the first image pushed
-// popping its z from `initial` 16-bit symbols of a fixed pseudo-random
-// sequence (splitmix64), pushed before it, and their count on top of them.
-// That start is the chain's only overhead, 16 (S + 1) bits a block, reported
-// as EncodeStats::chain_bits; a long block amortizes it, so this coder's
-// default cuts a file into 8 blocks (threads for up to 8 cores). The encoder checks before every
-// pop of z that the message holds enough words for the worst case (precision bits a dimension) and
-// starts the block again with twice the symbols if not. The decoder, at the end of a block, pops
-// the count and checks every initial symbol: a file that decodes to other bits is corrupt.
+// popping its z from a start pushed before it: S 16-bit symbols of a
+// pseudo-random sequence (splitmix64, seeded by a hash of the block's images,
+// so that no two chains start alike), their count S, and two more such
+// symbols over the count, so that the first pop reads random bits. That start
+// is the chain's only overhead, 16 (S + 3) bits a block, reported as
+// EncodeStats::chain_bits; a long block amortizes it, so this coder's default
+// cuts a file into 8 blocks (threads for up to 8 cores). S = ceil(L b / 16) + 4
+// covers the first pop in nearly every case; when a pop of z finds the
+// message dry, the encoder starts the block again with twice the symbols. The
+// decoder, at the end of a block, pops the start and checks every symbol of
+// it: a file that decodes to other bits is corrupt.
 //
 // Determinism: the encoder and decoder networks run on the fixed-order
 // kernels (nn/feedforward.h), Phi is written from + - * / (det_normal_cdf),
@@ -61,7 +68,20 @@ const NormalBuckets& normal_buckets();
 
 /// The integer CDF (2^kLatentBits + 1 entries, summing to 2^precision) of
 /// N(mu, sigma^2) over the buckets, as described above; sigma > 0.
-void gaussian_bucket_cdf(float mu, float sigma, uint32_t precision, uint32_t* cdf);
+class BucketCdf {
+ public:
+  BucketCdf(float mu, float sigma, uint32_t precision);
+  /// Entry i of the table, 0 <= i <= 2^kLatentBits.
+  uint32_t operator()(int64_t i) const;
+  /// The bucket i with cdf(i) <= slot < cdf(i + 1), by bisection.
+  int64_t find(uint32_t slot) const;
+  /// The whole table (2^kLatentBits + 1 entries), for tests.
+  void write(uint32_t* cdf) const;
+
+ private:
+  double mu_, inv_sigma_, mass_;
+  uint32_t precision_;
+};
 
 /// How a decoder's features parameterize each sub-pixel (dist/pixel_likelihood.h):
 /// parameter j of channel c is feature j C + c of the pixel.
@@ -97,8 +117,8 @@ class BitsBackCoder : public ImageCoder {
   struct Stats {
     double ideal = 0, model = 0;
   };
-  // The posterior tables of image x ([C][H][W]): [L][2^b + 1].
-  void posterior(const uint16_t* x, std::vector<uint32_t>& tables) const;
+  // The posterior of image x ([C][H][W]): one table per latent dimension.
+  std::vector<BucketCdf> posterior(const uint16_t* x) const;
   // Decoder features [H][W][F] of bucket indices z.
   void decode(const std::vector<uint32_t>& z, std::vector<float>& features) const;
   // Sub-pixel t's table (t = (c H + i) W + j) from the features; returns
