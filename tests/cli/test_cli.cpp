@@ -290,7 +290,8 @@ TEST_F(Cli, DenseAndLatentModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
       {"made", "--set hidden=9 --set masks=3"},
       // bits-back coding, both networks
       {"vae", "--set arch=mlp --set hidden=8 --set latent=3"},
-      {"iwae", "--set hidden=4 --set latent=2"}};
+      {"iwae", "--set hidden=4 --set latent=2"},
+      {"vlae", "--set hidden=4 --set latent=2 --set pixel_hidden=2"}};
   for (const auto& [model, hp] : hparams) {
     const std::string run_dir = tmp / ("dense-" + model);
     auto r = train(model, run_dir, "--max-steps 4 --batch-size 16 --quiet " + hp);
@@ -304,7 +305,7 @@ TEST_F(Cli, DenseAndLatentModelsCodeAcrossProcessesAndTakeTheirShapeOnly) {
       ASSERT_EQ(r.code, 0) << r.err;
     }
     EXPECT_EQ(tame::read_file(files[0]), tame::read_file(files[1])) << model;
-    if (model == "vae" || model == "iwae") {
+    if (model == "vae" || model == "iwae" || model == "vlae") {
       r = run("compress " + run_dir + " --data " + data() + " --split test --limit 6 --out " +
                   (tmp / "j.tamez") + " --json",
               tmp);

@@ -142,9 +142,12 @@ void BucketCdf::write(uint32_t* cdf) const {
 
 BitsBackCoder::BitsBackCoder(GaussianLatentNets nets, ImageSize size, int64_t levels)
     : nets_(std::move(nets)), size_(size), levels_(levels) {
-  const int64_t C = size.channels, features = nets_.pixels == PixelKind::kBernoulli  ? C
-                                              : nets_.pixels == PixelKind::kLogistic ? 2 * C
-                                                                                     : levels * C;
+  const int64_t C = size.channels, features = nets_.engine ? nets_.engine->context_features()
+                                              : nets_.pixels == PixelKind::kBernoulli ? C
+                                              : nets_.pixels == PixelKind::kLogistic  ? 2 * C
+                                                                                      : levels * C;
+  if (nets_.engine && (nets_.engine->channels() != C || nets_.engine->levels() != levels))
+    throw Error("bits-back coder: the engine does not take these images");
   const steps::MapShape in = nets_.encoder.input(), out = nets_.decoder.output();
   if (levels < 2 || levels > 65536 || (nets_.pixels == PixelKind::kBernoulli && levels != 2))
     throw Error("bits-back coder: levels " + std::to_string(levels) + " do not fit the pixels");
@@ -166,6 +169,7 @@ uint64_t BitsBackCoder::fingerprint() const {
   f.add(&nets_.logvar_max, sizeof(float));
   nets_.encoder.hash(f);
   nets_.decoder.hash(f);
+  if (nets_.engine) f.add(static_cast<int64_t>(nets_.engine->fingerprint()));
   return f.value();
 }
 
@@ -251,7 +255,14 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
   // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
   std::vector<float> features;
   decode(z, features);
-  for (int64_t t = D; t-- > 0;) {
+  if (nets_.engine) {
+    EncodeStats e;
+    push_block(m, *nets_.engine, ImageBlock{size_, 1, std::vector<uint16_t>(x, x + D)}, &e,
+               features.data());
+    stats.ideal += e.ideal_bits;
+    stats.model += e.model_bits;
+  }
+  for (int64_t t = nets_.engine ? 0 : D; t-- > 0;) {
     stats.model += pixel_cdf(features.data(), t, cdf.data(), x[t]);
     stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
     push_symbol(m, cdf.data(), x[t], kCodecPrecision);
@@ -271,7 +282,11 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   }
   std::vector<float> features;
   decode(z, features);
-  for (int64_t t = 0; t < D; ++t) {
+  if (nets_.engine) {
+    const auto values = pop_block(m, *nets_.engine, 1, size_, features.data()).values;
+    std::copy(values.begin(), values.end(), x);
+  }
+  for (int64_t t = 0; !nets_.engine && t < D; ++t) {
     pixel_cdf(features.data(), t, cdf.data(), -1);
     x[t] = static_cast<uint16_t>(
         pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));

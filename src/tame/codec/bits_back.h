@@ -2,7 +2,8 @@
 // over a block's images as in craystack and Bit-Swap): a latent-variable model
 // with a Gaussian posterior q(z|x) = N(mu(x), diag sigma(x)^2), the prior
 // N(0, I) and a decoder p(x|z) whose sub-pixels are independent given z codes
-// an image in about -ELBO bits.
+// an image in about -ELBO bits. With an autoregressive decoder (VLAE), x is
+// coded through its step engine, conditioned on the decoder network's map of z.
 //
 // Pushing one image x onto the message (the decoder does the reverse):
 //   1. pop z with q(z|x): the bits popped are whatever the message holds, so
@@ -46,6 +47,7 @@
 #include <vector>
 
 #include "tame/codec/image_coder.h"
+#include "tame/models/autoregressive/step_engine.h"
 #include "tame/nn/feedforward.h"
 
 namespace tame {
@@ -91,8 +93,12 @@ enum class PixelKind { kBernoulli, kCategorical, kLogistic };
 struct GaussianLatentNets {
   /// Image [H][W][C], levels mapped to [-1, 1] -> 2L floats: mu, then log-variance.
   steps::Feedforward encoder;
-  /// z (L floats) -> [H][W][features of C channels].
+  /// z (L floats) -> [H][W][features of C channels], or, with an engine, the
+  /// engine's context map [H][W][engine->context_features()].
   steps::Feedforward decoder;
+  /// An autoregressive p(x|z) (VLAE): the step engine that codes x, reading
+  /// the decoder's map as its context; null: independent sub-pixels.
+  std::shared_ptr<const StepEngine> engine;
   int64_t latent = 0;
   float logvar_min = -12.0f, logvar_max = 8.0f;  // the encoder's clamp
   PixelKind pixels = PixelKind::kCategorical;

@@ -167,9 +167,10 @@ namespace {
 // block's symbol order, written once for the encoder and the decoder.
 template <class Code>
 std::vector<uint16_t> walk_block(const StepEngine& engine, int64_t n, ImageSize size,
-                                 const uint16_t* known, double* model_bits, Code code) {
+                                 const float* context, const uint16_t* known, double* model_bits,
+                                 Code code) {
   auto e = engine.clone();
-  e->begin(n, size.height, size.width);
+  e->begin(n, size.height, size.width, context);
   const int64_t K = e->levels(), D = size.dims(), HW = size.height * size.width;
   std::vector<uint32_t> cdf(n * (K + 1));
   std::vector<uint16_t> values(n);
@@ -190,12 +191,12 @@ std::vector<uint16_t> walk_block(const StepEngine& engine, int64_t n, ImageSize 
 }  // namespace
 
 void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& block,
-                EncodeStats* stats) {
+                EncodeStats* stats, const float* context) {
   // The pops run forward through the engine, so the pushes go last-first: the
   // tables are computed forward and pushed in reverse.
   std::vector<uint32_t> start, freq;
   double model_bits = 0, ideal_bits = 0;
-  walk_block(engine, block.n, block.size, block.values.data(), &model_bits,
+  walk_block(engine, block.n, block.size, context, block.values.data(), &model_bits,
              [&](int64_t, const uint32_t* cdf, int64_t v) {
                start.push_back(cdf[v]);
                freq.push_back(cdf[v + 1] - cdf[v]);
@@ -209,13 +210,14 @@ void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& bloc
   }
 }
 
-ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size) {
+ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size,
+                     const float* context) {
   const auto K = static_cast<uint32_t>(engine.levels());
   ImageBlock block{size, n, {}};
-  block.values =
-      walk_block(engine, n, size, nullptr, nullptr, [&](int64_t, const uint32_t* cdf, int64_t) {
-        return static_cast<uint16_t>(pop_symbol(m, cdf, K, kCodecPrecision));
-      });
+  block.values = walk_block(engine, n, size, context, nullptr, nullptr,
+                            [&](int64_t, const uint32_t* cdf, int64_t) {
+                              return static_cast<uint16_t>(pop_symbol(m, cdf, K, kCodecPrecision));
+                            });
   return block;
 }
 

@@ -89,10 +89,12 @@ struct Tile {
 
 /// The codec of one block: its symbols in the engine's order, each with the
 /// table the engine writes for it. push adds the ideal and model bits to
-/// `stats` when given.
+/// `stats` when given. `context`: the block's context map for an engine that
+/// reads one (float [n][H][W][engine.context_features()]), else nullptr.
 void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& block,
-                EncodeStats* stats = nullptr);
-ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size);
+                EncodeStats* stats = nullptr, const float* context = nullptr);
+ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size,
+                     const float* context = nullptr);
 /// The same pair as a Codec, for composing.
 Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize size);
 

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tame/codec/bits_back.h"
 #include "tame/models/latent/latent_model.h"
 
 namespace tame {
@@ -75,6 +76,8 @@ class Vae : public LatentModel {
  protected:
   /// For models that bring their own decoder (vlae): the encoder and prior only.
   Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool with_decoder);
+  /// The coder's networks with the encoder filled in (the decoder is the caller's).
+  GaussianLatentNets coder_nets() const;
   torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {
     return decoder_.forward(z);
   }

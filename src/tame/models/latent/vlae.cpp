@@ -53,12 +53,45 @@ LatentModel::DecoderEngine Vlae::decoder_engine(const torch::Tensor& hz) {
   for (auto& c : conditions_) parts.push_back(c(hz));
   auto context =
       torch::cat(parts, 1).permute({0, 2, 3, 1}).to(torch::kCPU, torch::kFloat).contiguous();
+  return {pixel_engine(), context};
+}
+
+std::unique_ptr<StepEngine> Vlae::pixel_engine() const {
   auto net = std::make_shared<ConditionedPixelCNNEngine::Net>();
   net->input = to_step_conv(*input_);
   for (const auto& l : layers_) net->layers.push_back(to_step_conv(*l));
   net->out1 = to_step_dense(*out1_);
   net->out2 = to_step_dense(*out2_);
-  return {std::make_unique<ConditionedPixelCNNEngine>(net, shape_.channels, levels_), context};
+  return std::make_unique<ConditionedPixelCNNEngine>(net, shape_.channels, levels_);
+}
+
+std::unique_ptr<ImageCoder> Vlae::coder() {
+  c10::InferenceMode guard;
+  const int64_t F = vlae_options.pixel_hidden * shape_.channels;
+  GaussianLatentNets nets = coder_nets();
+  // The engine's context, as decoder_engine() builds it: hz, then each
+  // layer's 1x1 projection of hz; one 1x1 convolution after the z-decoder
+  // whose first F outputs copy hz exactly (weights 1 and 0).
+  nets.decoder = context_->feedforward();
+  steps::Dense proj;
+  proj.in = F;
+  proj.out = F * static_cast<int64_t>(1 + conditions_.size());
+  proj.w.assign(proj.in * proj.out, 0.0f);
+  proj.b.assign(proj.out, 0.0f);
+  for (int64_t k = 0; k < F; ++k) proj.w[k * proj.out + k] = 1.0f;
+  for (size_t i = 0; i < conditions_.size(); ++i) {
+    auto w = conditions_[i]->weight.detach().to(torch::kCPU, torch::kFloat).reshape({F, F});
+    auto b = conditions_[i]->bias.detach().to(torch::kCPU, torch::kFloat);
+    const int64_t at = F * static_cast<int64_t>(1 + i);
+    for (int64_t o = 0; o < F; ++o) {
+      proj.b[at + o] = b[o].item<float>();
+      for (int64_t k = 0; k < F; ++k) proj.w[k * proj.out + at + o] = w[o][k].item<float>();
+    }
+  }
+  nets.decoder.add_conv(std::move(proj), 1, 1, 0);
+  nets.engine = pixel_engine();
+  return std::make_unique<BitsBackCoder>(
+      std::move(nets), ImageSize{shape_.channels, shape_.height, shape_.width}, levels_);
 }
 
 }  // namespace tame

@@ -49,9 +49,9 @@ class Vlae : public Vae {
  public:
   Vlae(const VlaeOptions& options, ImageShape shape, int64_t levels);
   const VlaeOptions vlae_options;
-  /// Not yet a codec: bits-back coding through the autoregressive decoder is to come.
-  static constexpr bool kCodec = false;
-  std::unique_ptr<ImageCoder> coder() override { return nullptr; }
+  /// Bits-back coding with x coded through the PixelCNN's step engine,
+  /// conditioned on the fixed-order form of z's feature map and projections.
+  std::unique_ptr<ImageCoder> coder() override;
 
  protected:
   torch::Tensor decoder_context(const torch::Tensor& z) override { return context_(z); }
@@ -60,6 +60,8 @@ class Vlae : public Vae {
   /// The masked layers as a step engine (ConditionedPixelCNNEngine), and z's
   /// features with their per-layer 1x1 projections as its context map.
   DecoderEngine decoder_engine(const torch::Tensor& hz) override;
+  /// The masked layers as a step engine, without a context.
+  std::unique_ptr<StepEngine> pixel_engine() const;
 
  private:
   ConvDecoder context_{nullptr};  // z -> [pixel_hidden, H, W]
