@@ -67,7 +67,7 @@ inline std::unique_ptr<StepEngine> pixelcnn_engine() {
 
 inline std::unique_ptr<ImageCoder> bits_back_coder() {
   uint64_t s = 3;
-  GaussianLatentNets nets;
+  LatentNets nets;
   nets.latent = 3;
   nets.encoder = steps::Feedforward({4, 4, 1});
   nets.encoder.add_dense(random_dense(16, 8, s));

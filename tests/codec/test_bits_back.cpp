@@ -20,18 +20,21 @@ namespace {
 
 constexpr int64_t kBuckets = int64_t{1} << kLatentBits;
 
-std::shared_ptr<Vae> vae(const nlohmann::json& hp, ImageShape shape, int64_t levels,
-                         uint64_t seed = 1, const std::string& model = "vae") {
+std::shared_ptr<LatentModel> vae(const nlohmann::json& hp, ImageShape shape, int64_t levels,
+                                 uint64_t seed = 1, const std::string& model = "vae") {
   torch::manual_seed(seed);
-  return std::dynamic_pointer_cast<Vae>(
+  return std::dynamic_pointer_cast<LatentModel>(
       make_model(model, resolve_hparams(model, hp), shape, levels));
 }
 
-// A VAE (or VLAE) trained a little on structured binary 8x8 images, so that
-// its posteriors are narrow and its KL is far from 0.
-std::shared_ptr<Vae> trained_vae(const std::string& arch, const torch::Tensor& data) {
+// A VAE (or VLAE, or Gumbel-softmax VAE) trained a little on structured
+// binary 8x8 images, so that its posteriors are narrow and its KL is far from 0.
+std::shared_ptr<LatentModel> trained_vae(const std::string& arch, const torch::Tensor& data) {
   auto m = arch == "vlae"
                ? vae({{"latent", 4}, {"hidden", 8}, {"pixel_hidden", 4}}, {1, 8, 8}, 2, 3, "vlae")
+           : arch == "gumbel"
+               ? vae({{"groups", 4}, {"classes", 5}, {"hidden", 8}, {"tau_min", 1.0}}, {1, 8, 8}, 2,
+                     3, "gumbel-vae")
                : vae({{"arch", arch}, {"latent", 4}, {"hidden", arch == "mlp" ? 32 : 8}}, {1, 8, 8},
                      2, 3);
   torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
@@ -167,6 +170,8 @@ TEST(BitsBack, RoundTripsWhateverTheThreads) {
            {{{"arch", "mlp"}, {"latent", 2}, {"hidden", 8}, {"likelihood", "logistic"}},
             {1, 6, 5},
             256},
+           // categorical latents (3 classes: a prior table that is not a power of 2)
+           {{{"groups", 3}, {"classes", 3}, {"hidden", 4}}, {1, 8, 4}, 4, "gumbel-vae"},
            // an autoregressive decoder: x through the step engine, RGB
            {{{"latent", 3}, {"hidden", 4}, {"pixel_hidden", 2}, {"pixel_layers", 2}},
             {3, 4, 8},
@@ -200,7 +205,7 @@ TEST(BitsBack, RoundTripsWhateverTheThreads) {
 // the bits agrees with the ideal one.
 TEST(BitsBack, FileCostsTheElboPlusTheChainStart) {
   auto train = binary_digits(512, 5);
-  for (std::string arch : {"mlp", "conv", "vlae"}) {
+  for (std::string arch : {"mlp", "conv", "vlae", "gumbel"}) {
     SCOPED_TRACE(arch);
     auto m = trained_vae(arch, train);
     auto x = binary_digits(1000, 11);
@@ -227,7 +232,9 @@ TEST(BitsBack, FileCostsTheElboPlusTheChainStart) {
     EXPECT_NEAR(stats.ideal_bits, elbo_bits, 4 * std::sqrt(variance) + 0.005 * elbo_bits);
     EXPECT_NEAR(payload, stats.ideal_bits + stats.chain_bits + 64, 64);
     EXPECT_NEAR(stats.ideal_bits, stats.model_bits, 1e-3 * stats.model_bits);
-    EXPECT_EQ(stats.chain_bits, 16.0 * (4 * kLatentBits / 16 + 4 + 3));  // 16 (S + 3), no restart
+    // 16 (S + 3) bits, S = ceil(4 latents x their prior's bits / 16) + 4: no restart
+    const int64_t prior_bits = arch == "gumbel" ? 3 : kLatentBits;
+    EXPECT_EQ(stats.chain_bits, 16.0 * ((4 * prior_bits + 15) / 16 + 4 + 3));
     EXPECT_EQ(decode_images(*m->coder(), file, 2).images.values, as_list(x).values);
   }
 }

@@ -140,7 +140,14 @@ void BucketCdf::write(uint32_t* cdf) const {
 
 // ------------------------------------------------------------------ coder
 
-BitsBackCoder::BitsBackCoder(GaussianLatentNets nets, ImageSize size, int64_t levels)
+PixelKind pixel_kind(const std::string& likelihood) {
+  if (likelihood == "bernoulli") return PixelKind::kBernoulli;
+  if (likelihood == "categorical") return PixelKind::kCategorical;
+  if (likelihood == "logistic") return PixelKind::kLogistic;
+  throw Error("bits-back coder: no pixel kind for likelihood '" + likelihood + "'");
+}
+
+BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
     : nets_(std::move(nets)), size_(size), levels_(levels) {
   const int64_t C = size.channels, features = nets_.engine ? nets_.engine->context_features()
                                               : nets_.pixels == PixelKind::kBernoulli ? C
@@ -151,19 +158,25 @@ BitsBackCoder::BitsBackCoder(GaussianLatentNets nets, ImageSize size, int64_t le
   const steps::MapShape in = nets_.encoder.input(), out = nets_.decoder.output();
   if (levels < 2 || levels > 65536 || (nets_.pixels == PixelKind::kBernoulli && levels != 2))
     throw Error("bits-back coder: levels " + std::to_string(levels) + " do not fit the pixels");
+  const int64_t L = nets_.latent, M = nets_.classes;
   if (in.height != size.height || in.width != size.width || in.channels != C ||
-      nets_.encoder.output().size() != 2 * nets_.latent ||
-      nets_.decoder.input().size() != nets_.latent || out.height != size.height ||
-      out.width != size.width || out.channels != features)
+      nets_.encoder.output().size() != (M > 0 ? L * M : 2 * L) ||
+      nets_.decoder.input().size() != (M > 0 ? L * M : L) || out.height != size.height ||
+      out.width != size.width || out.channels != features || M == 1 || M > 65536)
     throw Error("bits-back coder: the networks do not fit " + size.str() + " images");
+  if (M > 0) {  // the uniform prior over the classes, exact
+    const std::vector<float> zeros(M, 0.0f);
+    prior_.resize(M + 1);
+    categorical_cdf(zeros.data(), M, kPosteriorPrecision, prior_.data());
+  }
   normal_buckets();  // computed once, before threads share it
 }
 
 uint64_t BitsBackCoder::fingerprint() const {
   steps::Fingerprint f;
-  for (int64_t v :
-       {int64_t{300}, size_.channels, size_.height, size_.width, levels_, int64_t{kLatentBits},
-        int64_t{kPosteriorPrecision}, nets_.latent, static_cast<int64_t>(nets_.pixels)})
+  for (int64_t v : {int64_t{300}, size_.channels, size_.height, size_.width, levels_,
+                    int64_t{kLatentBits}, int64_t{kPosteriorPrecision}, nets_.latent, nets_.classes,
+                    static_cast<int64_t>(nets_.pixels)})
     f.add(v);
   f.add(&nets_.logvar_min, sizeof(float));
   f.add(&nets_.logvar_max, sizeof(float));
@@ -184,34 +197,70 @@ void BitsBackCoder::check_size(ImageSize size) const {
     throw Error("this model codes " + size_.str() + " images only, not " + size.str());
 }
 
-std::vector<BucketCdf> BitsBackCoder::posterior(const uint16_t* x) const {
-  const int64_t C = size_.channels, HW = size_.height * size_.width, L = nets_.latent;
-  std::vector<float> in(C * HW), out(2 * L);
+int64_t BitsBackCoder::Table::find(uint32_t slot) const {
+  return cdf.empty() ? buckets.find(slot)
+                     : find_symbol(cdf.data(), static_cast<uint32_t>(cdf.size() - 1), slot);
+}
+
+std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) const {
+  const int64_t C = size_.channels, HW = size_.height * size_.width, L = nets_.latent,
+                M = nets_.classes;
+  std::vector<float> in(C * HW), out(nets_.encoder.output().size());
   const float scale = 2.0f / static_cast<float>(levels_ - 1);
   for (int64_t c = 0; c < C; ++c)
     for (int64_t p = 0; p < HW; ++p) in[p * C + c] = static_cast<float>(x[c * HW + p]) * scale - 1;
   nets_.encoder.run(in.data(), out.data());
-  std::vector<BucketCdf> q;
+  std::vector<Table> q;
   for (int64_t d = 0; d < L; ++d) {
+    if (M > 0) {
+      Table t{BucketCdf(0.0f, 1.0f, kPosteriorPrecision), std::vector<uint32_t>(M + 1)};
+      categorical_cdf(out.data() + d * M, M, kPosteriorPrecision, t.cdf.data());
+      q.push_back(std::move(t));
+      continue;
+    }
     const float logvar = std::min(std::max(out[L + d], nets_.logvar_min), nets_.logvar_max);
-    q.emplace_back(out[d], static_cast<float>(det_exp_double(0.5 * logvar)), kPosteriorPrecision);
+    q.push_back(
+        {BucketCdf(out[d], static_cast<float>(det_exp_double(0.5 * logvar)), kPosteriorPrecision),
+         {}});
   }
   return q;
 }
 
+int64_t BitsBackCoder::values() const { return nets_.classes > 0 ? nets_.classes : kBuckets; }
+
+void BitsBackCoder::push_prior(RansMessage& m, uint32_t z) const {
+  if (prior_.empty())
+    rans_push(m, z, 1, kLatentBits);  // equal-mass buckets: uniform, b bits
+  else
+    push_symbol(m, prior_.data(), z, kPosteriorPrecision);
+}
+
+uint32_t BitsBackCoder::pop_prior(RansMessage& m) const {
+  if (!prior_.empty())
+    return pop_symbol(m, prior_.data(), static_cast<uint32_t>(nets_.classes), kPosteriorPrecision);
+  const uint32_t z = rans_peek(m, kLatentBits);
+  rans_pop(m, z, 1, kLatentBits);
+  return z;
+}
+
 namespace {
-// Bucket z's (start, freq) in a posterior table, freq >= 1 checked.
-std::pair<uint32_t, uint32_t> bucket(const BucketCdf& q, int64_t z) {
-  const uint32_t start = q(z), end = q(z + 1);
-  if (end <= start) throw Error("bits-back coding: a posterior bucket without mass");
+// Value z's (start, freq) in a posterior table, freq >= 1 checked.
+template <class Table>
+std::pair<uint32_t, uint32_t> slot_of(const Table& q, int64_t z) {
+  const uint32_t start = q.at(z), end = q.at(z + 1);
+  if (end <= start) throw Error("bits-back coding: a posterior value without mass");
   return {start, end - start};
 }
 }  // namespace
 
 void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& features) const {
-  const auto& medians = normal_buckets().medians;
-  std::vector<float> zf(z.size());
-  for (size_t d = 0; d < z.size(); ++d) zf[d] = medians[z[d]];
+  const int64_t M = nets_.classes;
+  std::vector<float> zf(nets_.decoder.input().size(), 0.0f);
+  for (size_t d = 0; d < z.size(); ++d)
+    if (M > 0)
+      zf[d * M + z[d]] = 1.0f;  // one-hot
+    else
+      zf[d] = normal_buckets().medians[z[d]];
   features.resize(nets_.decoder.output().size());
   nets_.decoder.run(zf.data(), features.data());
 }
@@ -242,11 +291,11 @@ double BitsBackCoder::pixel_cdf(const float* features, int64_t t, uint32_t* cdf,
 void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {
   const int64_t L = nets_.latent, D = size_.dims();
   std::vector<uint32_t> z(L), cdf(levels_ + 1);
-  const std::vector<BucketCdf> q = posterior(x);
+  const std::vector<Table> q = posterior(x);
   // 1. z from the message with q(z|x): the bits the decoder gets back.
   for (int64_t d = 0; d < L; ++d) {
     z[d] = static_cast<uint32_t>(q[d].find(rans_peek(m, kPosteriorPrecision)));
-    const auto [start, freq] = bucket(q[d], z[d]);
+    const auto [start, freq] = slot_of(q[d], z[d]);
     rans_pop(m, start, freq, kPosteriorPrecision);
     const double bits = kPosteriorPrecision - std::log2(static_cast<double>(freq));
     stats.ideal -= bits;
@@ -267,19 +316,22 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
     stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
     push_symbol(m, cdf.data(), x[t], kCodecPrecision);
   }
-  // 3. z with the prior: uniform over the equal-mass buckets.
-  for (int64_t d = L; d-- > 0;) rans_push(m, z[d], 1, kLatentBits);
-  stats.ideal += static_cast<double>(L * kLatentBits);
-  stats.model += static_cast<double>(L * kLatentBits);
+  // 3. z with the prior.
+  for (int64_t d = L; d-- > 0;) {
+    push_prior(m, z[d]);
+    const double bits =
+        prior_.empty()
+            ? kLatentBits
+            : kPosteriorPrecision - std::log2(static_cast<double>(prior_[z[d] + 1] - prior_[z[d]]));
+    stats.ideal += bits;
+    stats.model += bits;
+  }
 }
 
 void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   const int64_t L = nets_.latent, D = size_.dims();
   std::vector<uint32_t> z(L), cdf(levels_ + 1);
-  for (int64_t d = 0; d < L; ++d) {
-    z[d] = rans_peek(m, kLatentBits);
-    rans_pop(m, z[d], 1, kLatentBits);
-  }
+  for (int64_t d = 0; d < L; ++d) z[d] = pop_prior(m);
   std::vector<float> features;
   decode(z, features);
   if (nets_.engine) {
@@ -291,9 +343,9 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
     x[t] = static_cast<uint16_t>(
         pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
   }
-  const std::vector<BucketCdf> q = posterior(x);
+  const std::vector<Table> q = posterior(x);
   for (int64_t d = L; d-- > 0;) {
-    const auto [start, freq] = bucket(q[d], z[d]);
+    const auto [start, freq] = slot_of(q[d], z[d]);
     rans_push(m, start, freq, kPosteriorPrecision);
   }
 }
@@ -320,8 +372,10 @@ bool BitsBackCoder::push_chain(RansMessage& m, const ImageBlock& block, int64_t 
 void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
                                 const UnitsDone& done) const {
   check_size(block.size);
-  // Enough for the first image's z in nearly every case: kLatentBits a dimension.
-  int64_t initial = (nets_.latent * kLatentBits + kStartBits - 1) / kStartBits + 4;
+  // Enough for the first image's z in nearly every case: the prior's bits.
+  int64_t bits = 1;
+  while ((int64_t{1} << bits) < values()) ++bits;
+  int64_t initial = (nets_.latent * bits + kStartBits - 1) / kStartBits + 4;
   int64_t reported = 0;  // progress: n images in all, even when the chain starts again
   auto image_done = [&] {
     if (reported == block.n) return;

@@ -2,8 +2,9 @@
 // over a block's images as in craystack and Bit-Swap): a latent-variable model
 // with a Gaussian posterior q(z|x) = N(mu(x), diag sigma(x)^2), the prior
 // N(0, I) and a decoder p(x|z) whose sub-pixels are independent given z codes
-// an image in about -ELBO bits. With an autoregressive decoder (VLAE), x is
-// coded through its step engine, conditioned on the decoder network's map of z.
+// an image in about -ELBO bits. Categorical latents with a uniform prior (the
+// Gumbel-softmax VAE) are coded the same way, with exact tables. With an autoregressive decoder
+// (VLAE), x is coded through its step engine, conditioned on the decoder network's map of z.
 //
 // Pushing one image x onto the message (the decoder does the reverse):
 //   1. pop z with q(z|x): the bits popped are whatever the message holds, so
@@ -44,6 +45,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "tame/codec/image_coder.h"
@@ -88,19 +90,28 @@ class BucketCdf {
 /// How a decoder's features parameterize each sub-pixel (dist/pixel_likelihood.h):
 /// parameter j of channel c is feature j C + c of the pixel.
 enum class PixelKind { kBernoulli, kCategorical, kLogistic };
+/// The kind of a pixel likelihood by its name: "bernoulli", "categorical" or
+/// "logistic" (pixel_likelihood_names()); Error otherwise.
+PixelKind pixel_kind(const std::string& likelihood);
 
-/// A Gaussian latent model's networks, for the coder.
-struct GaussianLatentNets {
-  /// Image [H][W][C], levels mapped to [-1, 1] -> 2L floats: mu, then log-variance.
+/// A latent model's networks, for the coder. Its L latent variables are
+/// Gaussian (classes = 0; the buckets above) or categorical over `classes`
+/// values each (the Gumbel-softmax VAE's exact form: q's table from the
+/// encoder's logits by categorical_cdf, a uniform prior, one-hot z).
+struct LatentNets {
+  /// Image [H][W][C], levels mapped to [-1, 1] -> Gaussian: 2L floats, mu
+  /// then log-variance; categorical: L x classes logits.
   steps::Feedforward encoder;
-  /// z (L floats) -> [H][W][features of C channels], or, with an engine, the
-  /// engine's context map [H][W][engine->context_features()].
+  /// z -> [H][W][features of C channels], or, with an engine, the engine's
+  /// context map [H][W][engine->context_features()]. z is L bucket medians,
+  /// or L one-hot vectors of `classes`.
   steps::Feedforward decoder;
   /// An autoregressive p(x|z) (VLAE): the step engine that codes x, reading
   /// the decoder's map as its context; null: independent sub-pixels.
   std::shared_ptr<const StepEngine> engine;
   int64_t latent = 0;
-  float logvar_min = -12.0f, logvar_max = 8.0f;  // the encoder's clamp
+  int64_t classes = 0;
+  float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp
   PixelKind pixels = PixelKind::kCategorical;
 };
 
@@ -108,7 +119,7 @@ class BitsBackCoder : public ImageCoder {
  public:
   /// A coder of `size` images with values < levels; throws Error when the
   /// networks do not fit them.
-  BitsBackCoder(GaussianLatentNets nets, ImageSize size, int64_t levels);
+  BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels);
   int64_t channels() const override { return size_.channels; }
   int64_t levels() const override { return levels_; }
   uint64_t fingerprint() const override;
@@ -123,9 +134,21 @@ class BitsBackCoder : public ImageCoder {
   struct Stats {
     double ideal = 0, model = 0;
   };
-  // The posterior of image x ([C][H][W]): one table per latent dimension.
-  std::vector<BucketCdf> posterior(const uint16_t* x) const;
-  // Decoder features [H][W][F] of bucket indices z.
+  // One latent variable's posterior table: Gaussian buckets entry by entry,
+  // or a categorical's whole table.
+  struct Table {
+    BucketCdf buckets;
+    std::vector<uint32_t> cdf;  // categorical: classes + 1 entries
+    uint32_t at(int64_t i) const { return cdf.empty() ? buckets(i) : cdf[i]; }
+    int64_t find(uint32_t slot) const;
+  };
+  // The posterior of image x ([C][H][W]): one table per latent variable.
+  std::vector<Table> posterior(const uint16_t* x) const;
+  // Each latent's values and the prior's bits for value z (a uniform prior).
+  int64_t values() const;
+  void push_prior(RansMessage& m, uint32_t z) const;
+  uint32_t pop_prior(RansMessage& m) const;
+  // Decoder features [H][W][F] of latent values z.
   void decode(const std::vector<uint32_t>& z, std::vector<float>& features) const;
   // Sub-pixel t's table (t = (c H + i) W + j) from the features; returns
   // -log2 of the float probability of value when value >= 0.
@@ -136,9 +159,10 @@ class BitsBackCoder : public ImageCoder {
   void pop_image(RansMessage& m, uint16_t* x) const;
   void check_size(ImageSize size) const;
 
-  GaussianLatentNets nets_;
+  LatentNets nets_;
   ImageSize size_;
   int64_t levels_;
+  std::vector<uint32_t> prior_;  // categorical: the uniform prior's table
 };
 
 }  // namespace tame

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tame/codec/bits_back.h"
 #include "tame/dist/likelihood.h"
 #include "tame/models/latent/estimators.h"
 
@@ -23,6 +24,18 @@ GumbelVae::GumbelVae(const GumbelVaeOptions& o, ImageShape shape, int64_t levels
 
 double GumbelVae::temperature() const {
   return std::max(options.tau_min, options.tau0 * std::exp(-options.anneal * step_.item<double>()));
+}
+
+std::unique_ptr<ImageCoder> GumbelVae::coder() {
+  const int64_t C = shape_.channels, H = shape_.height, W = shape_.width,
+                GM = options.groups * options.classes;
+  LatentNets nets;
+  nets.encoder = feedforward_of(encoder_, {H, W, C}, {1, 1, GM});
+  nets.decoder = feedforward_of(decoder_, {1, 1, GM}, {H, W, likelihood_.features(C)});
+  nets.latent = options.groups;
+  nets.classes = options.classes;
+  nets.pixels = pixel_kind(likelihood_.name);
+  return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{C, H, W}, levels_);
 }
 
 Posterior GumbelVae::encode(const torch::Tensor& x) {

@@ -72,6 +72,10 @@ class GumbelVae : public LatentModel {
   torch::Tensor posterior_mean(const Posterior& q) override { return torch::exp(q.a).flatten(1); }
 
   const GumbelVaeOptions options;
+  /// Bits-back coding (codec/bits_back.h) with exact categorical tables and
+  /// one-hot z, as the bounds are evaluated; one image size, the training one.
+  static constexpr bool kCodec = true;
+  std::unique_ptr<ImageCoder> coder() override;
 
  protected:
   torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {

@@ -26,7 +26,7 @@ Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool with_decode
 
 Posterior Vae::encode(const torch::Tensor& x) {
   auto h = encoder_.forward(scale_to_unit(x, levels_)).chunk(2, 1);
-  // The clamp GaussianLatentNets' logvar_min and logvar_max repeat.
+  // The clamp LatentNets' logvar_min and logvar_max repeat.
   return {h[0], h[1].clamp(-12.0, 8.0)};
 }
 
@@ -49,9 +49,9 @@ torch::Tensor Vae::prior_draw(int64_t n) {
   return torch::randn({n, options.latent}, torch::TensorOptions().device(device()));
 }
 
-GaussianLatentNets Vae::coder_nets() const {
+LatentNets Vae::coder_nets() const {
   const int64_t C = shape_.channels, H = shape_.height, W = shape_.width, L = options.latent;
-  GaussianLatentNets nets;
+  LatentNets nets;
   nets.encoder = feedforward_of(encoder_, {H, W, C}, {1, 1, 2 * L});
   nets.latent = L;
   return nets;  // logvar_min/max: encode()'s clamp, the defaults
@@ -59,12 +59,9 @@ GaussianLatentNets Vae::coder_nets() const {
 
 std::unique_ptr<ImageCoder> Vae::coder() {
   const int64_t C = shape_.channels, H = shape_.height, W = shape_.width, L = options.latent;
-  const std::string& name = likelihood_.name;
-  GaussianLatentNets nets = coder_nets();
+  LatentNets nets = coder_nets();
   nets.decoder = feedforward_of(decoder_, {1, 1, L}, {H, W, likelihood_.features(C)});
-  nets.pixels = name == "bernoulli"  ? PixelKind::kBernoulli
-                : name == "logistic" ? PixelKind::kLogistic
-                                     : PixelKind::kCategorical;
+  nets.pixels = pixel_kind(likelihood_.name);
   return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{C, H, W}, levels_);
 }
 

@@ -77,7 +77,7 @@ class Vae : public LatentModel {
   /// For models that bring their own decoder (vlae): the encoder and prior only.
   Vae(const VaeOptions& options, ImageShape shape, int64_t levels, bool with_decoder);
   /// The coder's networks with the encoder filled in (the decoder is the caller's).
-  GaussianLatentNets coder_nets() const;
+  LatentNets coder_nets() const;
   torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override {
     return decoder_.forward(z);
   }

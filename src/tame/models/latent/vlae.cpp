@@ -68,7 +68,7 @@ std::unique_ptr<StepEngine> Vlae::pixel_engine() const {
 std::unique_ptr<ImageCoder> Vlae::coder() {
   c10::InferenceMode guard;
   const int64_t F = vlae_options.pixel_hidden * shape_.channels;
-  GaussianLatentNets nets = coder_nets();
+  LatentNets nets = coder_nets();
   // The engine's context, as decoder_engine() builds it: hz, then each
   // layer's 1x1 projection of hz; one 1x1 convolution after the z-decoder
   // whose first F outputs copy hz exactly (weights 1 and 0).
