@@ -1,18 +1,32 @@
 // Helpers shared by the tests: temporary directories and tiny synthetic datasets.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "tame/data/idx.h"
+#include "tame/error.h"
 #include "tame/io/file.h"
 #include "tame/test_paths.h"
 
 namespace tame::testing {
+
+/// The message of the tame::Error that f throws; a test failure if it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no Error thrown";
+  return "";
+}
 
 /// A fresh directory under the system temp dir, removed when the object dies.
 class TempDir {

@@ -60,16 +60,6 @@ ImageList as_list(const torch::Tensor& x) {
 // Channels-last copy of [B, C, H, W] (what a Feedforward reads and writes).
 torch::Tensor hwc(const torch::Tensor& t) { return t.permute({0, 2, 3, 1}).contiguous(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
 }  // namespace
 
 TEST(BitsBack, NormalCdfIsAccurateEverywhere) {
@@ -264,10 +254,11 @@ TEST(BitsBack, ForeignOrDamagedMessagesAreRefused) {
   EXPECT_TRUE(rans_empty(good));
 
   const std::string file = encode_images(*a, "vae", list, 0, 1);
-  EXPECT_NE(error_of([&] { decode_images(*b, file, 1); }).find("written by another model"),
-            std::string::npos);
+  EXPECT_NE(
+      tame::testing::error_of([&] { decode_images(*b, file, 1); }).find("written by another model"),
+      std::string::npos);
   ImageList small = as_list(torch::zeros({1, 1, 4, 8}, torch::kUInt8));
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(tame::testing::error_of([&] {
               encode_images(*a, "vae", small, 0, 1);
             }).find("this model codes 1x8x8 images only"),
             std::string::npos);

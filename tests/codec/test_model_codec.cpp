@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../test_util.h"
 #include "tame/codec/model_codec.h"
 #include "tame/error.h"
 #include "tame/io/file.h"
@@ -43,16 +44,6 @@ ImageList concat(const ImageList& a, const ImageList& b) {
   out.sizes.insert(out.sizes.end(), b.sizes.begin(), b.sizes.end());
   out.values.insert(out.values.end(), b.values.begin(), b.values.end());
   return out;
-}
-
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
 }
 
 }  // namespace
@@ -200,12 +191,12 @@ TEST(ModelCodec, RefusesValuesOutsideTheLevelsAndOtherChannels) {
   auto e = engine_for("gated-pixelcnn", 1, 4, 2);
   std::vector<uint8_t> pixels(16, 1);
   pixels[7] = 4;
-  EXPECT_NE(expect_error([&] {
+  EXPECT_NE(tame::testing::error_of([&] {
               encode_images(*e, "g", image_list(pixels.data(), 1, {1, 4, 4}), 64, 1);
             }).find("levels"),
             std::string::npos);
   pixels[7] = 0;
-  EXPECT_NE(expect_error([&] {
+  EXPECT_NE(tame::testing::error_of([&] {
               encode_images(*e, "g", image_list(pixels.data(), 1, {2, 2, 4}), 64, 1);
             }).find("channels"),
             std::string::npos);
@@ -228,11 +219,11 @@ TEST(ModelCodec, RefusesAnotherModel) {
   auto colour = engine_for("gated-pixelcnn", 3, 16, 1);
   auto images = test_images(*e, 3, 6, 5);
   std::string file = encode_images(*e, "gated-pixelcnn", images, 64, 1);
-  EXPECT_NE(expect_error([&] { decode_images(*other, file, 1); }).find("another model"),
+  EXPECT_NE(tame::testing::error_of([&] { decode_images(*other, file, 1); }).find("another model"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { decode_images(*levels, file, 1); }).find("16 levels"),
+  EXPECT_NE(tame::testing::error_of([&] { decode_images(*levels, file, 1); }).find("16 levels"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { decode_images(*colour, file, 1); }).find("1x6x5"),
+  EXPECT_NE(tame::testing::error_of([&] { decode_images(*colour, file, 1); }).find("1x6x5"),
             std::string::npos);
 }
 
@@ -251,9 +242,10 @@ TEST(ModelCodec, DetectsEveryTruncationAndCorruption) {
     bad[pos] = static_cast<char>(bad[pos] ^ (1 << (pos % 8)));
     EXPECT_THROW(decode_images(*e, bad, 1), Error) << "byte " << pos;
   }
-  EXPECT_NE(
-      expect_error([&] { decode_images(*e, "PNG garbage", 1); }).find("not a tame compressed file"),
-      std::string::npos);
+  EXPECT_NE(tame::testing::error_of([&] {
+              decode_images(*e, "PNG garbage", 1);
+            }).find("not a tame compressed file"),
+            std::string::npos);
 }
 
 // A header that declares more image bytes than tame decodes at once is
@@ -274,7 +266,7 @@ TEST(ModelCodec, RefusesHugeDeclaredSizes) {
   std::string fixed = head;
   put_u32(fixed, crc32_of(head));
   fixed += big.substr(16 + meta_len + 4);
-  EXPECT_NE(expect_error([&] { parse_header(fixed); }).find("GiB"), std::string::npos);
+  EXPECT_NE(tame::testing::error_of([&] { parse_header(fixed); }).find("GiB"), std::string::npos);
 }
 
 // The block codec composes with others on one message: a symbol, a block of
