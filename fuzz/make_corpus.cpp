@@ -1,7 +1,7 @@
 // Writes the fuzz target's seed corpus: valid files for both fuzz engines,
 // with and without stored names, one and several blocks, one image size and
-// several. (Version 1 files written by an earlier make_corpus stay in the
-// corpus beside them.)
+// several; bits-back files, one with a stored block. (Version 1 files written by an earlier
+// make_corpus stay in the corpus beside them.)
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -40,13 +40,21 @@ int main(int argc, char** argv) {
     }
     put(tame::encode_images(*e, name, mixed, 64, 1));
   }
-  // Bits-back chains of one image and of five in two blocks.
+  // Bits-back chains of one image and of five in two blocks; and a stored
+  // block: one image's chain start costs more than its 16 raw bytes.
   auto bits_back = tame::fuzz::bits_back_coder();
   const tame::ImageSize s{1, 4, 4};
   for (int64_t n : {1, 5})
     tame::write_file_atomic(
         tame::join_path(dir, "v2-seed-" + std::to_string(k++)),
         tame::encode_images(*bits_back, "vae", tame::image_list(pixels.data(), n, s), 3, 1));
+  const std::string stored = tame::encode_images(
+      *bits_back, "vae", tame::image_list(pixels.data(), 1, s), 1, 1, nullptr, true);
+  if (tame::parse_header(stored).block_stored.at(0) != 1) {
+    std::fprintf(stderr, "make_corpus: the stored seed was not stored\n");
+    return 1;
+  }
+  tame::write_file_atomic(tame::join_path(dir, "v2-seed-" + std::to_string(k++)), stored);
   std::printf("wrote %d files to %s\n", k, dir.c_str());
   return 0;
 }
