@@ -61,34 +61,58 @@ torch::Tensor MaskedConv2dImpl::forward(const torch::Tensor& x) {
   return F::conv2d(padded, w, F::Conv2dFuncOptions().bias(bias));
 }
 
-steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
-  torch::NoGradGuard no_grad;
-  const auto& o = conv.options;
-  auto w = (conv.weight * conv.mask).to(torch::kCPU, torch::kFloat).contiguous();
-  auto kept = conv.mask.to(torch::kCPU).sum(at::IntArrayRef{0, 1});  // [kh, kw]
-  steps::Conv out;
-  for (int64_t r = 0; r < o.kernel_h(); ++r)
-    for (int64_t s = 0; s < o.kernel_w(); ++s)
-      if (kept[r][s].item<float>() > 0)
-        out.taps.push_back({r - o.center_row(), s - o.center_col()});
-  const int64_t cin = o.in_channels(), cout = o.out_channels(),
-                T = static_cast<int64_t>(out.taps.size());
-  auto& d = out.dense;
+namespace {
+
+// weight [out][in][kh][kw] at the kernel positions (row, column), in order,
+// and the bias (zeros when undefined) as one Dense: row t * in + c holds
+// position t, input channel c.
+steps::Dense kernel_dense(const torch::Tensor& weight, const torch::Tensor& bias,
+                          const std::vector<std::pair<int64_t, int64_t>>& positions) {
+  auto w = weight.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const int64_t cout = w.size(0), cin = w.size(1), T = static_cast<int64_t>(positions.size());
+  steps::Dense d;
   d.in = T * cin;
   d.out = cout;
   d.w.assign(d.in * cout, 0.0f);
   auto acc = w.accessor<float, 4>();
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t r = out.taps[t].dy + o.center_row(), s = out.taps[t].dx + o.center_col();
+    const auto [r, s] = positions[t];
     for (int64_t ci = 0; ci < cin; ++ci)
       for (int64_t co = 0; co < cout; ++co) d.w[(t * cin + ci) * cout + co] = acc[co][ci][r][s];
   }
   d.b.assign(cout, 0.0f);
-  if (conv.bias.defined()) {
-    auto b = conv.bias.to(torch::kCPU, torch::kFloat).contiguous();
+  if (bias.defined()) {
+    auto b = bias.detach().to(torch::kCPU, torch::kFloat).contiguous();
     std::copy(b.data_ptr<float>(), b.data_ptr<float>() + cout, d.b.begin());
   }
+  return d;
+}
+
+}  // namespace
+
+steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
+  torch::NoGradGuard no_grad;
+  const auto& o = conv.options;
+  auto kept = conv.mask.to(torch::kCPU).sum(at::IntArrayRef{0, 1});  // [kh, kw]
+  steps::Conv out;
+  std::vector<std::pair<int64_t, int64_t>> positions;
+  for (int64_t r = 0; r < o.kernel_h(); ++r)
+    for (int64_t s = 0; s < o.kernel_w(); ++s)
+      if (kept[r][s].item<float>() > 0) {
+        out.taps.push_back({r - o.center_row(), s - o.center_col()});
+        positions.emplace_back(r, s);
+      }
+  out.dense = kernel_dense(conv.weight * conv.mask, conv.bias, positions);
   return out;
+}
+
+steps::Dense to_step_dense(const torch::nn::Conv2dImpl& conv) {
+  torch::NoGradGuard no_grad;
+  const int64_t kh = conv.weight.size(2), kw = conv.weight.size(3);
+  std::vector<std::pair<int64_t, int64_t>> positions;
+  for (int64_t r = 0; r < kh; ++r)
+    for (int64_t s = 0; s < kw; ++s) positions.emplace_back(r, s);
+  return kernel_dense(conv.weight, conv.bias, positions);
 }
 
 steps::Dense to_step_dense(const MaskedConv2dImpl& conv) {

@@ -64,6 +64,10 @@ TORCH_MODULE(MaskedConv2d);
 steps::Conv to_step_conv(const MaskedConv2dImpl& conv);
 /// A 1x1 layer as a Dense.
 steps::Dense to_step_dense(const MaskedConv2dImpl& conv);
+/// A plain convolution over every kernel position (raster order) as one
+/// Dense, row (ky kw + kx) C + c holding position (ky, kx) of input channel c:
+/// the Dense of steps::Feedforward::add_conv, and for a 1x1 layer a Dense.
+steps::Dense to_step_dense(const torch::nn::Conv2dImpl& conv);
 
 /// Shifts feature maps down by one row (zero row on top, last row dropped):
 /// the Gated PixelCNN feeds its vertical stack to the horizontal one this way.

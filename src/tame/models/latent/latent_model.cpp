@@ -6,6 +6,7 @@
 #include "tame/dist/likelihood.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/models/latent/estimators.h"
+#include "tame/nn/masked_conv.h"
 
 namespace tame {
 
@@ -88,24 +89,6 @@ torch::Tensor cpu_float(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, torch::kFloat).contiguous();
 }
 
-// A convolution's weights [O][C][k][k] as the Dense of Feedforward::add_conv.
-steps::Dense conv_dense(const torch::nn::Conv2d& conv) {
-  auto w = cpu_float(conv->weight);
-  const int64_t O = w.size(0), C = w.size(1), k = w.size(2);
-  auto a = w.accessor<float, 4>();
-  steps::Dense d;
-  d.in = k * k * C;
-  d.out = O;
-  d.w.resize(d.in * O);
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ky = 0; ky < k; ++ky)
-        for (int64_t kx = 0; kx < k; ++kx) d.w[((ky * k + kx) * C + c) * O + o] = a[o][c][ky][kx];
-  auto b = cpu_float(conv->bias);
-  d.b.assign(b.data_ptr<float>(), b.data_ptr<float>() + O);
-  return d;
-}
-
 // A linear layer between channels-first flattenings of maps `in` and `out`
 // as a Dense between their channels-last ones.
 steps::Dense linear_dense(const torch::nn::Linear& l, steps::MapShape in, steps::MapShape out) {
@@ -130,9 +113,9 @@ steps::Dense linear_dense(const torch::nn::Linear& l, steps::MapShape in, steps:
 
 steps::Feedforward ConvEncoderImpl::feedforward(steps::MapShape in) const {
   steps::Feedforward f(in);
-  f.add_conv(conv_dense(c1_), 4, 2, 1);
+  f.add_conv(to_step_dense(*c1_), 4, 2, 1);
   f.add_relu();
-  f.add_conv(conv_dense(c2_), 4, 2, 1);
+  f.add_conv(to_step_dense(*c2_), 4, 2, 1);
   f.add_relu();
   const steps::MapShape map = f.output();
   f.add_dense(linear_dense(fc_, map, {1, 1, fc_->options.out_features()}));
@@ -147,10 +130,10 @@ steps::Feedforward ConvDecoderImpl::feedforward() const {
   f.add_relu();
   for (const auto* conv : {&d1_, &d2_}) {
     f.add_upsample2();
-    f.add_conv(conv_dense(*conv), 3, 1, 1);
+    f.add_conv(to_step_dense(**conv), 3, 1, 1);
     f.add_relu();
   }
-  f.add_conv(conv_dense(out_), 1, 1, 0);
+  f.add_conv(to_step_dense(*out_), 1, 1, 0);
   return f;
 }
 

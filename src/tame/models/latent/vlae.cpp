@@ -80,12 +80,11 @@ std::unique_ptr<ImageCoder> Vlae::coder() {
   proj.b.assign(proj.out, 0.0f);
   for (int64_t k = 0; k < F; ++k) proj.w[k * proj.out + k] = 1.0f;
   for (size_t i = 0; i < conditions_.size(); ++i) {
-    auto w = conditions_[i]->weight.detach().to(torch::kCPU, torch::kFloat).reshape({F, F});
-    auto b = conditions_[i]->bias.detach().to(torch::kCPU, torch::kFloat);
+    const steps::Dense c = to_step_dense(*conditions_[i]);  // F -> F, w[k][o]
     const int64_t at = F * static_cast<int64_t>(1 + i);
     for (int64_t o = 0; o < F; ++o) {
-      proj.b[at + o] = b[o].item<float>();
-      for (int64_t k = 0; k < F; ++k) proj.w[k * proj.out + at + o] = w[o][k].item<float>();
+      proj.b[at + o] = c.b[o];
+      for (int64_t k = 0; k < F; ++k) proj.w[k * proj.out + at + o] = c.w[k * F + o];
     }
   }
   nets.decoder.add_conv(std::move(proj), 1, 1, 0);
