@@ -140,13 +140,6 @@ void BucketCdf::write(uint32_t* cdf) const {
 
 // ------------------------------------------------------------------ coder
 
-PixelKind pixel_kind(const std::string& likelihood) {
-  if (likelihood == "bernoulli") return PixelKind::kBernoulli;
-  if (likelihood == "categorical") return PixelKind::kCategorical;
-  if (likelihood == "logistic") return PixelKind::kLogistic;
-  throw Error("bits-back coder: no pixel kind for likelihood '" + likelihood + "'");
-}
-
 BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
     : nets_(std::move(nets)), size_(size), levels_(levels) {
   const int64_t C = size.channels, features = nets_.engine ? nets_.engine->context_features()
@@ -198,8 +191,8 @@ void BitsBackCoder::check_size(ImageSize size) const {
 }
 
 int64_t BitsBackCoder::Table::find(uint32_t slot) const {
-  return cdf.empty() ? buckets.find(slot)
-                     : find_symbol(cdf.data(), static_cast<uint32_t>(cdf.size() - 1), slot);
+  return buckets ? buckets->find(slot)
+                 : find_symbol(cdf.data(), static_cast<uint32_t>(cdf.size() - 1), slot);
 }
 
 std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) const {
@@ -213,7 +206,7 @@ std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) co
   std::vector<Table> q;
   for (int64_t d = 0; d < L; ++d) {
     if (M > 0) {
-      Table t{BucketCdf(0.0f, 1.0f, kPosteriorPrecision), std::vector<uint32_t>(M + 1)};
+      Table t{std::nullopt, std::vector<uint32_t>(M + 1)};
       categorical_cdf(out.data() + d * M, M, kPosteriorPrecision, t.cdf.data());
       q.push_back(std::move(t));
       continue;
@@ -226,13 +219,19 @@ std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) co
   return q;
 }
 
+int64_t BitsBackCoder::subpixel_params() const {
+  return nets_.decoder.output().channels / size_.channels;
+}
+
 int64_t BitsBackCoder::values() const { return nets_.classes > 0 ? nets_.classes : kBuckets; }
 
-void BitsBackCoder::push_prior(RansMessage& m, uint32_t z) const {
-  if (prior_.empty())
+double BitsBackCoder::push_prior(RansMessage& m, uint32_t z) const {
+  if (prior_.empty()) {
     rans_push(m, z, 1, kLatentBits);  // equal-mass buckets: uniform, b bits
-  else
-    push_symbol(m, prior_.data(), z, kPosteriorPrecision);
+    return kLatentBits;
+  }
+  push_symbol(m, prior_.data(), z, kPosteriorPrecision);
+  return kPosteriorPrecision - std::log2(static_cast<double>(prior_[z + 1] - prior_[z]));
 }
 
 uint32_t BitsBackCoder::pop_prior(RansMessage& m) const {
@@ -265,27 +264,12 @@ void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& f
   nets_.decoder.run(zf.data(), features.data());
 }
 
-double BitsBackCoder::pixel_cdf(const float* features, int64_t t, uint32_t* cdf,
-                                int64_t value) const {
+double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector<float>& params,
+                                   uint32_t* cdf, int64_t value) const {
   const int64_t C = size_.channels, HW = size_.height * size_.width, c = t / HW;
   const float* f = features + (t % HW) * nets_.decoder.output().channels;
-  switch (nets_.pixels) {
-    case PixelKind::kBernoulli: {
-      const float pair[2] = {0.0f, f[c]};  // the log-odds of a 1 as two logits
-      return categorical_cdf(pair, 2, kCodecPrecision, cdf, value);
-    }
-    case PixelKind::kCategorical: {
-      std::vector<float> logits(levels_);
-      for (int64_t k = 0; k < levels_; ++k) logits[k] = f[k * C + c];
-      return categorical_cdf(logits.data(), levels_, kCodecPrecision, cdf, value);
-    }
-    case PixelKind::kLogistic:
-      logistic_cdf(f[c], std::max(f[C + c], -7.0f), levels_, kCodecPrecision, cdf);
-      return value < 0
-                 ? 0.0
-                 : kCodecPrecision - std::log2(static_cast<double>(cdf[value + 1] - cdf[value]));
-  }
-  return 0.0;
+  for (size_t k = 0; k < params.size(); ++k) params[k] = f[k * C + c];
+  return pixel_cdf(nets_.pixels, params.data(), levels_, kCodecPrecision, cdf, value);
 }
 
 void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {
@@ -310,19 +294,17 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
                features.data());
     stats.ideal += e.ideal_bits;
     stats.model += e.model_bits;
-  }
-  for (int64_t t = nets_.engine ? 0 : D; t-- > 0;) {
-    stats.model += pixel_cdf(features.data(), t, cdf.data(), x[t]);
-    stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
-    push_symbol(m, cdf.data(), x[t], kCodecPrecision);
+  } else {
+    std::vector<float> params(subpixel_params());
+    for (int64_t t = D; t-- > 0;) {
+      stats.model += subpixel_cdf(features.data(), t, params, cdf.data(), x[t]);
+      stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
+      push_symbol(m, cdf.data(), x[t], kCodecPrecision);
+    }
   }
   // 3. z with the prior.
   for (int64_t d = L; d-- > 0;) {
-    push_prior(m, z[d]);
-    const double bits =
-        prior_.empty()
-            ? kLatentBits
-            : kPosteriorPrecision - std::log2(static_cast<double>(prior_[z[d] + 1] - prior_[z[d]]));
+    const double bits = push_prior(m, z[d]);
     stats.ideal += bits;
     stats.model += bits;
   }
@@ -337,11 +319,13 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   if (nets_.engine) {
     const auto values = pop_block(m, *nets_.engine, 1, size_, features.data()).values;
     std::copy(values.begin(), values.end(), x);
-  }
-  for (int64_t t = 0; !nets_.engine && t < D; ++t) {
-    pixel_cdf(features.data(), t, cdf.data(), -1);
-    x[t] = static_cast<uint16_t>(
-        pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
+  } else {
+    std::vector<float> params(subpixel_params());
+    for (int64_t t = 0; t < D; ++t) {
+      subpixel_cdf(features.data(), t, params, cdf.data(), -1);
+      x[t] = static_cast<uint16_t>(
+          pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
+    }
   }
   const std::vector<Table> q = posterior(x);
   for (int64_t d = L; d-- > 0;) {

@@ -45,10 +45,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
+#include <optional>
 #include <vector>
 
 #include "tame/codec/image_coder.h"
+#include "tame/dist/integer_cdf.h"
 #include "tame/models/autoregressive/step_engine.h"
 #include "tame/nn/feedforward.h"
 
@@ -87,13 +88,6 @@ class BucketCdf {
   uint32_t precision_;
 };
 
-/// How a decoder's features parameterize each sub-pixel (dist/pixel_likelihood.h):
-/// parameter j of channel c is feature j C + c of the pixel.
-enum class PixelKind { kBernoulli, kCategorical, kLogistic };
-/// The kind of a pixel likelihood by its name: "bernoulli", "categorical" or
-/// "logistic" (pixel_likelihood_names()); Error otherwise.
-PixelKind pixel_kind(const std::string& likelihood);
-
 /// A latent model's networks, for the coder. Its L latent variables are
 /// Gaussian (classes = 0; the buckets above) or categorical over `classes`
 /// values each (the Gumbel-softmax VAE's exact form: q's table from the
@@ -112,6 +106,9 @@ struct LatentNets {
   int64_t latent = 0;
   int64_t classes = 0;
   float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp
+  /// Without an engine, how the decoder's features parameterize each
+  /// sub-pixel (dist/integer_cdf.h): parameter j of channel c is feature
+  /// j C + c of the pixel, as in dist/pixel_likelihood.h.
   PixelKind pixels = PixelKind::kCategorical;
 };
 
@@ -137,22 +134,25 @@ class BitsBackCoder : public ImageCoder {
   // One latent variable's posterior table: Gaussian buckets entry by entry,
   // or a categorical's whole table.
   struct Table {
-    BucketCdf buckets;
-    std::vector<uint32_t> cdf;  // categorical: classes + 1 entries
-    uint32_t at(int64_t i) const { return cdf.empty() ? buckets(i) : cdf[i]; }
+    std::optional<BucketCdf> buckets;  // Gaussian
+    std::vector<uint32_t> cdf;         // categorical: classes + 1 entries
+    uint32_t at(int64_t i) const { return buckets ? (*buckets)(i) : cdf[i]; }
     int64_t find(uint32_t slot) const;
   };
   // The posterior of image x ([C][H][W]): one table per latent variable.
   std::vector<Table> posterior(const uint16_t* x) const;
   // Each latent's values and the prior's bits for value z (a uniform prior).
   int64_t values() const;
-  void push_prior(RansMessage& m, uint32_t z) const;
+  double push_prior(RansMessage& m, uint32_t z) const;  // returns its -log2 p(z)
   uint32_t pop_prior(RansMessage& m) const;
   // Decoder features [H][W][F] of latent values z.
   void decode(const std::vector<uint32_t>& z, std::vector<float>& features) const;
-  // Sub-pixel t's table (t = (c H + i) W + j) from the features; returns
-  // -log2 of the float probability of value when value >= 0.
-  double pixel_cdf(const float* features, int64_t t, uint32_t* cdf, int64_t value) const;
+  // Parameters per sub-pixel of a decoder without an engine.
+  int64_t subpixel_params() const;
+  // Sub-pixel t's table (t = (c H + i) W + j) from the features, its
+  // parameters gathered into `params`; returns -log2 p(value) when value >= 0.
+  double subpixel_cdf(const float* features, int64_t t, std::vector<float>& params, uint32_t* cdf,
+                      int64_t value) const;
   bool push_chain(RansMessage& m, const ImageBlock& block, int64_t initial, Stats& stats,
                   const std::function<void()>& image_done) const;
   void push_image(RansMessage& m, const uint16_t* x, Stats& stats) const;

@@ -108,6 +108,23 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
   masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
 }
 
+double pixel_cdf(PixelKind kind, const float* params, int64_t levels, uint32_t precision,
+                 uint32_t* cdf, int64_t value) {
+  switch (kind) {
+    case PixelKind::kBernoulli: {
+      const float pair[2] = {0.0f, params[0]};
+      return categorical_cdf(pair, 2, precision, cdf, value);
+    }
+    case PixelKind::kCategorical:
+      return categorical_cdf(params, levels, precision, cdf, value);
+    case PixelKind::kLogistic:
+      logistic_cdf(params[0], std::max(params[1], kMinLogScale), levels, precision, cdf);
+      return value < 0 ? 0.0
+                       : precision - std::log2(static_cast<double>(cdf[value + 1] - cdf[value]));
+  }
+  return 0.0;
+}
+
 uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot) {
   uint32_t lo = 0, hi = n;  // invariant: cdf[lo] <= slot < cdf[hi]
   while (hi - lo > 1) {

@@ -37,6 +37,20 @@ double mixture_cdf(const float* weights, const float* logits, int64_t components
 /// the categorical, every level >= 1.
 void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf);
 
+/// The pixel likelihoods of dist/pixel_likelihood.h, for code that writes
+/// their tables without LibTorch (the torch types and the bits-back coder
+/// alike).
+enum class PixelKind { kBernoulli, kCategorical, kLogistic };
+/// The discretized logistic's floor on the log-scale (PixelCNN++'s).
+constexpr float kMinLogScale = -7.0f;
+/// One sub-pixel's table from its parameters: Bernoulli, the log-odds l of a
+/// 1 (the categorical of logits (0, l)); categorical, `levels` logits;
+/// logistic, location and log-scale (raised to kMinLogScale). Returns -log2 of
+/// the probability of `value` when value >= 0 (the float softmax's for the
+/// first two, the table's for the logistic), else 0.
+double pixel_cdf(PixelKind kind, const float* params, int64_t levels, uint32_t precision,
+                 uint32_t* cdf, int64_t value = -1);
+
 /// The symbol s with cdf[s] <= slot < cdf[s + 1], by binary search; cdf has
 /// n + 1 entries, cdf[0] = 0 and cdf[n] = 2^precision, strictly increasing.
 uint32_t find_symbol(const uint32_t* cdf, uint32_t n, uint32_t slot);

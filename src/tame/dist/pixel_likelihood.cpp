@@ -200,6 +200,7 @@ namespace {
 
 struct LikelihoodRow {
   const char* name;
+  PixelKind kind;
   int64_t (*per_subpixel)(int64_t levels);
   std::unique_ptr<PixelDistribution> (*make)(const torch::Tensor& f, int64_t channels,
                                              int64_t levels);
@@ -208,16 +209,16 @@ struct LikelihoodRow {
 // One row per likelihood; a new type (the logistic mixture) is one more row.
 const std::vector<LikelihoodRow>& likelihood_rows() {
   static const std::vector<LikelihoodRow> rows = {
-      {"bernoulli", &Bernoulli::params_per_subpixel,
+      {"bernoulli", PixelKind::kBernoulli, &Bernoulli::params_per_subpixel,
        [](const torch::Tensor& f, int64_t channels, int64_t) -> std::unique_ptr<PixelDistribution> {
          return std::make_unique<Bernoulli>(feature_part("Bernoulli", f, 0, 1, channels));
        }},
-      {"categorical", &Categorical::params_per_subpixel,
+      {"categorical", PixelKind::kCategorical, &Categorical::params_per_subpixel,
        [](const torch::Tensor& f, int64_t channels,
           int64_t levels) -> std::unique_ptr<PixelDistribution> {
          return std::make_unique<Categorical>(split_features("Categorical", f, levels, channels));
        }},
-      {"logistic", &DiscretizedLogistic::params_per_subpixel,
+      {"logistic", PixelKind::kLogistic, &DiscretizedLogistic::params_per_subpixel,
        [](const torch::Tensor& f, int64_t channels,
           int64_t levels) -> std::unique_ptr<PixelDistribution> {
          return std::make_unique<DiscretizedLogistic>(f, channels, levels);
@@ -242,6 +243,7 @@ PixelLikelihood pixel_likelihood(const std::string& name, int64_t levels) {
                 "likelihood=bernoulli needs binarized data (2 levels), got ", levels);
     PixelLikelihood lik;
     lik.name = chosen;
+    lik.kind = row.kind;
     lik.levels = levels;
     lik.features = [per = row.per_subpixel(levels)](int64_t channels) { return per * channels; };
     lik.make = [make = row.make, levels](const torch::Tensor& f, int64_t channels) {
@@ -285,10 +287,8 @@ torch::Tensor as_images(const torch::Tensor& tables, const torch::Tensor& like, 
 }  // namespace
 
 torch::Tensor Bernoulli::integer_cdf(uint32_t precision) const {
-  // Categorical logits (0, l): the same distribution, the same table writer.
-  auto pairs = torch::stack({torch::zeros_like(logits_), logits_}, 1);
-  auto t = cdf_tables(per_subpixel(pairs), 2, [&](const float* l, uint32_t* cdf) {
-    categorical_cdf(l, 2, precision, cdf);
+  auto t = cdf_tables(per_subpixel(logits_.unsqueeze(1)), 2, [&](const float* l, uint32_t* cdf) {
+    pixel_cdf(PixelKind::kBernoulli, l, 2, precision, cdf);
   });
   return as_images(t, logits_, 2);
 }
@@ -296,7 +296,7 @@ torch::Tensor Bernoulli::integer_cdf(uint32_t precision) const {
 torch::Tensor Categorical::integer_cdf(uint32_t precision) const {
   const int64_t K = levels_;
   auto t = cdf_tables(per_subpixel(logits_), K, [&](const float* l, uint32_t* cdf) {
-    categorical_cdf(l, K, precision, cdf);
+    pixel_cdf(PixelKind::kCategorical, l, K, precision, cdf);
   });
   return as_images(t, logits_.select(1, 0), K);
 }
@@ -305,7 +305,7 @@ torch::Tensor DiscretizedLogistic::integer_cdf(uint32_t precision) const {
   const int64_t K = levels_;
   auto params = torch::stack({location_, log_scale_}, 1);
   auto t = cdf_tables(per_subpixel(params), K, [&](const float* p, uint32_t* cdf) {
-    logistic_cdf(p[0], p[1], K, precision, cdf);
+    pixel_cdf(PixelKind::kLogistic, p, K, precision, cdf);
   });
   return as_images(t, location_, K);
 }

@@ -37,7 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "tame/common.h"  // image_dtype
+#include "tame/common.h"            // image_dtype
+#include "tame/dist/integer_cdf.h"  // PixelKind
 
 namespace tame {
 
@@ -108,7 +109,7 @@ class Categorical : public PixelDistribution {
 /// are raised to it (PixelCNN++'s floor). Temperature multiplies the scale.
 class DiscretizedLogistic : public PixelDistribution {
  public:
-  static constexpr double kMinLogScale = -7.0;
+  static constexpr double kMinLogScale = tame::kMinLogScale;
   static int64_t params_per_subpixel(int64_t levels) { return 2; }
   /// location (on the [-1, 1] scale) and log-scale, [B, C, H, W] each.
   DiscretizedLogistic(torch::Tensor location, const torch::Tensor& log_scale, int64_t levels);
@@ -130,7 +131,8 @@ class DiscretizedLogistic : public PixelDistribution {
 /// A pixel likelihood chosen by name: how many features a network emits for
 /// C image channels, and the distribution those features define.
 struct PixelLikelihood {
-  std::string name;  // "bernoulli" | "categorical" | "logistic"
+  std::string name;                          // "bernoulli" | "categorical" | "logistic"
+  PixelKind kind = PixelKind::kCategorical;  // the same, for torch-free table writers
   int64_t levels = 0;
   std::function<int64_t(int64_t channels)> features;
   /// features [B, features(C), H, W] -> the distribution of [B, C, H, W] images.

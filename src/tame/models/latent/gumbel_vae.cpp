@@ -34,7 +34,7 @@ std::unique_ptr<ImageCoder> GumbelVae::coder() {
   nets.decoder = feedforward_of(decoder_, {1, 1, GM}, {H, W, likelihood_.features(C)});
   nets.latent = options.groups;
   nets.classes = options.classes;
-  nets.pixels = pixel_kind(likelihood_.name);
+  nets.pixels = likelihood_.kind;
   return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{C, H, W}, levels_);
 }
 

@@ -61,7 +61,7 @@ std::unique_ptr<ImageCoder> Vae::coder() {
   const int64_t C = shape_.channels, H = shape_.height, W = shape_.width, L = options.latent;
   LatentNets nets = coder_nets();
   nets.decoder = feedforward_of(decoder_, {1, 1, L}, {H, W, likelihood_.features(C)});
-  nets.pixels = pixel_kind(likelihood_.name);
+  nets.pixels = likelihood_.kind;
   return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{C, H, W}, levels_);
 }
 
