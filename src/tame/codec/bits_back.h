@@ -105,7 +105,7 @@ struct LatentNets {
   std::shared_ptr<const StepEngine> engine;
   int64_t latent = 0;
   int64_t classes = 0;
-  float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp
+  float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp (the model's)
   /// Without an engine, how the decoder's features parameterize each
   /// sub-pixel (dist/integer_cdf.h): parameter j of channel c is feature
   /// j C + c of the pixel, as in dist/pixel_likelihood.h.

@@ -26,8 +26,7 @@ Vae::Vae(const VaeOptions& o, ImageShape shape, int64_t levels, bool with_decode
 
 Posterior Vae::encode(const torch::Tensor& x) {
   auto h = encoder_.forward(scale_to_unit(x, levels_)).chunk(2, 1);
-  // The clamp LatentNets' logvar_min and logvar_max repeat.
-  return {h[0], h[1].clamp(-12.0, 8.0)};
+  return {h[0], h[1].clamp(kLogvarMin, kLogvarMax)};
 }
 
 torch::Tensor Vae::draw(const Posterior& q, int64_t n, bool reparameterized) {
@@ -54,7 +53,9 @@ LatentNets Vae::coder_nets() const {
   LatentNets nets;
   nets.encoder = feedforward_of(encoder_, {H, W, C}, {1, 1, 2 * L});
   nets.latent = L;
-  return nets;  // logvar_min/max: encode()'s clamp, the defaults
+  nets.logvar_min = static_cast<float>(kLogvarMin);  // encode()'s clamp
+  nets.logvar_max = static_cast<float>(kLogvarMax);
+  return nets;
 }
 
 std::unique_ptr<ImageCoder> Vae::coder() {

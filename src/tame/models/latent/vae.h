@@ -58,6 +58,8 @@ class Vae : public LatentModel {
   torch::Tensor loss(const torch::Tensor& x) override;
   int64_t latent_dims() const override { return options.latent; }
 
+  /// The encoder's log-variance is clamped to [kLogvarMin, kLogvarMax].
+  static constexpr double kLogvarMin = -12.0, kLogvarMax = 8.0;
   Posterior encode(const torch::Tensor& x) override;  // {mu, logvar}, [B, L] each
   torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
   torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
