@@ -58,14 +58,25 @@ inline torch::Tensor synthetic_images(int64_t n, int64_t h, int64_t w, uint64_t 
   return img.clamp(0, 255).to(torch::kUInt8);
 }
 
+/// Labels of synthetic_images: 1 where the vertical gradient is the stronger
+/// (bottom row brighter than the top by more than the right column than the
+/// left), else 0; uint8 [n].
+inline torch::Tensor synthetic_labels(const torch::Tensor& images) {
+  auto x = images.to(torch::kFloat);
+  auto vertical = x.select(2, -1).mean(-1) - x.select(2, 0).mean(-1);
+  auto horizontal = x.select(3, -1).mean(-1) - x.select(3, 0).mean(-1);
+  return (vertical > horizontal).squeeze(1).to(torch::kUInt8);
+}
+
 /// Writes an IDX dataset directory usable as `idx:DIR`.
 inline void write_idx_dataset(const std::string& dir, int64_t n_train, int64_t n_test, int64_t h,
                               int64_t w) {
   make_directories(dir);
-  write_file_atomic(join_path(dir, "train-images-idx3-ubyte"),
-                    encode_idx(synthetic_images(n_train, h, w, 1).squeeze(1)));
-  write_file_atomic(join_path(dir, "t10k-images-idx3-ubyte"),
-                    encode_idx(synthetic_images(n_test, h, w, 2).squeeze(1)));
+  auto train = synthetic_images(n_train, h, w, 1), test = synthetic_images(n_test, h, w, 2);
+  write_file_atomic(join_path(dir, "train-images-idx3-ubyte"), encode_idx(train.squeeze(1)));
+  write_file_atomic(join_path(dir, "t10k-images-idx3-ubyte"), encode_idx(test.squeeze(1)));
+  write_file_atomic(join_path(dir, "train-labels-idx1-ubyte"), encode_idx(synthetic_labels(train)));
+  write_file_atomic(join_path(dir, "t10k-labels-idx1-ubyte"), encode_idx(synthetic_labels(test)));
 }
 
 /// What the tame binary did: exit code, stdout and stderr.

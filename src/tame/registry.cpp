@@ -12,6 +12,7 @@
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
 #include "tame/models/latent/vlae.h"
+#include "tame/models/latent/vqvae.h"
 
 namespace tame {
 namespace {
@@ -143,6 +144,13 @@ std::vector<ModelEntry> latent_and_gan_entries() {
           "optional straight-through",
           // two binary latents are the least that are still categorical and grouped
           {{"groups", 2}, {"classes", 2}, {"hidden", 4}}),
+      entry<VqVaeOptions, VqVae>(
+          "vqvae", "latent",
+          "VQ-VAE (van den Oord et al. 2017): conv encoder to a code map quantized to a learned "
+          "codebook, straight-through gradient; a prior is a second run on codes:RUN",
+          // one residual block each way keeps the block; four entries let restarts find unused
+          // ones; the moving averages (the default) run
+          {{"codes", 4}, {"code_dim", 2}, {"hidden", 4}, {"res_blocks", 1}, {"restart", 2}}),
       entry<DcganOptions, Dcgan>("dcgan", "gan",
                                  "DCGAN (Radford et al. 2015): conv generator and discriminator, "
                                  "non-saturating loss, an Adam each; no likelihood",

@@ -634,3 +634,74 @@ TEST_F(Cli, BinarizedSetsDrawEveryBatchAfreshByDefault) {
                tmp);
   expect_clean_failure(r, "contradict");
 }
+
+// The two-stage model through the CLI: a vqvae, a prior trained on its codes,
+// the pair evaluated (an upper bound) and sampled with --prior; a FID
+// classifier trained on the fixture's labels scores the pair and a GAN, the
+// same number twice; each misuse is one error line.
+TEST_F(Cli, VqVaeWithPriorAndFid) {
+  std::string vq = tmp / "run-vq", prior = tmp / "run-prior";
+  auto r = train("vqvae", vq,
+                 "--epochs 1 --batch-size 16 --set codes=8 --set code_dim=2 --set hidden=4 "
+                 "--set res_blocks=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("train --model pixelcnn --data codes:" + vq + " --out " + prior +
+              " --epochs 1 --batch-size 16 --threads 1 --set hidden=4 --set blocks=1 "
+              "--set out_hidden=8",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  r = run("eval " + vq + " --prior " + prior + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model"], "vqvae+pixelcnn");
+  EXPECT_EQ(j["bound"], "upper");
+  EXPECT_GT(j["bpd"].get<double>(), 0.0);
+  EXPECT_TRUE(j.contains("prior_nats") && j.contains("codebook_usage") && j.contains("psnr_db"));
+  r = run("eval " + vq + " --json --threads 1", tmp);  // alone: the uniform prior
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kl_nats"].get<double>(), 4 * std::log(8.0));
+  std::string png = tmp / "pair.png";
+  r = run("sample " + vq + " --prior " + prior + " -n 4 --out " + png + " --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(tame::file_exists(png));
+  expect_clean_failure(run("eval " + prior + " --prior " + vq + " --threads 1", tmp),
+                       "is not a prior over the codes of");
+
+  std::string cls = tmp / "c.fidc";
+  r = run("classifier --data " + data() + " --out " + cls + " --epochs 2 --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("test accuracy"), std::string::npos) << r.out;
+  std::string gan = tmp / "run-gan";
+  r = train("dcgan", gan, "--epochs 1 --batch-size 16 --set hidden=2 --set latent=4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string& run_args : {vq + " --prior " + prior, gan}) {
+    std::string cmd = "eval " + run_args + " --fid 12 --classifier " + cls + " --json --threads 1";
+    auto a = run(cmd, tmp), b = run(cmd, tmp);
+    ASSERT_EQ(a.code, 0) << a.err;
+    auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+    EXPECT_EQ(ja["fid"], jb["fid"]) << run_args;
+    EXPECT_GT(ja["fid"].get<double>(), 0.0);
+    EXPECT_EQ(ja["fid_samples"], 12);
+    EXPECT_EQ(ja["fid_reference"], 10);
+    EXPECT_EQ(ja["fid_classifier"]["data"], data());
+  }
+  r = run("eval " + gan + " --fid 12 --classifier " + cls + " --threads 1", tmp);
+  EXPECT_NE(r.out.find("FID "), std::string::npos) << r.out;
+
+  expect_clean_failure(run("eval " + gan + " --fid 12 --threads 1", tmp), "--classifier");
+  std::string bytes = tame::read_file(cls);
+  bytes[bytes.size() / 3] ^= 4;
+  tame::write_file_atomic(tmp / "bad.fidc", bytes);
+  expect_clean_failure(run("eval " + gan + " --fid 12 --classifier " + (tmp / "bad.fidc"), tmp),
+                       "checksum");
+  std::filesystem::create_directories(tmp / "unlabelled");
+  for (const char* f : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+    std::filesystem::copy_file(tmp / ("data/" + std::string(f)),
+                               tmp / ("unlabelled/" + std::string(f)));
+  expect_clean_failure(run("classifier --data idx:" + (tmp / "unlabelled") + " --out " +
+                               (tmp / "x.fidc") + " --threads 1",
+                           tmp),
+                       "has no labels");
+  EXPECT_FALSE(tame::file_exists(tmp / "x.fidc"));
+}

@@ -116,16 +116,6 @@ RunConfig pair_run(const TempDir& tmp, int64_t n_train) {
   return cfg;
 }
 
-void expect_equal_models(const RunConfig& cfg, const std::string& a_dir, const std::string& b_dir) {
-  auto a = build_model(cfg), b = build_model(cfg);
-  auto oa = a->make_optimizers(cfg.lr), ob = b->make_optimizers(cfg.lr);
-  auto sa = load_checkpoint(checkpoint_path(a_dir), cfg, *a, &oa);
-  auto sb = load_checkpoint(checkpoint_path(b_dir), cfg, *b, &ob);
-  EXPECT_EQ(sa.step, sb.step);
-  for (const auto& p : a->named_parameters())
-    EXPECT_TRUE(torch::equal(p.value(), b->named_parameters()[p.key()])) << p.key();
-}
-
 }  // namespace
 
 // Two optimizers, resumed mid-run: the same parameters as a straight run, so

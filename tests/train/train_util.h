@@ -7,6 +7,7 @@
 #include "../test_util.h"
 #include "tame/io/file.h"
 #include "tame/registry.h"
+#include "tame/train/checkpoint.h"
 #include "tame/train/run.h"
 #include "tame/train/trainer.h"
 
@@ -64,6 +65,21 @@ inline std::pair<std::string, std::string> straight_and_resumed(const TempDir& t
     throw Error("run did not stop at its step limit");
   if (train(quiet(resumed), true) != TrainStatus::kDone) throw Error("resumed run did not finish");
   return {straight, resumed};
+}
+
+/// The checkpoints of two runs of cfg hold the same step, parameters and
+/// buffers (a straight run and a resumed one).
+inline void expect_equal_models(const RunConfig& cfg, const std::string& a_dir,
+                                const std::string& b_dir) {
+  auto a = build_model(cfg), b = build_model(cfg);
+  auto oa = a->make_optimizers(cfg.lr), ob = b->make_optimizers(cfg.lr);
+  auto sa = load_checkpoint(checkpoint_path(a_dir), cfg, *a, &oa);
+  auto sb = load_checkpoint(checkpoint_path(b_dir), cfg, *b, &ob);
+  EXPECT_EQ(sa.step, sb.step);
+  for (const auto& p : a->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), b->named_parameters()[p.key()])) << p.key();
+  for (const auto& p : a->named_buffers())
+    EXPECT_TRUE(torch::equal(p.value(), b->named_buffers()[p.key()])) << p.key();
 }
 
 /// The message of the Error that fn throws, or "" when it throws none.

@@ -21,6 +21,7 @@ int run_cli(int argc, char** argv) {
   add_decompress(app);
   add_baselines(app);
   add_reconstruct(app);
+  add_classifier(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -17,6 +17,7 @@ void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_baselines(CLI::App& app);
 void add_reconstruct(CLI::App& app);  // latent models: reconstructions and latent grids
+void add_classifier(CLI::App& app);   // the FID classifier of a data set
 
 /// Set by a subcommand's callback: the process exit code.
 extern int g_exit_code;

@@ -1,4 +1,5 @@
-// tame eval RUN_DIR [--split test|train] [--limit N] [--iw-samples K] [--json]
+// tame eval RUN_DIR [--prior PRIOR_RUN] [--split test|train] [--limit N] [--iw-samples K]
+//           [--fid N --classifier FILE [--seed S]] [--json]
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/eval/evaluate.h"
+#include "tame/eval/fid.h"
 #include "tame/train/batches.h"
 #include "tame/train/progress.h"
 #include "tame/train/run.h"
@@ -42,21 +44,33 @@ void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult
     std::printf("%s has no likelihood: no bits/dim on %s/%s\n", cfg.model.c_str(), cfg.data.c_str(),
                 split.c_str());
   if (!extra.empty()) std::printf("%s\n", extra.dump().c_str());
+  if (extra.contains("fid"))
+    std::printf(
+        "FID %.3f: %lld samples against %lld %s images (the %s classifier, %.2f%% test "
+        "accuracy)\n",
+        extra["fid"].get<double>(), (long long)extra["fid_samples"].get<int64_t>(),
+        (long long)extra["fid_reference"].get<int64_t>(), split.c_str(),
+        extra["fid_classifier"]["data"].get<std::string>().c_str(),
+        100 * extra["fid_classifier"]["test_accuracy"].get<double>());
 }
 
 }  // namespace
 
 void add_eval(CLI::App& app) {
   struct Args {
-    std::string run_dir, split = "test", device;
-    int64_t limit = 0, iw_samples = 1,
+    std::string run_dir, prior, split = "test", device, classifier;
+    int64_t limit = 0, iw_samples = 1, fid = 0,
             batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
     int threads = 0;
+    uint64_t seed = 0;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("eval", "bits/dim of a trained model on a dataset split");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
+  c->add_option("--prior", a->prior,
+                "a prior trained on codes:RUN_DIR: evaluate the pair's bound "
+                "-log p(x|z) - log p(z)");
   c->add_option("--split", a->split, "test or train")->capture_default_str();
   c->add_option("--limit", a->limit, "evaluate the first N images only (0 = all)");
   c->add_option("--iw-samples", a->iw_samples, "importance samples K for models with a bound")
@@ -64,15 +78,26 @@ void add_eval(CLI::App& app) {
   c->add_option("--batch-size", a->batch_size, "images per batch")->capture_default_str();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_option("--device", a->device, "cpu or cuda (default: the run's)");
+  c->add_option("--fid", a->fid,
+                "also score N samples by FID against the whole split (needs --classifier)");
+  c->add_option("--classifier", a->classifier, "FID classifier file (tame classifier)");
+  c->add_option("--seed", a->seed, "random seed of the FID samples")->capture_default_str();
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([=] {
     set_threads(a->threads);
-    if (a->limit < 0 || a->iw_samples < 1 || a->batch_size < 1)
-      throw Error("--limit must be >= 0, --iw-samples and --batch-size >= 1");
+    if (a->limit < 0 || a->iw_samples < 1 || a->batch_size < 1 || a->fid < 0)
+      throw Error("--limit and --fid must be >= 0, --iw-samples and --batch-size >= 1");
+    if (a->fid > 0 && a->classifier.empty())
+      throw Error("--fid needs --classifier FILE (train one with tame classifier)");
+    TrainedClassifier classifier;
+    if (a->fid > 0) classifier = load_classifier(a->classifier);
     RunConfig cfg;
-    auto model = load_trained_model(a->run_dir, &cfg, a->device);
+    auto model = a->prior.empty() ? load_trained_model(a->run_dir, &cfg, a->device)
+                                  : load_code_pair(a->run_dir, a->prior, &cfg, a->device);
+    if (a->fid > 0) check_classifier_fits(classifier, cfg.data, model->shape());
     Dataset ds = load_run_data(cfg.data, a->split);
-    auto images = images_to_score(cfg, *model, ds.images);
+    const auto all = images_to_score(cfg, *model, ds.images);
+    auto images = all;
     if (a->limit > 0 && a->limit < images.size(0)) images = images.slice(0, 0, a->limit);
     Progress progress(30.0, a->json && !::isatty(2));
     auto r =
@@ -81,7 +106,19 @@ void add_eval(CLI::App& app) {
                           " images");
         });
     progress.finish();
-    const nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
+    nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
+    if (a->fid > 0) {
+      auto f = model_fid(
+          *model, *classifier.net, all, a->fid, a->seed, 100, [&](int64_t done, int64_t total) {
+            progress.update("fid  sampled " + std::to_string(done) + "/" + std::to_string(total));
+          });
+      progress.finish();
+      extra["fid"] = f.fid;
+      extra["fid_samples"] = f.samples;
+      extra["fid_reference"] = f.reference;
+      extra["fid_classifier"] = {{"data", classifier.meta["data"]},
+                                 {"test_accuracy", classifier.meta["test_accuracy"]}};
+    }
     print_eval(cfg, a->split, r, extra, a->json);
   });
 }

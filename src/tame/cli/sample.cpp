@@ -1,4 +1,4 @@
-// tame sample RUN_DIR [-n N] [--out FILE.png] [--temperature T] [--seed S]
+// tame sample RUN_DIR [--prior PRIOR_RUN] [-n N] [--out FILE.png] [--temperature T] [--seed S]
 #include <cstdio>
 #include <memory>
 
@@ -11,7 +11,7 @@ namespace tame::cli {
 
 void add_sample(CLI::App& app) {
   struct Args {
-    std::string run_dir, out, device;
+    std::string run_dir, prior, out, device;
     int64_t n = 64, columns = 0;
     double temperature = 1.0;
     uint64_t seed = 0;
@@ -20,6 +20,7 @@ void add_sample(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("sample", "draw samples and write them as one PNG grid");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
+  c->add_option("--prior", a->prior, "a prior trained on codes:RUN_DIR: sample the pair");
   c->add_option("-n", a->n, "number of samples")->capture_default_str();
   c->add_option("--out", a->out, "PNG file (default RUN_DIR/samples.png)");
   c->add_option("--temperature", a->temperature,
@@ -35,7 +36,8 @@ void add_sample(CLI::App& app) {
     if (!(a->temperature > 0)) throw Error("--temperature must be positive");
     set_threads(a->threads);
     RunConfig cfg;
-    auto model = load_trained_model(a->run_dir, &cfg, a->device);
+    auto model = a->prior.empty() ? load_trained_model(a->run_dir, &cfg, a->device)
+                                  : load_code_pair(a->run_dir, a->prior, &cfg, a->device);
     std::string out = a->out.empty() ? join_path(a->run_dir, "samples.png") : a->out;
     torch::manual_seed(a->seed);
     auto t0 = std::chrono::steady_clock::now();

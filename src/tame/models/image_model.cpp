@@ -36,6 +36,14 @@ torch::Tensor ImageModel::encode_codes(const torch::Tensor& x) {
   throw Error(name() + " has no discrete codes");
 }
 
+torch::Tensor ImageModel::decode_codes(const torch::Tensor&, double) {
+  throw Error(name() + " has no discrete codes");
+}
+
+torch::Tensor ImageModel::codes_nll(const torch::Tensor&, const torch::Tensor&) {
+  throw Error(name() + " has no discrete codes");
+}
+
 Optimizers ImageModel::make_optimizers(double lr) {
   Optimizers out;
   out.push_back({"adam",

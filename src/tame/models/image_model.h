@@ -101,6 +101,12 @@ class ImageModel : public torch::nn::Module {
   /// with values < code_levels(). The default throws an Error.
   virtual torch::Tensor encode_codes(const torch::Tensor& x);
   virtual int64_t code_levels() const { return 0; }
+  /// Images drawn from p(x | codes) at temperature T for code maps as
+  /// encode_codes() gives them: [n, C, H, W]. The default throws an Error.
+  virtual torch::Tensor decode_codes(const torch::Tensor& codes, double temperature);
+  /// -log p(x | codes) in nats per image [B]: the decoder's term of the bound
+  /// of a prior over the codes (code_prior.h). The default throws an Error.
+  virtual torch::Tensor codes_nll(const torch::Tensor& x, const torch::Tensor& codes);
 
   // ---- codec
   /// Whether coder() gives one (a class says so for the registry; a test

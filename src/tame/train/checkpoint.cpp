@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "tame/io/container.h"
 #include "tame/io/file.h"
 
 namespace tame {
@@ -38,13 +39,33 @@ void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimiz
 
 }  // namespace
 
+void write_weights(torch::serialize::OutputArchive& archive, const torch::nn::Module& module) {
+  for (const auto& p : module.named_parameters())
+    archive.write("model." + p.key(), p.value().detach().to(torch::kCPU));
+  for (const auto& b : module.named_buffers())
+    archive.write("model." + b.key(), b.value().to(torch::kCPU), true);
+}
+
+void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                  const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto copy_into = [&](const std::string& name, torch::Tensor& dst, bool buffer) {
+    torch::Tensor t;
+    if (!archive.try_read("model." + name, t, buffer))
+      throw Error(path + ": checkpoint has no tensor '" + name + "'");
+    if (t.sizes() != dst.sizes())
+      throw Error(path + ": tensor '" + name + "' has shape " + shape_str(t) +
+                  ", the model expects " + shape_str(dst));
+    dst.copy_(t);
+  };
+  for (auto& p : module.named_parameters()) copy_into(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers()) copy_into(b.key(), b.value(), true);
+}
+
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                      const Optimizers* optimizers, const TrainState& state) {
   torch::serialize::OutputArchive archive;
-  for (const auto& p : model.named_parameters())
-    archive.write("model." + p.key(), p.value().detach().to(torch::kCPU));
-  for (const auto& b : model.named_buffers())
-    archive.write("model." + b.key(), b.value().to(torch::kCPU), true);
+  write_weights(archive, model);
   nlohmann::json names = nlohmann::json::array();
   if (optimizers) {
     for (const auto& o : *optimizers) {
@@ -73,54 +94,10 @@ void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& 
                            {"epoch", state.epoch},
                            {"batch_in_epoch", state.batch_in_epoch},
                            {"elapsed", state.elapsed}}}};
-  std::string meta_s = meta.dump();
-  std::string out(kMagic, 8);
-  put_u32(out, kVersion);
-  put_u32(out, static_cast<uint32_t>(meta_s.size()));
-  out += meta_s;
-  put_u64(out, payload.size());
-  out += payload;
-  put_u32(out, crc32_of(out));
-  write_file_atomic(path, out);
+  write_container(path, kMagic, kVersion, meta, payload);
 }
 
 namespace {
-
-// A checkpoint file read and checked as a container: version, metadata, payload.
-struct Container {
-  uint32_t version = 0;
-  nlohmann::json meta;
-  std::string payload;
-};
-
-Container read_container(const std::string& path) {
-  std::string bytes = read_file(path);
-  auto bad = [&](const std::string& why) { return Error(path + ": " + why); };
-  if (bytes.size() < 8 + 4 + 4 + 8 + 4 || bytes.compare(0, 8, kMagic, 8) != 0)
-    throw bad("not a tame checkpoint (bad magic)");
-  Container c;
-  c.version = get_u32(bytes, 8);
-  if (c.version != 1 && c.version != kVersion)
-    throw bad("checkpoint version " + std::to_string(c.version) +
-              " is not supported (this tame reads 1 and " + std::to_string(kVersion) + ")");
-  uint64_t meta_len = get_u32(bytes, 12);
-  if (16 + meta_len + 8 + 4 > bytes.size()) throw bad("checkpoint is truncated");
-  uint64_t payload_len = get_u64(bytes, 16 + meta_len);
-  uint64_t payload_at = 16 + meta_len + 8;
-  if (payload_at + payload_len + 4 != bytes.size())
-    throw bad(
-        "checkpoint is truncated or has extra bytes (length fields do not match the file size)");
-  uint32_t stored = get_u32(bytes, bytes.size() - 4);
-  if (crc32_of(bytes.substr(0, bytes.size() - 4)) != stored)
-    throw bad("checkpoint is corrupt (checksum mismatch)");
-  try {
-    c.meta = nlohmann::json::parse(bytes.substr(16, meta_len));
-  } catch (const nlohmann::json::exception& e) {
-    throw bad("corrupt checkpoint metadata");
-  }
-  c.payload = bytes.substr(payload_at, payload_len);
-  return c;
-}
 
 // The training state, after checking that the checkpoint is of the run's model.
 template <class Bad>
@@ -146,22 +123,6 @@ TrainState read_state(const nlohmann::json& meta, const RunConfig& cfg, const Ba
     throw bad("checkpoint metadata is incomplete (" + std::string(e.what()) + ")");
   }
   return st;
-}
-
-template <class Bad>
-void load_weights(torch::serialize::InputArchive& archive, ImageModel& model, const Bad& bad) {
-  torch::NoGradGuard no_grad;
-  auto copy_into = [&](const std::string& name, torch::Tensor& dst, bool buffer) {
-    torch::Tensor t;
-    if (!archive.try_read("model." + name, t, buffer))
-      throw bad("checkpoint has no tensor '" + name + "'");
-    if (t.sizes() != dst.sizes())
-      throw bad("tensor '" + name + "' has shape " + shape_str(t) + ", the model expects " +
-                shape_str(dst));
-    dst.copy_(t);
-  };
-  for (auto& p : model.named_parameters()) copy_into(p.key(), p.value(), false);
-  for (auto& b : model.named_buffers()) copy_into(b.key(), b.value(), true);
 }
 
 template <class Bad>
@@ -195,7 +156,7 @@ void load_optimizers(torch::serialize::InputArchive& archive, const Container& c
 TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                            Optimizers* optimizers) {
   auto bad = [&](const std::string& why) { return Error(path + ": " + why); };
-  const Container c = read_container(path);
+  const Container c = read_container(path, kMagic, "checkpoint", 1, kVersion);
   TrainState st = read_state(c.meta, cfg, bad);
   torch::serialize::InputArchive archive;
   try {
@@ -204,7 +165,7 @@ TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageM
   } catch (const std::exception& e) {
     throw bad("corrupt checkpoint payload (" + first_line(e) + ")");
   }
-  load_weights(archive, model, bad);
+  read_weights(archive, model, path);
   if (optimizers) load_optimizers(archive, c, *optimizers, bad);
   return st;
 }

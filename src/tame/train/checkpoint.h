@@ -2,7 +2,7 @@
 //
 //   "TAMECKPT" | u32 version | u32 meta_len | meta JSON | u64 payload_len | payload | u32 crc32
 //
-// all integers little-endian, the CRC-32 over every byte before it. The meta
+// (io/container.h). The meta
 // JSON names the model and its hyper-parameters (a checkpoint of another model
 // is refused by name), the names of its optimizers and the training state;
 // the payload is a LibTorch archive of the parameters and buffers
@@ -29,6 +29,13 @@ struct TrainState {
   int64_t batch_in_epoch = 0;  // batches of `epoch` already consumed
   double elapsed = 0;          // seconds of training so far, across resumes
 };
+
+/// A module's parameters and buffers in an archive as "model.<name>" (what a
+/// checkpoint holds), and back: reading checks every tensor's presence and
+/// shape before it copies, and an Error names `path`.
+void write_weights(torch::serialize::OutputArchive& archive, const torch::nn::Module& module);
+void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                  const std::string& path);
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                      const Optimizers* optimizers, const TrainState& state);

@@ -1,8 +1,10 @@
 #include "tame/train/run.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "tame/io/file.h"
+#include "tame/models/latent/code_prior.h"
 #include "tame/registry.h"
 #include "tame/train/checkpoint.h"
 
@@ -129,6 +131,25 @@ std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunCo
   model->eval();
   if (cfg_out) *cfg_out = cfg;
   return model;
+}
+
+std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std::string& prior_dir,
+                                           RunConfig* cfg_out, const std::string& device) {
+  const RunConfig prior_cfg = read_run_config(prior_dir);
+  const std::string prefix = "codes:";
+  std::error_code ec;
+  if (prior_cfg.data.rfind(prefix, 0) != 0 ||
+      !std::filesystem::equivalent(prior_cfg.data.substr(prefix.size()), run_dir, ec))
+    throw Error(prior_dir + " is not a prior over the codes of " + run_dir + " (its data is " +
+                prior_cfg.data + ")");
+  RunConfig cfg;
+  auto codes = load_trained_model(run_dir, &cfg, device);
+  auto prior = load_trained_model(prior_dir, nullptr, device);
+  auto pair = std::make_shared<CodePriorModel>(codes, prior);
+  pair->eval();
+  cfg.model += "+" + prior_cfg.model;
+  if (cfg_out) *cfg_out = cfg;
+  return pair;
 }
 
 }  // namespace tame

@@ -58,4 +58,11 @@ std::shared_ptr<ImageModel> build_model(const RunConfig& cfg);
 std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunConfig* cfg_out,
                                                const std::string& device = "");
 
+/// The model of run_dir with the prior of prior_dir over its codes, as one
+/// model (models/latent/code_prior.h). prior_dir must have been trained on
+/// `codes:run_dir`; anything else is an Error. cfg_out gets run_dir's config,
+/// its model named "MODEL+PRIOR".
+std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std::string& prior_dir,
+                                           RunConfig* cfg_out, const std::string& device = "");
+
 }  // namespace tame

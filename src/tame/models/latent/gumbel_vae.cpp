@@ -94,4 +94,13 @@ torch::Tensor GumbelVae::encode_codes(const torch::Tensor& x) {
   return codes.view({x.size(0), 1, 1, options.groups}).to(image_dtype(options.classes));
 }
 
+torch::Tensor GumbelVae::codes_latent(const torch::Tensor& codes) {
+  TORCH_CHECK(codes.dim() == 4 && codes.size(1) * codes.size(2) * codes.size(3) == options.groups,
+              "gumbel-vae: code maps must be [n, 1, 1, ", options.groups, "]");
+  auto index = codes.to(device(), torch::kLong).reshape({codes.size(0), options.groups});
+  TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < options.classes,
+              "gumbel-vae: codes must be below ", options.classes);
+  return torch::one_hot(index, options.classes).to(torch::kFloat);
+}
+
 }  // namespace tame

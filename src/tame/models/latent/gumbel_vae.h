@@ -35,9 +35,7 @@ struct GumbelVaeOptions {
         {"classes", "classes of each categorical latent"},
         {"arch", "encoder and decoder networks: conv | mlp (latent_model.h)"},
         {"hidden", "conv: channels of the first convolution; mlp: units"},
-        {"likelihood",
-         "pixel likelihood p(x|z): auto (bernoulli for K = 2, else categorical) | bernoulli | "
-         "categorical | logistic"},
+        {"likelihood", kPixelLikelihoodHelp},
         {"beta", "weight of the KL term"},
         {"tau0", "temperature at step 0"},
         {"tau_min", "floor of the temperature schedule"},
@@ -59,6 +57,7 @@ class GumbelVae : public LatentModel {
   bool has_codes() const override { return true; }
   torch::Tensor encode_codes(const torch::Tensor& x) override;
   int64_t code_levels() const override { return options.classes; }
+  torch::Tensor codes_latent(const torch::Tensor& codes) override;  // one-hot [n, G, M]
   /// The relaxation temperature at the current training step.
   double temperature() const;
 

@@ -225,6 +225,19 @@ torch::Tensor LatentModel::decode_sample(const torch::Tensor& z, double temperat
       .to(x.device());
 }
 
+torch::Tensor LatentModel::codes_latent(const torch::Tensor&) {
+  throw Error(name() + " has no discrete codes");
+}
+
+torch::Tensor LatentModel::decode_codes(const torch::Tensor& codes, double temperature) {
+  c10::InferenceMode guard;
+  return decode_sample(codes_latent(codes), temperature);
+}
+
+torch::Tensor LatentModel::codes_nll(const torch::Tensor& x, const torch::Tensor& codes) {
+  return decode_nll(codes_latent(codes), x.to(device()));
+}
+
 torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& x, int64_t n) {
   auto z = draw(q, n, /*reparameterized=*/false);  // [n, B, ...]
   auto log_px = -decode_nll(z.flatten(0, 1), repeat_images(x, n)).view({n, x.size(0)});

@@ -23,6 +23,11 @@
 
 namespace tame {
 
+/// The `likelihood` option of the latent models, as `tame models` prints it.
+inline constexpr const char* kPixelLikelihoodHelp =
+    "pixel likelihood p(x|z): auto (bernoulli for K = 2, else categorical) | bernoulli | "
+    "categorical | logistic";
+
 /// Two stride-2 4x4 convolutions (C -> h -> 2h) and a linear layer to `out`.
 class ConvEncoderImpl : public torch::nn::Module {
  public:
@@ -113,6 +118,12 @@ class LatentModel : public ImageModel {
   /// for an autoregressive decoder, whose mean has no closed form, one draw.
   torch::Tensor decode_mean(const torch::Tensor& z);
   virtual int64_t latent_dims() const = 0;
+
+  /// Discrete codes (models with has_codes()): a code map's latent z, as
+  /// draw() gives it; decode_codes and codes_nll decode it.
+  virtual torch::Tensor codes_latent(const torch::Tensor& codes);
+  torch::Tensor decode_codes(const torch::Tensor& codes, double temperature) override;
+  torch::Tensor codes_nll(const torch::Tensor& x, const torch::Tensor& codes) override;
 
   // The model's own parts, on inputs x (uint8 [B, C, H, W]):
   virtual Posterior encode(const torch::Tensor& x) = 0;

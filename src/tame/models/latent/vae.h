@@ -40,9 +40,7 @@ struct VaeOptions {
         {"hidden",
          "conv: channels of the first convolution (the second has 2x); mlp: units of each hidden "
          "layer"},
-        {"likelihood",
-         "pixel likelihood p(x|z): auto (bernoulli for K = 2, else categorical) | bernoulli | "
-         "categorical | logistic"},
+        {"likelihood", kPixelLikelihoodHelp},
         {"beta", "weight of the KL term (beta-VAE; 1 = the VAE)"},
         {"k", "importance samples of the training objective (IWAE)"},
         {"estimator", "pathwise (reparameterized) | score (k = 1 only)"},

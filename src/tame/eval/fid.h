@@ -1,0 +1,105 @@
+// tame's sample-quality score, one for every family that samples.
+//
+// No Inception network can be had offline, so tame's FID for a data set uses
+// a small classifier trained on that set's labels (FidClassifier: two 3x3
+// convolutions with ReLU and 2x2 max-pooling, 32 and 64 channels, a 128-unit
+// ReLU layer, a linear layer to the classes). Its 128 penultimate features of
+// generated images and of the test split are each summarized by their mean
+// and covariance, and the score is the Frechet distance between the two
+// Gaussians (Heusel et al. 2017):
+//   d^2 = ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2),
+// computed in double through symmetric eigendecompositions. Scores from
+// different classifiers are not comparable: every report names the
+// classifier's data set and test accuracy. Images enter the classifier as
+// x / (K - 1), so a binarized set's samples are scored by the classifier of
+// its 8-bit set.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tame/data/datasets.h"
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+class FidClassifierImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kFeatures = 128;
+  FidClassifierImpl(ImageShape shape, int64_t classes);
+  /// Class logits [B, classes] of images in [0, 1].
+  torch::Tensor forward(const torch::Tensor& x_unit);
+  /// The penultimate features [B, kFeatures].
+  torch::Tensor features(const torch::Tensor& x_unit);
+  ImageShape shape() const { return shape_; }
+
+ private:
+  ImageShape shape_;
+  torch::nn::Conv2d c1_{nullptr}, c2_{nullptr};
+  torch::nn::Linear fc_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(FidClassifier);
+
+/// A trained classifier and what it was trained on: data (the spec), classes,
+/// image_shape, seed, epochs, test_accuracy.
+struct TrainedClassifier {
+  FidClassifier net{nullptr};
+  nlohmann::json meta;
+};
+
+struct ClassifierOptions {
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  uint64_t seed = 0;
+};
+
+/// Trains the classifier on `train` (images with labels) with Adam, the epoch
+/// order of data/datasets.h's epoch_permutation, and measures its accuracy on
+/// `test`. `progress(epoch, batch, batches)` reports each step.
+TrainedClassifier train_classifier(
+    const Dataset& train, const Dataset& test, const ClassifierOptions& options,
+    const std::function<void(int64_t, int64_t, int64_t)>& progress = {});
+
+/// The share of `images` (with levels K) the classifier labels as `labels`.
+double classifier_accuracy(FidClassifierImpl& net, const torch::Tensor& images, int64_t levels,
+                           const torch::Tensor& labels);
+
+/// Classifier files: io/container.h with magic "TAMEFIDC", written atomically.
+void save_classifier(const std::string& path, const TrainedClassifier& c);
+TrainedClassifier load_classifier(const std::string& path);
+
+/// The classifier's features of integer images [N, C, H, W] with K levels,
+/// in batches: double [N, kFeatures].
+torch::Tensor fid_features(FidClassifierImpl& net, const torch::Tensor& images, int64_t levels);
+
+/// The Frechet distance between N(mu1, s1) and N(mu2, s2) (double tensors).
+double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& s1, const torch::Tensor& mu2,
+                        const torch::Tensor& s2);
+/// The Frechet distance between the Gaussians fitted to two feature sets
+/// [N1, F] and [N2, F] (means and unbiased covariances).
+double frechet_distance(const torch::Tensor& features1, const torch::Tensor& features2);
+
+struct FidResult {
+  double fid = 0;
+  int64_t samples = 0, reference = 0;
+};
+
+/// Throws an Error unless the classifier scores images of data set `data`
+/// (its own, or that set binarized: "fashion-mnist-bin" for "fashion-mnist")
+/// of `shape`.
+void check_classifier_fits(const TrainedClassifier& classifier, const std::string& data,
+                           ImageShape shape);
+
+/// FID of n samples of `model` (temperature 1, drawn after seeding torch's
+/// generator with `seed`, in batches of `batch`) against `reference` images
+/// of the model's data. The same model, seed and thread count give the same
+/// score. `progress(done, n)` follows the sampling.
+FidResult model_fid(ImageModel& model, FidClassifierImpl& classifier,
+                    const torch::Tensor& reference, int64_t n, uint64_t seed, int64_t batch = 100,
+                    const std::function<void(int64_t, int64_t)>& progress = {});
+
+}  // namespace tame

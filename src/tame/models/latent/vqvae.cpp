@@ -1,0 +1,248 @@
+#include "tame/models/latent/vqvae.h"
+
+#include <cmath>
+
+#include "tame/dist/likelihood.h"
+
+namespace tame {
+
+namespace nn = torch::nn;
+
+namespace {
+
+constexpr double kLaplace = 1e-5;  // the moving averages' smoothing of the counts
+
+/// x + conv1x1(relu(conv3x3(relu(x)))), the paper's residual block.
+class ResBlockImpl : public nn::Module {
+ public:
+  explicit ResBlockImpl(int64_t channels) {
+    c3_ = register_module("c3", nn::Conv2d(nn::Conv2dOptions(channels, channels, 3).padding(1)));
+    c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x + c1_(torch::relu(c3_(torch::relu(x))));
+  }
+
+ private:
+  nn::Conv2d c3_{nullptr}, c1_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+class Upsample2Impl : public nn::Module {
+ public:
+  torch::Tensor forward(const torch::Tensor& x) {
+    namespace F = nn::functional;
+    return F::interpolate(x, F::InterpolateFuncOptions()
+                                 .scale_factor(std::vector<double>{2.0, 2.0})
+                                 .mode(torch::kNearest));
+  }
+};
+TORCH_MODULE(Upsample2);
+
+}  // namespace
+
+VqVae::VqVae(const VqVaeOptions& o, ImageShape shape, int64_t levels)
+    : LatentModel(shape, levels, pixel_likelihood(o.likelihood, levels), 1.0, 1), options(o) {
+  TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0,
+              "vqvae needs height and width divisible by 4, got ", shape.height, "x", shape.width);
+  TORCH_CHECK(o.codes >= 2 && o.codes <= kMaxLevels, "vqvae: codes must be in [2, ", kMaxLevels,
+              "], got ", o.codes);
+  TORCH_CHECK(o.code_dim >= 1 && o.hidden >= 1 && o.res_blocks >= 0,
+              "vqvae: code_dim and hidden >= 1, res_blocks >= 0 required");
+  TORCH_CHECK(o.beta >= 0 && o.gamma > 0 && o.gamma < 1 && o.restart >= 0,
+              "vqvae: beta >= 0, 0 < gamma < 1 and restart >= 0 required");
+  const int64_t C = shape.channels, h = o.hidden, D = o.code_dim;
+  encoder_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, h, 4).stride(2).padding(1)), nn::ReLU(),
+                            nn::Conv2d(nn::Conv2dOptions(h, h, 4).stride(2).padding(1)), nn::ReLU(),
+                            nn::Conv2d(nn::Conv2dOptions(h, h, 3).padding(1)));
+  for (int64_t i = 0; i < o.res_blocks; ++i) encoder_->push_back(ResBlock(h));
+  encoder_->push_back(nn::ReLU());
+  encoder_->push_back(nn::Conv2d(nn::Conv2dOptions(h, D, 1)));
+  register_module("encoder", encoder_);
+  decoder_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(D, h, 3).padding(1)));
+  for (int64_t i = 0; i < o.res_blocks; ++i) decoder_->push_back(ResBlock(h));
+  for (int i = 0; i < 2; ++i) {
+    decoder_->push_back(nn::ReLU());
+    decoder_->push_back(Upsample2());
+    decoder_->push_back(nn::Conv2d(nn::Conv2dOptions(h, h, 3).padding(1)));
+  }
+  decoder_->push_back(nn::ReLU());
+  decoder_->push_back(nn::Conv2d(nn::Conv2dOptions(h, likelihood_.features(C), 1)));
+  register_module("decoder", decoder_);
+  // The paper's start, uniform in +-1/K; the first training step replaces it
+  // by encodings when restarts are on.
+  const double a = 1.0 / static_cast<double>(o.codes);
+  codebook_ = register_parameter("codebook", torch::rand({o.codes, D}) * (2 * a) - a);
+  ema_count_ = register_buffer("ema_count", torch::ones({o.codes}));
+  ema_sum_ = register_buffer("ema_sum", codebook_.detach().clone());
+  usage_ = register_buffer("usage", torch::zeros({o.codes}));
+  step_ = register_buffer("step", torch::zeros({}, torch::kDouble));
+}
+
+torch::Tensor VqVae::encode_rows(const torch::Tensor& x) {
+  auto z = encoder_->forward(scale_to_unit(x, levels_));  // [B, D, h, w]
+  return z.permute({0, 2, 3, 1}).reshape({-1, options.code_dim});
+}
+
+Quantized VqVae::quantize(const torch::Tensor& z_e) const {
+  auto e = codebook_;
+  auto d = z_e.detach().pow(2).sum(1, true) - 2 * torch::matmul(z_e.detach(), e.detach().t()) +
+           e.detach().pow(2).sum(1).unsqueeze(0);
+  Quantized q;
+  q.index = d.argmin(1);
+  auto chosen = e.index_select(0, q.index);
+  q.z_q = z_e + (chosen - z_e).detach();
+  q.codebook = (z_e.detach() - chosen).pow(2).sum(1);
+  q.commitment = (z_e - chosen.detach()).pow(2).sum(1);
+  return q;
+}
+
+void VqVae::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
+  torch::NoGradGuard g;
+  const double gamma = options.gamma;
+  auto onehot = torch::one_hot(index, options.codes).to(z_e.dtype());  // [N, K]
+  ema_count_.mul_(gamma).add_(onehot.sum(0), 1 - gamma);
+  ema_sum_.mul_(gamma).add_(torch::matmul(onehot.t(), z_e.detach()), 1 - gamma);
+  const auto n = ema_count_.sum();
+  auto smoothed = (ema_count_ + kLaplace) / (n + options.codes * kLaplace) * n;
+  codebook_.copy_(ema_sum_ / smoothed.unsqueeze(1));
+}
+
+int64_t VqVae::restart_unused(const torch::Tensor& z_e) {
+  torch::NoGradGuard g;
+  auto dead = (usage_ == 0).nonzero().squeeze(1);
+  const int64_t n = dead.size(0), rows = z_e.size(0);
+  if (n > 0 && rows > 0) {
+    auto pick =
+        n <= rows
+            ? torch::randperm(rows, torch::TensorOptions().device(z_e.device())).slice(0, 0, n)
+            : torch::randint(rows, {n},
+                             torch::TensorOptions().dtype(torch::kLong).device(z_e.device()));
+    auto fresh = z_e.detach().index_select(0, pick);
+    codebook_.index_copy_(0, dead, fresh);
+    ema_sum_.index_copy_(0, dead, fresh);
+    ema_count_.index_fill_(0, dead, 1.0);
+  }
+  usage_.zero_();
+  return n;
+}
+
+torch::Tensor VqVae::loss(const torch::Tensor& x) {
+  auto z_e = encode_rows(x);
+  const int64_t B = x.size(0), L = positions();
+  int64_t restarted = 0;
+  if (is_training() && options.restart > 0 && step_.item<double>() == 0) {
+    usage_.zero_();
+    restarted = restart_unused(z_e);  // every entry: the data-dependent start
+  }
+  auto q = quantize(z_e);
+  auto recon = -pixels(decode_rows(q.z_q, B))->log_prob(x);
+  auto codebook_term = q.codebook.view({B, L}).sum(1), commit = q.commitment.view({B, L}).sum(1);
+  auto per_image = recon + options.beta * commit;
+  if (!options.ema) per_image = per_image + codebook_term;
+  if (is_training()) {
+    torch::NoGradGuard g;
+    if (options.ema) ema_update(z_e, q.index);
+    usage_.add_(torch::bincount(q.index, {}, options.codes).to(usage_.dtype()));
+    step_.add_(1.0);
+    const auto step = static_cast<int64_t>(step_.item<double>());
+    if (options.restart > 0 && step % options.restart == 0) restarted += restart_unused(z_e);
+  }
+  last_terms_ = {{"recon", recon.mean().item<double>()},
+                 {"codebook", codebook_term.mean().item<double>()},
+                 {"commitment", commit.mean().item<double>()},
+                 {"restarted", restarted}};
+  return per_image.mean();
+}
+
+torch::Tensor VqVae::decode_rows(const torch::Tensor& z_q, int64_t m) {
+  const int64_t h = shape_.height / 4, w = shape_.width / 4;
+  auto map = z_q.view({m, h, w, options.code_dim}).permute({0, 3, 1, 2});
+  return decoder_->forward(map);
+}
+
+torch::Tensor VqVae::pixel_params(const torch::Tensor& z, const torch::Tensor&) {
+  const int64_t m = z.size(0);
+  return decode_rows(torch::matmul(z.reshape({-1, options.codes}), codebook_), m);
+}
+
+Posterior VqVae::encode(const torch::Tensor& x) {
+  auto z_e = encode_rows(x);
+  auto q = quantize(z_e);
+  const int64_t B = x.size(0), L = positions();
+  return {q.index.view({B, L}), z_e.view({B, L, options.code_dim})};
+}
+
+torch::Tensor VqVae::posterior_mode(const Posterior& q) {
+  return torch::one_hot(q.a, options.codes).to(q.b.dtype());  // [B, L, K]
+}
+
+torch::Tensor VqVae::draw(const Posterior& q, int64_t n, bool) {
+  auto z = posterior_mode(q);
+  return z.unsqueeze(0).expand({n, z.size(0), z.size(1), z.size(2)});
+}
+
+torch::Tensor VqVae::log_q(const Posterior&, const torch::Tensor& z) {
+  return torch::zeros({z.size(0), z.size(1)}, z.options());
+}
+
+torch::Tensor VqVae::log_prior(const torch::Tensor& z) {
+  return torch::full({z.size(0), z.size(1)},
+                     -static_cast<double>(positions()) * std::log(double(options.codes)),
+                     z.options());
+}
+
+torch::Tensor VqVae::kl(const Posterior& q) {
+  return torch::full({q.a.size(0)},
+                     static_cast<double>(positions()) * std::log(double(options.codes)),
+                     q.b.options());
+}
+
+torch::Tensor VqVae::prior_draw(int64_t n) {
+  auto index = torch::randint(options.codes, {n, positions()},
+                              torch::TensorOptions().dtype(torch::kLong).device(device()));
+  return torch::one_hot(index, options.codes).to(torch::kFloat);
+}
+
+torch::Tensor VqVae::encode_codes(const torch::Tensor& x) {
+  c10::InferenceMode guard;
+  auto index = encode(x).a;
+  return index.view({x.size(0), 1, shape_.height / 4, shape_.width / 4})
+      .to(image_dtype(options.codes));
+}
+
+torch::Tensor VqVae::codes_latent(const torch::Tensor& codes) {
+  const int64_t L = positions();
+  TORCH_CHECK(codes.dim() == 4 && codes.size(1) == 1 && codes.size(2) * codes.size(3) == L,
+              "vqvae: code maps must be [n, 1, ", shape_.height / 4, ", ", shape_.width / 4, "]");
+  auto index = codes.to(device(), torch::kLong).reshape({codes.size(0), L});
+  TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < options.codes,
+              "vqvae: codes must be below ", options.codes);
+  return torch::one_hot(index, options.codes).to(torch::kFloat);
+}
+
+nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {
+  c10::InferenceMode guard;
+  double recon = 0, squared = 0;
+  auto counts = torch::zeros({options.codes}, torch::kDouble);
+  const int64_t n = images.size(0);
+  for (int64_t b = 0; b < n; b += 256) {
+    auto x = images.slice(0, b, std::min(n, b + 256)).to(device());
+    auto q = encode(x);
+    auto z = posterior_mode(q);
+    recon += decode_nll(z, x).sum().item<double>();
+    squared += (decode_mean(z) - x.to(torch::kFloat)).pow(2).sum().item<double>();
+    counts += torch::bincount(q.a.flatten(), {}, options.codes).cpu().to(torch::kDouble);
+  }
+  const double N = std::max<int64_t>(1, n), peak = static_cast<double>(levels_ - 1);
+  auto p = counts / std::max(1.0, counts.sum().item<double>());
+  const double entropy = -(p * torch::log(p.clamp_min(1e-300))).sum().item<double>();
+  const double mse = squared / (N * static_cast<double>(shape_.dims()));
+  return {{"recon_nats", recon / N},
+          {"kl_nats", static_cast<double>(positions()) * std::log(double(options.codes))},
+          {"codebook_usage", (counts > 0).sum().item<double>() / double(options.codes)},
+          {"perplexity", std::exp(entropy)},
+          {"psnr_db", mse > 0 ? 10 * std::log10(peak * peak / mse) : 99.0}};
+}
+
+}  // namespace tame
