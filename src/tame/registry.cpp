@@ -5,6 +5,7 @@
 #include "tame/models/autoregressive/made.h"
 #include "tame/models/autoregressive/nade.h"
 #include "tame/models/autoregressive/pixelcnn.h"
+#include "tame/models/autoregressive/transformer.h"
 #include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
 #include "tame/models/flows/realnvp.h"
@@ -81,6 +82,12 @@ std::vector<ModelEntry> autoregressive_entries() {
           "spot",
           // the input layer and one later gated layer: both kinds of layer
           {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
+      entry<TransformerOptions, Transformer>(
+          "transformer", "autoregressive",
+          "causal transformer (Vaswani et al. 2017; the VQGAN prior of Esser et al. 2021) over "
+          "the sub-pixel sequence, KV-cached steps; for code maps and small images",
+          // two heads of width 2 run the head split; two blocks chain their caches
+          {{"width", 4}, {"layers", 2}, {"heads", 2}, {"mlp", 4}}),
   };
 }
 

@@ -115,6 +115,22 @@ steps::Dense to_step_dense(const torch::nn::Conv2dImpl& conv) {
   return kernel_dense(conv.weight, conv.bias, positions);
 }
 
+steps::Dense to_step_dense(const torch::nn::LinearImpl& linear) {
+  torch::NoGradGuard no_grad;
+  auto w = linear.weight.detach().to(torch::kCPU, torch::kFloat).t().contiguous();  // [in][out]
+  steps::Dense d;
+  d.in = w.size(0);
+  d.out = w.size(1);
+  d.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  if (linear.bias.defined()) {
+    auto b = linear.bias.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    d.b.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  } else {
+    d.b.assign(d.out, 0.0f);
+  }
+  return d;
+}
+
 steps::Dense to_step_dense(const MaskedConv2dImpl& conv) {
   TORCH_CHECK(conv.options.kernel_h() == 1 && conv.options.kernel_w() == 1,
               "to_step_dense: expected a 1x1 layer");

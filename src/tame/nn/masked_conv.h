@@ -68,6 +68,8 @@ steps::Dense to_step_dense(const MaskedConv2dImpl& conv);
 /// Dense, row (ky kw + kx) C + c holding position (ky, kx) of input channel c:
 /// the Dense of steps::Feedforward::add_conv, and for a 1x1 layer a Dense.
 steps::Dense to_step_dense(const torch::nn::Conv2dImpl& conv);
+/// A linear layer as a Dense (input-major weights).
+steps::Dense to_step_dense(const torch::nn::LinearImpl& linear);
 
 /// Shifts feature maps down by one row (zero row on top, last row dropped):
 /// the Gated PixelCNN feeds its vertical stack to the horizontal one this way.
