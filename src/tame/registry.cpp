@@ -13,6 +13,7 @@
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
 #include "tame/models/latent/vlae.h"
+#include "tame/models/latent/vqgan.h"
 #include "tame/models/latent/vqvae.h"
 
 namespace tame {
@@ -158,6 +159,19 @@ std::vector<ModelEntry> latent_and_gan_entries() {
           // one residual block each way keeps the block; four entries let restarts find unused
           // ones; the moving averages (the default) run
           {{"codes", 4}, {"code_dim", 2}, {"hidden", 4}, {"res_blocks", 1}, {"restart", 2}}),
+      entry<VqGanOptions, VqGan>(
+          "vqgan", "latent",
+          "VQGAN (Esser et al. 2021): the VQ-VAE autoencoder with a perceptual loss (a classifier "
+          "file) and a patch discriminator under the adaptive weight; a transformer prior on "
+          "codes:RUN",
+          // vqvae's tiny size; the discriminator's step from the second step on
+          {{"codes", 4},
+           {"code_dim", 2},
+           {"hidden", 4},
+           {"res_blocks", 1},
+           {"restart", 2},
+           {"disc_hidden", 2},
+           {"disc_start", 1}}),
       entry<DcganOptions, Dcgan>("dcgan", "gan",
                                  "DCGAN (Radford et al. 2015): conv generator and discriminator, "
                                  "non-saturating loss, an Adam each; no likelihood",

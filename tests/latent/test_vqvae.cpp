@@ -1,12 +1,15 @@
-// VQ-VAE: the straight-through gradient, the codebook's two update rules,
+// VQ-VAE and VQGAN: the straight-through gradient, the codebook's two update rules,
 // restarts, its codes as a dataset, resume, and the pair of a codes model and
 // a prior over its codes as one model.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "../train/train_util.h"
+#include "tame/eval/fid.h"
 #include "tame/models/latent/code_prior.h"
+#include "tame/models/latent/vqgan.h"
 #include "tame/models/latent/vqvae.h"
 #include "tame/registry.h"
 
@@ -201,4 +204,90 @@ TEST(VqVae, CodePriorPairIsOneModel) {
   EXPECT_NE(msg.find("the prior models 256-level 1x8x8 maps, but the codes are 8-level 1x2x2"),
             std::string::npos)
       << msg;
+}
+
+// VQGAN: one step changes the autoencoder and the discriminator; the
+// adaptive weight balances the two gradients at the decoder's last layer; the
+// perceptual distance comes from a classifier file and is zero between equal
+// images; a run with both optimizers resumes exactly.
+TEST(VqGan, StepTrainsBothNetworksUnderTheAdaptiveWeight) {
+  TempDir tmp;
+  write_idx_dataset(tmp / "data", 64, 16, 8, 8);
+  Dataset train = load_dataset("idx:" + (tmp / "data"), "train");
+  ClassifierOptions co;
+  co.epochs = 1;
+  co.batch_size = 16;
+  auto cls = train_classifier(train, load_dataset("idx:" + (tmp / "data"), "test"), co);
+  save_classifier(tmp / "c.fidc", cls);
+
+  torch::manual_seed(5);
+  nlohmann::json hp = {{"codes", 8},
+                       {"code_dim", 2},
+                       {"hidden", 4},
+                       {"res_blocks", 1},
+                       {"disc_hidden", 4},
+                       {"disc_start", 0},
+                       {"perceptual", tmp / "c.fidc"}};
+  auto m = std::dynamic_pointer_cast<VqGan>(
+      make_model("vqgan", resolve_hparams("vqgan", hp), {1, 8, 8}, 256));
+  ASSERT_NE(m, nullptr);
+  m->train();
+  auto opts = m->make_optimizers(1e-2);
+  ASSERT_EQ(opts.size(), 2u);
+  EXPECT_EQ(opts[0].name, "autoencoder");
+  EXPECT_EQ(opts[1].name, "discriminator");
+  auto before = [&] {
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& p : m->named_parameters()) out[p.key()] = p.value().detach().clone();
+    return out;
+  }();
+  auto x = train.images.slice(0, 0, 16);
+  StepContext ctx;
+  auto r = m->train_step(x, opts, ctx);
+  EXPECT_TRUE(std::isfinite(r.loss));
+  EXPECT_GT(r.metrics["perceptual"].get<double>(), 0.0);
+  EXPECT_GT(r.metrics["lambda"].get<double>(), 0.0);
+  bool encoder = false, discriminator = false;
+  for (const auto& p : m->named_parameters()) {
+    const bool changed = !torch::equal(p.value(), before[p.key()]);
+    if (p.key().rfind("encoder", 0) == 0) encoder |= changed;
+    if (p.key().rfind("discriminator", 0) == 0) discriminator |= changed;
+  }
+  EXPECT_TRUE(encoder);
+  EXPECT_TRUE(discriminator);
+
+  // lambda = disc_weight ||grad L_rec|| / (||grad L_G|| + delta): 1 / lambda is
+  // affine in a factor c on L_G, so its steps from c = 1 to 2 and to 4 are 1 : 3.
+  auto t = m->terms(x);
+  auto fake = m->pixel_mean(t.params) / 255.0;
+  auto rec = t.objective.mean() / 64.0;
+  auto gan = -m->discriminate(2 * fake - 1).mean();
+  const double w1 = m->adaptive_weight(rec, gan), w2 = m->adaptive_weight(rec, 2 * gan),
+               w4 = m->adaptive_weight(rec, 4 * gan);
+  EXPECT_GT(w1, w2);
+  EXPECT_GT(w2, w4);
+  EXPECT_NEAR(1 / w4 - 1 / w1, 3 * (1 / w2 - 1 / w1), 1e-4 / w1);
+  // The perceptual distance: zero for equal images, positive otherwise.
+  auto real = x.to(torch::kFloat) / 255.0;
+  EXPECT_EQ(m->perceptual_distance(real, real).abs().max().item<double>(), 0.0);
+  EXPECT_GT(m->perceptual_distance(real, real.flip(3)).min().item<double>(), 0.0);
+  // A missing perceptual file is one clear Error when the optimizers are made.
+  hp["perceptual"] = tmp / "missing.fidc";
+  auto bad = make_model("vqgan", resolve_hparams("vqgan", hp), {1, 8, 8}, 256);
+  EXPECT_NE(error_of([&] { bad->make_optimizers(1e-3); }).find("missing.fidc"), std::string::npos);
+}
+
+TEST(VqGan, ResumesExactlyWithBothOptimizers) {
+  TempDir tmp;
+  auto cfg = run8(tmp, "vqgan",
+                  {{"codes", 8},
+                   {"code_dim", 2},
+                   {"hidden", 4},
+                   {"res_blocks", 1},
+                   {"disc_hidden", 2},
+                   {"disc_start", 2}});
+  auto [straight, resumed] = straight_and_resumed(tmp, "", cfg, 5);
+  expect_equal_models(cfg, straight, resumed);
+  std::string ckpt = read_file(checkpoint_path(resumed));
+  EXPECT_NE(ckpt.find("\"optimizers\":[\"autoencoder\",\"discriminator\"]"), std::string::npos);
 }

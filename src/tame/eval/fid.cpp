@@ -1,43 +1,18 @@
 #include "tame/eval/fid.h"
 
-#include <sstream>
-
 #include "tame/error.h"
-#include "tame/io/container.h"
-#include "tame/train/checkpoint.h"
 
 namespace tame {
 
 namespace nn = torch::nn;
 
 namespace {
-constexpr char kMagic[8] = {'T', 'A', 'M', 'E', 'F', 'I', 'D', 'C'};
-constexpr uint32_t kVersion = 1;
 constexpr int64_t kBatch = 500;  // images per classifier batch
 
 torch::Tensor unit(const torch::Tensor& x, int64_t levels) {
   return x.to(torch::kFloat) / static_cast<double>(levels - 1);
 }
 }  // namespace
-
-FidClassifierImpl::FidClassifierImpl(ImageShape shape, int64_t classes) : shape_(shape) {
-  TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0 && classes >= 2,
-              "the FID classifier needs height and width divisible by 4 and >= 2 classes");
-  c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(shape.channels, 32, 3).padding(1)));
-  c2_ = register_module("c2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)));
-  fc_ = register_module("fc", nn::Linear(64 * (shape.height / 4) * (shape.width / 4), kFeatures));
-  out_ = register_module("out", nn::Linear(kFeatures, classes));
-}
-
-torch::Tensor FidClassifierImpl::features(const torch::Tensor& x_unit) {
-  auto h = torch::max_pool2d(torch::relu(c1_(x_unit)), 2);
-  h = torch::max_pool2d(torch::relu(c2_(h)), 2);
-  return torch::relu(fc_(h.flatten(1)));
-}
-
-torch::Tensor FidClassifierImpl::forward(const torch::Tensor& x_unit) {
-  return out_(features(x_unit));
-}
 
 double classifier_accuracy(FidClassifierImpl& net, const torch::Tensor& images, int64_t levels,
                            const torch::Tensor& labels) {
@@ -90,40 +65,6 @@ TrainedClassifier train_classifier(const Dataset& train, const Dataset& test,
             {"batch_size", o.batch_size},
             {"lr", o.lr},
             {"test_accuracy", accuracy}};
-  return c;
-}
-
-void save_classifier(const std::string& path, const TrainedClassifier& c) {
-  torch::serialize::OutputArchive archive;
-  write_weights(archive, *c.net);
-  std::ostringstream payload;
-  archive.save_to(payload);
-  write_container(path, kMagic, kVersion, c.meta, payload.str());
-}
-
-TrainedClassifier load_classifier(const std::string& path) {
-  const Container file = read_container(path, kMagic, "FID classifier", kVersion, kVersion);
-  TrainedClassifier c;
-  c.meta = file.meta;
-  try {
-    const auto& s = c.meta.at("image_shape");
-    c.net = FidClassifier(
-        ImageShape{s.at(0).get<int64_t>(), s.at(1).get<int64_t>(), s.at(2).get<int64_t>()},
-        c.meta.at("classes").get<int64_t>());
-    c.meta.at("data").get<std::string>();
-    c.meta.at("test_accuracy").get<double>();
-  } catch (const std::exception& e) {
-    throw Error(path + ": FID classifier metadata is incomplete or invalid");
-  }
-  torch::serialize::InputArchive archive;
-  try {
-    std::istringstream in(file.payload);
-    archive.load_from(in);
-  } catch (const std::exception& e) {
-    throw Error(path + ": corrupt FID classifier payload");
-  }
-  read_weights(archive, *c.net, path);
-  c.net->eval();
   return c;
 }
 

@@ -1,9 +1,8 @@
 // tame's sample-quality score, one for every family that samples.
 //
 // No Inception network can be had offline, so tame's FID for a data set uses
-// a small classifier trained on that set's labels (FidClassifier: two 3x3
-// convolutions with ReLU and 2x2 max-pooling, 32 and 64 channels, a 128-unit
-// ReLU layer, a linear layer to the classes). Its 128 penultimate features of
+// a small classifier trained on that set's labels (nn/classifier.h). Its 128
+// penultimate features of
 // generated images and of the test split are each summarized by their mean
 // and covariance, and the score is the Frechet distance between the two
 // Gaussians (Heusel et al. 2017):
@@ -23,32 +22,9 @@
 
 #include "tame/data/datasets.h"
 #include "tame/models/image_model.h"
+#include "tame/nn/classifier.h"
 
 namespace tame {
-
-class FidClassifierImpl : public torch::nn::Module {
- public:
-  static constexpr int64_t kFeatures = 128;
-  FidClassifierImpl(ImageShape shape, int64_t classes);
-  /// Class logits [B, classes] of images in [0, 1].
-  torch::Tensor forward(const torch::Tensor& x_unit);
-  /// The penultimate features [B, kFeatures].
-  torch::Tensor features(const torch::Tensor& x_unit);
-  ImageShape shape() const { return shape_; }
-
- private:
-  ImageShape shape_;
-  torch::nn::Conv2d c1_{nullptr}, c2_{nullptr};
-  torch::nn::Linear fc_{nullptr}, out_{nullptr};
-};
-TORCH_MODULE(FidClassifier);
-
-/// A trained classifier and what it was trained on: data (the spec), classes,
-/// image_shape, seed, epochs, test_accuracy.
-struct TrainedClassifier {
-  FidClassifier net{nullptr};
-  nlohmann::json meta;
-};
 
 struct ClassifierOptions {
   int64_t epochs = 5;
@@ -67,10 +43,6 @@ TrainedClassifier train_classifier(
 /// The share of `images` (with levels K) the classifier labels as `labels`.
 double classifier_accuracy(FidClassifierImpl& net, const torch::Tensor& images, int64_t levels,
                            const torch::Tensor& labels);
-
-/// Classifier files: io/container.h with magic "TAMEFIDC", written atomically.
-void save_classifier(const std::string& path, const TrainedClassifier& c);
-TrainedClassifier load_classifier(const std::string& path);
 
 /// The classifier's features of integer images [N, C, H, W] with K levels,
 /// in batches: double [N, kFeatures].

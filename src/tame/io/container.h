@@ -8,6 +8,8 @@
 // payload is the caller's (a LibTorch archive).
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,5 +31,12 @@ void write_container(const std::string& path, const char (&magic)[8], uint32_t v
 /// and `what` the file is ("checkpoint").
 Container read_container(const std::string& path, const char (&magic)[8], const std::string& what,
                          uint32_t min_version, uint32_t max_version);
+
+/// A module's parameters and buffers in an archive as "model.<name>" (what a
+/// checkpoint holds), and back: reading checks every tensor's presence and
+/// shape before it copies, and an Error names `path`.
+void write_weights(torch::serialize::OutputArchive& archive, const torch::nn::Module& module);
+void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                  const std::string& path);
 
 }  // namespace tame

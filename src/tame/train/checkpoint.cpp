@@ -13,12 +13,6 @@ namespace {
 constexpr char kMagic[8] = {'T', 'A', 'M', 'E', 'C', 'K', 'P', 'T'};
 constexpr uint32_t kVersion = 2;
 
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
-
 std::string joined(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -38,29 +32,6 @@ void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimiz
 }
 
 }  // namespace
-
-void write_weights(torch::serialize::OutputArchive& archive, const torch::nn::Module& module) {
-  for (const auto& p : module.named_parameters())
-    archive.write("model." + p.key(), p.value().detach().to(torch::kCPU));
-  for (const auto& b : module.named_buffers())
-    archive.write("model." + b.key(), b.value().to(torch::kCPU), true);
-}
-
-void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& module,
-                  const std::string& path) {
-  torch::NoGradGuard no_grad;
-  auto copy_into = [&](const std::string& name, torch::Tensor& dst, bool buffer) {
-    torch::Tensor t;
-    if (!archive.try_read("model." + name, t, buffer))
-      throw Error(path + ": checkpoint has no tensor '" + name + "'");
-    if (t.sizes() != dst.sizes())
-      throw Error(path + ": tensor '" + name + "' has shape " + shape_str(t) +
-                  ", the model expects " + shape_str(dst));
-    dst.copy_(t);
-  };
-  for (auto& p : module.named_parameters()) copy_into(p.key(), p.value(), false);
-  for (auto& b : module.named_buffers()) copy_into(b.key(), b.value(), true);
-}
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                      const Optimizers* optimizers, const TrainState& state) {

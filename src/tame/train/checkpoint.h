@@ -18,6 +18,7 @@
 
 #include <string>
 
+#include "tame/io/container.h"
 #include "tame/models/image_model.h"
 #include "tame/train/run.h"
 
@@ -29,13 +30,6 @@ struct TrainState {
   int64_t batch_in_epoch = 0;  // batches of `epoch` already consumed
   double elapsed = 0;          // seconds of training so far, across resumes
 };
-
-/// A module's parameters and buffers in an archive as "model.<name>" (what a
-/// checkpoint holds), and back: reading checks every tensor's presence and
-/// shape before it copies, and an Error names `path`.
-void write_weights(torch::serialize::OutputArchive& archive, const torch::nn::Module& module);
-void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& module,
-                  const std::string& path);
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
                      const Optimizers* optimizers, const TrainState& state);

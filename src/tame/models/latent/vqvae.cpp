@@ -127,32 +127,40 @@ int64_t VqVae::restart_unused(const torch::Tensor& z_e) {
   return n;
 }
 
-torch::Tensor VqVae::loss(const torch::Tensor& x) {
+VqVae::Terms VqVae::terms(const torch::Tensor& x) {
   auto z_e = encode_rows(x);
   const int64_t B = x.size(0), L = positions();
-  int64_t restarted = 0;
+  Terms t;
   if (is_training() && options.restart > 0 && step_.item<double>() == 0) {
     usage_.zero_();
-    restarted = restart_unused(z_e);  // every entry: the data-dependent start
+    t.restarted = restart_unused(z_e);  // every entry: the data-dependent start
   }
   auto q = quantize(z_e);
-  auto recon = -pixels(decode_rows(q.z_q, B))->log_prob(x);
-  auto codebook_term = q.codebook.view({B, L}).sum(1), commit = q.commitment.view({B, L}).sum(1);
-  auto per_image = recon + options.beta * commit;
-  if (!options.ema) per_image = per_image + codebook_term;
+  t.params = decode_rows(q.z_q, B);
+  t.recon = -pixels(t.params)->log_prob(x);
+  t.codebook = q.codebook.view({B, L}).sum(1);
+  t.commitment = q.commitment.view({B, L}).sum(1);
+  t.objective = t.recon + options.beta * t.commitment;
+  if (!options.ema) t.objective = t.objective + t.codebook;
   if (is_training()) {
     torch::NoGradGuard g;
     if (options.ema) ema_update(z_e, q.index);
     usage_.add_(torch::bincount(q.index, {}, options.codes).to(usage_.dtype()));
     step_.add_(1.0);
     const auto step = static_cast<int64_t>(step_.item<double>());
-    if (options.restart > 0 && step % options.restart == 0) restarted += restart_unused(z_e);
+    if (options.restart > 0 && step % options.restart == 0) t.restarted += restart_unused(z_e);
   }
-  last_terms_ = {{"recon", recon.mean().item<double>()},
-                 {"codebook", codebook_term.mean().item<double>()},
-                 {"commitment", commit.mean().item<double>()},
-                 {"restarted", restarted}};
-  return per_image.mean();
+  last_terms_ = {{"recon", t.recon.mean().item<double>()},
+                 {"codebook", t.codebook.mean().item<double>()},
+                 {"commitment", t.commitment.mean().item<double>()},
+                 {"restarted", t.restarted}};
+  return t;
+}
+
+torch::Tensor VqVae::loss(const torch::Tensor& x) { return terms(x).objective.mean(); }
+
+torch::nn::Conv2dImpl& VqVae::decoder_head() {
+  return *decoder_->ptr<nn::Conv2dImpl>(decoder_->size() - 1);
 }
 
 torch::Tensor VqVae::decode_rows(const torch::Tensor& z_q, int64_t m) {

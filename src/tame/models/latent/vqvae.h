@@ -109,7 +109,21 @@ class VqVae : public LatentModel {
 
   const VqVaeOptions options;
 
+  /// One batch's terms, nats per image [B]: -log p(x | z_q), the codebook and
+  /// commitment terms, and the objective the loss averages; the decoder's
+  /// pixel parameters. In training mode also the codebook's updates (moving
+  /// averages, usage, restarts) and the step counter.
+  struct Terms {
+    torch::Tensor recon, codebook, commitment, objective, params;
+    int64_t restarted = 0;
+  };
+  Terms terms(const torch::Tensor& x);
+  /// The mean of p(x | z) for the decoder's parameters, in level units (differentiable).
+  torch::Tensor pixel_mean(const torch::Tensor& params) const { return pixels(params)->mean(); }
+
  protected:
+  /// The decoder's last layer (a 1x1 convolution to the pixel parameters).
+  torch::nn::Conv2dImpl& decoder_head();
   /// z one-hot [M, L, K] (or relaxed: any weights over the entries).
   torch::Tensor pixel_params(const torch::Tensor& z, const torch::Tensor&) override;
 
