@@ -667,6 +667,21 @@ TEST_F(Cli, VqVaeWithPriorAndFid) {
   EXPECT_TRUE(tame::file_exists(png));
   expect_clean_failure(run("eval " + prior + " --prior " + vq + " --threads 1", tmp),
                        "is not a prior over the codes of");
+  // The pair as a codec: compress, verify, decompress with the same prior.
+  std::string packed = tmp / "pair.tamez";
+  r = run("compress " + vq + " --prior " + prior + " --data " + data() + " --out " + packed +
+              " --verify --json --threads 1",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto jc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(jc["model"], "vqvae+pixelcnn");
+  r = run("decompress " + vq + " " + packed + " --prior " + prior + " --out " + (tmp / "back") +
+              " --threads 2",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(tame::file_exists(tmp / "back/000009.png"));
+  expect_clean_failure(run("decompress " + vq + " " + packed + " --out " + (tmp / "b2"), tmp),
+                       "cannot be used as a codec");
 
   std::string cls = tmp / "c.fidc";
   r = run("classifier --data " + data() + " --out " + cls + " --epochs 2 --threads 1", tmp);

@@ -7,6 +7,8 @@
 #include <map>
 
 #include "../train/train_util.h"
+#include "tame/codec/codes_coder.h"
+#include "tame/codec/model_codec.h"
 #include "tame/eval/fid.h"
 #include "tame/models/latent/code_prior.h"
 #include "tame/models/latent/vqgan.h"
@@ -196,6 +198,27 @@ TEST(VqVae, CodePriorPairIsOneModel) {
   auto d = pair->diagnostics(x);
   EXPECT_NEAR(d["recon_nats"].get<double>() + d["prior_nats"].get<double>(),
               pair->nll(x).mean().item<double>(), 1e-3);
+
+  // The pair is a codec: files of its bound, the same at any thread count.
+  auto coder = pair->coder();
+  ASSERT_NE(coder, nullptr);
+  auto xc = x.contiguous();
+  ImageList list = image_list(xc.data_ptr<uint8_t>(), x.size(0), ImageSize{1, 8, 8});
+  EncodeStats stats;
+  const std::string file = encode_images(*coder, "vqvae+pixelcnn", list, 3, 1, &stats);
+  EXPECT_EQ(encode_images(*coder, "vqvae+pixelcnn", list, 3, 3), file);
+  EXPECT_EQ(decode_images(*coder, file, 2).images.values, list.values);
+  const double bound_bits = pair->nll(x).sum().item<double>() / std::log(2.0);
+  EXPECT_NEAR(stats.model_bits, bound_bits, 1e-3 * bound_bits);
+  EXPECT_NEAR(stats.ideal_bits, stats.model_bits, 1e-3 * bound_bits);
+  EXPECT_EQ(stats.chain_bits, 0.0);
+  // The coder's codes are the model's (no near ties in this small model).
+  auto* cc = dynamic_cast<CodesCoder*>(coder.get());
+  ASSERT_NE(cc, nullptr);
+  auto z0 = z[0].flatten().to(torch::kInt32);
+  const auto mine = cc->codes_of(list.values.data());
+  EXPECT_EQ(std::vector<int32_t>(mine.begin(), mine.end()),
+            std::vector<int32_t>(z0.data_ptr<int32_t>(), z0.data_ptr<int32_t>() + z0.numel()));
 
   // A prior over other codes (or over images) is refused, with one line.
   auto msg = error_of([&] { load_code_pair(prior_dir, vq_dir, nullptr); });

@@ -54,9 +54,10 @@ struct CodecModel {
   bool any_size = false;
 };
 
-CodecModel load_codec_model(const std::string& run_dir) {
+CodecModel load_codec_model(const std::string& run_dir, const std::string& prior) {
   CodecModel c;
-  auto model = load_trained_model(run_dir, &c.cfg, "cpu");
+  auto model = prior.empty() ? load_trained_model(run_dir, &c.cfg, "cpu")
+                             : load_code_pair(run_dir, prior, &c.cfg, "cpu");
   c.coder = model->coder();
   if (!c.coder) throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec");
   c.shape = model->shape();
@@ -75,7 +76,7 @@ void check_codable(const torch::Tensor& x, const CodecModel& m, const std::strin
 }
 
 struct CompressArgs {
-  std::string run_dir, out, data, split = "test";
+  std::string run_dir, prior, out, data, split = "test";
   std::vector<std::string> inputs;
   int64_t limit = 0, block = 0, tile = 256;
   int threads = 0;
@@ -224,7 +225,7 @@ void run_compress(const CompressArgs& a) {
     throw Error("--tile must be 0 or in " + std::to_string(kMinTile) + ".." +
                 std::to_string(kMaxSide));
   const int threads = set_threads(a.threads);
-  const CodecModel m = load_codec_model(a.run_dir);
+  const CodecModel m = load_codec_model(a.run_dir, a.prior);
   const Inputs in = a.data.empty() ? read_files(a, m) : read_split(a, m);
   const ImageList list = to_list(in);
   // The classical codecs of --compare take a batch of one size.
@@ -269,6 +270,9 @@ void add_compress(CLI::App& app) {
   auto* c = app.add_subcommand("compress",
                                "losslessly compress images with a trained autoregressive model");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
+  c->add_option("--prior", a->prior,
+                "a prior trained on codes:RUN_DIR: code with the pair (each image's codes with the "
+                "prior, the image given them)");
   c->add_option("inputs", a->inputs,
                 "PNG, PGM or PPM files (any size for a fully convolutional model)");
   c->add_option("--out", a->out, "compressed file to write")->required();
@@ -297,7 +301,7 @@ void add_compress(CLI::App& app) {
 namespace {
 
 struct DecompressArgs {
-  std::string run_dir, file, out;
+  std::string run_dir, prior, file, out;
   int threads = 0;
   bool force = false, quiet = false;
 };
@@ -315,7 +319,7 @@ std::vector<std::string> output_names(const CodecHeader& h) {
 
 void run_decompress(const DecompressArgs& a) {
   const int threads = set_threads(a.threads);
-  const CodecModel m = load_codec_model(a.run_dir);
+  const CodecModel m = load_codec_model(a.run_dir, a.prior);
   const std::string bytes = read_file(a.file);
   auto t0 = std::chrono::steady_clock::now();
   DecodedImages d;
@@ -359,6 +363,7 @@ void add_decompress(CLI::App& app) {
   c->add_option("run_dir", a->run_dir, "run directory of the model that wrote the file")
       ->required();
   c->add_option("file", a->file, "compressed file")->required();
+  c->add_option("--prior", a->prior, "the prior the file was written with (compress --prior)");
   c->add_option("--out", a->out, "folder for the PNG images")->required();
   c->add_option("--threads", a->threads, "CPU threads (0 = all)");
   c->add_flag("--force", a->force, "overwrite images that already exist in the folder");

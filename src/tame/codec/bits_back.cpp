@@ -196,12 +196,9 @@ int64_t BitsBackCoder::Table::find(uint32_t slot) const {
 }
 
 std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) const {
-  const int64_t C = size_.channels, HW = size_.height * size_.width, L = nets_.latent,
-                M = nets_.classes;
-  std::vector<float> in(C * HW), out(nets_.encoder.output().size());
-  const float scale = 2.0f / static_cast<float>(levels_ - 1);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < HW; ++p) in[p * C + c] = static_cast<float>(x[c * HW + p]) * scale - 1;
+  const int64_t L = nets_.latent, M = nets_.classes;
+  const std::vector<float> in = unit_image(x, size_, levels_);
+  std::vector<float> out(nets_.encoder.output().size());
   nets_.encoder.run(in.data(), out.data());
   std::vector<Table> q;
   for (int64_t d = 0; d < L; ++d) {
@@ -266,10 +263,9 @@ void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& f
 
 double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector<float>& params,
                                    uint32_t* cdf, int64_t value) const {
-  const int64_t C = size_.channels, HW = size_.height * size_.width, c = t / HW;
-  const float* f = features + (t % HW) * nets_.decoder.output().channels;
-  for (size_t k = 0; k < params.size(); ++k) params[k] = f[k * C + c];
-  return pixel_cdf(nets_.pixels, params.data(), levels_, kCodecPrecision, cdf, value);
+  return feature_map_cdf(nets_.pixels, features, nets_.decoder.output().channels, size_.channels,
+                         size_.height * size_.width, t, params.data(), levels_, kCodecPrecision,
+                         cdf, value);
 }
 
 void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {

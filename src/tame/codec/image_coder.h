@@ -30,6 +30,17 @@ struct ImageSize {
   bool operator!=(const ImageSize& o) const { return !(*this == o); }
 };
 
+/// An image's values [C][H][W] as the channels-last map [H][W][C] of floats
+/// v * 2 / (levels - 1) - 1 in [-1, 1]: what a coder's encoder network reads.
+inline std::vector<float> unit_image(const uint16_t* x, ImageSize size, int64_t levels) {
+  const int64_t C = size.channels, P = size.height * size.width;
+  std::vector<float> out(C * P);
+  const float scale = 2.0f / static_cast<float>(levels - 1);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < P; ++p) out[p * C + c] = static_cast<float>(x[c * P + p]) * scale - 1;
+  return out;
+}
+
 /// n images of one size, the unit the codec codes as one message.
 struct ImageBlock {
   ImageSize size;

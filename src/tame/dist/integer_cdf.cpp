@@ -108,6 +108,15 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
   masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
 }
 
+double feature_map_cdf(PixelKind kind, const float* features, int64_t feature_channels,
+                       int64_t channels, int64_t pixels, int64_t t, float* params, int64_t levels,
+                       uint32_t precision, uint32_t* cdf, int64_t value) {
+  const int64_t c = t / pixels;
+  const float* f = features + (t % pixels) * feature_channels;
+  for (int64_t k = 0; k < feature_channels / channels; ++k) params[k] = f[k * channels + c];
+  return pixel_cdf(kind, params, levels, precision, cdf, value);
+}
+
 double pixel_cdf(PixelKind kind, const float* params, int64_t levels, uint32_t precision,
                  uint32_t* cdf, int64_t value) {
   switch (kind) {

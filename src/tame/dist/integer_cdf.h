@@ -50,6 +50,13 @@ constexpr float kMinLogScale = -7.0f;
 /// first two, the table's for the logistic), else 0.
 double pixel_cdf(PixelKind kind, const float* params, int64_t levels, uint32_t precision,
                  uint32_t* cdf, int64_t value = -1);
+/// pixel_cdf of sub-pixel t (channel-major: t = c P + p, P pixels) of a
+/// decoder's channels-last feature map [P][F] in which parameter j of channel
+/// c is feature j C + c (dist/pixel_likelihood.h's layout); `params` holds
+/// F / C floats.
+double feature_map_cdf(PixelKind kind, const float* features, int64_t feature_channels,
+                       int64_t channels, int64_t pixels, int64_t t, float* params, int64_t levels,
+                       uint32_t precision, uint32_t* cdf, int64_t value = -1);
 
 /// The symbol s with cdf[s] <= slot < cdf[s + 1], by binary search; cdf has
 /// n + 1 entries, cdf[0] = 0 and cdf[n] = 2^precision, strictly increasing.

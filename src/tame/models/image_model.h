@@ -107,6 +107,12 @@ class ImageModel : public torch::nn::Module {
   /// -log p(x | codes) in nats per image [B]: the decoder's term of the bound
   /// of a prior over the codes (code_prior.h). The default throws an Error.
   virtual torch::Tensor codes_nll(const torch::Tensor& x, const torch::Tensor& codes);
+  /// The coder of this model's images that codes each image's codes with
+  /// `prior` (a coder of the code maps) and the image given them
+  /// (codec/codes_coder.h), or nullptr: the model has no such coder.
+  virtual std::unique_ptr<ImageCoder> codes_coder(std::unique_ptr<ImageCoder> prior) {
+    return nullptr;
+  }
 
   // ---- codec
   /// Whether coder() gives one (a class says so for the registry; a test

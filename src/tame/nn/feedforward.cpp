@@ -37,6 +37,19 @@ void Feedforward::add_upsample2() {
   add({Kind::kUpsample2, {}}, {2 * s.height, 2 * s.width, s.channels});
 }
 
+void Feedforward::add_save() {
+  open_.push_back(output());
+  add({Kind::kSave, {}}, output());
+}
+
+void Feedforward::add_residual() {
+  const MapShape s = output();
+  if (open_.empty() || open_.back().size() != s.size() || open_.back().channels != s.channels)
+    throw Error("feedforward: a residual connection without a saved map of its shape");
+  open_.pop_back();
+  add({Kind::kResidual, {}}, s);
+}
+
 void Feedforward::add_relu() { add({Kind::kRelu, {}}, output()); }
 void Feedforward::add_tanh() { add({Kind::kTanh, {}}, output()); }
 
@@ -64,6 +77,7 @@ void Feedforward::conv(const Layer& l, MapShape in, MapShape out, const float* x
 
 void Feedforward::run(const float* in, float* out) const {
   std::vector<float> a(in, in + in_.size()), b, rows;
+  std::vector<std::vector<float>> saved;
   MapShape s = in_;
   for (size_t t = 0; t < layers_.size(); ++t) {
     const Layer& l = layers_[t];
@@ -92,6 +106,13 @@ void Feedforward::run(const float* in, float* out) const {
         break;
       case Kind::kTanh:
         for (float& v : a) v = det_tanh(v);
+        break;
+      case Kind::kSave:
+        saved.push_back(a);
+        break;
+      case Kind::kResidual:
+        for (size_t i = 0; i < a.size(); ++i) a[i] = a[i] + saved.back()[i];
+        saved.pop_back();
         break;
     }
     s = o;

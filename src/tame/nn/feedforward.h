@@ -38,6 +38,11 @@ class Feedforward {
   void add_upsample2();
   void add_relu();
   void add_tanh();
+  /// A residual connection: add_save() keeps the current map, and the
+  /// add_residual() that closes it adds the kept map to the current one
+  /// (the shapes must agree). Pairs nest.
+  void add_save();
+  void add_residual();
 
   MapShape input() const { return in_; }
   MapShape output() const { return shapes_.empty() ? in_ : shapes_.back(); }
@@ -47,7 +52,7 @@ class Feedforward {
   void hash(Fingerprint& f) const;
 
  private:
-  enum class Kind { kDense, kConv, kUpsample2, kRelu, kTanh };
+  enum class Kind { kDense, kConv, kUpsample2, kRelu, kTanh, kSave, kResidual };
   struct Layer {
     Kind kind;
     Dense dense;
@@ -60,6 +65,7 @@ class Feedforward {
   MapShape in_;
   std::vector<Layer> layers_;
   std::vector<MapShape> shapes_;  // each layer's output
+  std::vector<MapShape> open_;    // the maps of saves not yet closed
 };
 
 }  // namespace tame::steps

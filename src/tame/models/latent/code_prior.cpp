@@ -58,4 +58,9 @@ nlohmann::json CodePriorModel::diagnostics(const torch::Tensor& images) {
   return out;
 }
 
+std::unique_ptr<ImageCoder> CodePriorModel::coder() {
+  auto prior = prior_->coder();
+  return prior ? codes_->codes_coder(std::move(prior)) : nullptr;
+}
+
 }  // namespace tame

@@ -6,7 +6,9 @@
 //   nll(x) = -log p(x | z(x)) - log p_prior(z(x))  >=  -log p(x)
 // is an upper bound on the pair's -log p(x) (p(x) >= p(x, z) for any z);
 // sampling draws z from the prior and x from p(x | z). A prior with a bound of
-// its own (a VAE over codes) keeps the pair an upper bound.
+// its own (a VAE over codes) keeps the pair an upper bound. With a codes model
+// that has a codes_coder() and a prior that is a codec, the pair is a codec
+// whose files cost that bound (codec/codes_coder.h).
 #pragma once
 
 #include <memory>
@@ -28,6 +30,9 @@ class CodePriorModel : public ImageModel {
   /// The codes model's diagnostics, and the two terms of the bound: recon_nats
   /// (-log p(x | z)) and prior_nats (-log p(z)), per image.
   nlohmann::json diagnostics(const torch::Tensor& images) override;
+  /// The codes model's codes_coder() over the prior's coder (nullptr unless
+  /// both have one): files of the pair's bound, -log2 p(x | z) - log2 p(z) bits.
+  std::unique_ptr<ImageCoder> coder() override;
 
   ImageModel& codes_model() { return *codes_; }
   ImageModel& prior() { return *prior_; }

@@ -2,7 +2,10 @@
 
 #include <cmath>
 
+#include "tame/codec/codes_coder.h"
 #include "tame/dist/likelihood.h"
+#include "tame/error.h"
+#include "tame/nn/masked_conv.h"
 
 namespace tame {
 
@@ -22,8 +25,6 @@ class ResBlockImpl : public nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     return x + c1_(torch::relu(c3_(torch::relu(x))));
   }
-
- private:
   nn::Conv2d c3_{nullptr}, c1_{nullptr};
 };
 TORCH_MODULE(ResBlock);
@@ -38,6 +39,36 @@ class Upsample2Impl : public nn::Module {
   }
 };
 TORCH_MODULE(Upsample2);
+
+void add_conv(steps::Feedforward& f, const nn::Conv2dImpl& c) {
+  const auto& o = c.options;
+  f.add_conv(to_step_dense(c), o.kernel_size()->at(0), o.stride()->at(0),
+             c10::get<torch::ExpandingArray<2>>(o.padding())->at(0));
+}
+
+// The encoder's or decoder's layers as a Feedforward from map `in`.
+steps::Feedforward feedforward_of(const nn::Sequential& seq, steps::MapShape in) {
+  steps::Feedforward f(in);
+  for (const auto& m : seq->children()) {
+    if (auto c = std::dynamic_pointer_cast<nn::Conv2dImpl>(m)) {
+      add_conv(f, *c);
+    } else if (std::dynamic_pointer_cast<nn::ReLUImpl>(m)) {
+      f.add_relu();
+    } else if (std::dynamic_pointer_cast<Upsample2Impl>(m)) {
+      f.add_upsample2();
+    } else if (auto r = std::dynamic_pointer_cast<ResBlockImpl>(m)) {
+      f.add_save();
+      f.add_relu();
+      add_conv(f, *r->c3_);
+      f.add_relu();
+      add_conv(f, *r->c1_);
+      f.add_residual();
+    } else {
+      throw Error("vqvae: a layer without a fixed-order form");
+    }
+  }
+  return f;
+}
 
 }  // namespace
 
@@ -227,6 +258,21 @@ torch::Tensor VqVae::codes_latent(const torch::Tensor& codes) {
   TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < options.codes,
               "vqvae: codes must be below ", options.codes);
   return torch::one_hot(index, options.codes).to(torch::kFloat);
+}
+
+std::unique_ptr<ImageCoder> VqVae::codes_coder(std::unique_ptr<ImageCoder> prior) {
+  torch::NoGradGuard g;
+  const int64_t C = shape_.channels, H = shape_.height, W = shape_.width;
+  CodeNets nets;
+  nets.encoder = feedforward_of(encoder_, {H, W, C});
+  nets.decoder = feedforward_of(decoder_, {H / 4, W / 4, options.code_dim});
+  auto e = codebook_.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  nets.codebook.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+  nets.codes = options.codes;
+  nets.dim = options.code_dim;
+  nets.pixels = likelihood_.kind;
+  return std::make_unique<CodesCoder>(std::move(nets), std::move(prior), ImageSize{C, H, W},
+                                      levels_);
 }
 
 nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {

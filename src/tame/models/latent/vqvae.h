@@ -106,6 +106,9 @@ class VqVae : public LatentModel {
   torch::Tensor encode_codes(const torch::Tensor& x) override;
   int64_t code_levels() const override { return options.codes; }
   torch::Tensor codes_latent(const torch::Tensor& codes) override;
+  /// Its encoder, codebook and decoder on the fixed-order kernels, with the
+  /// prior's coder (codec/codes_coder.h); the training image size only.
+  std::unique_ptr<ImageCoder> codes_coder(std::unique_ptr<ImageCoder> prior) override;
 
   const VqVaeOptions options;
 
