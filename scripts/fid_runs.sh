@@ -3,9 +3,10 @@
 # classifier of Fashion-MNIST, a short run of the best model of each family
 # (a run directory that already has a checkpoint is kept), then for each its
 # bits/dim and FID of FID_SAMPLES samples against the 10,000 test images, and
-# a grid of 64 samples. The VQ-VAE is scored as the pair with its prior.
+# a grid of 64 samples. The VQ models are scored as the pair with their
+# priors (a gated PixelCNN over vqvae's codes, a transformer over vqgan's).
 #
-#   scripts/fid_runs.sh              # ~50 minutes on 2 cores
+#   scripts/fid_runs.sh              # ~70 minutes on 2 cores
 #   OUT=runs/fid FID_SAMPLES=1000 scripts/fid_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,10 @@ F=(--data fashion-mnist --epochs 100 --batch-size 64 --eval-limit 1000)
 train vqvae --model vqvae "${F[@]}" --time-limit 600 --lr 1e-3
 train vqvae-prior --model gated-pixelcnn --data "codes:$OUT/vqvae" --epochs 100 --batch-size 64 \
   --eval-limit 1000 --time-limit 480 --lr 1e-3
+train vqgan --model vqgan "${F[@]}" --time-limit 600 --lr 5e-4 --set perceptual="$CLS" \
+  --set disc_start=500
+train vqgan-prior --model transformer --data "codes:$OUT/vqgan" --epochs 100 --batch-size 64 \
+  --eval-limit 1000 --time-limit 480 --lr 1e-3 --set width=128 --set layers=4 --set mlp=256
 train dcgan --model dcgan "${F[@]}" --time-limit 480 --lr 2e-4 --schedule constant --warmup 0
 train gated-pixelcnn --model gated-pixelcnn --data fashion-mnist --time-limit 480 --epochs 3 \
   --batch-size 32 --lr 3e-3 --eval-limit 1000
@@ -43,3 +48,4 @@ score() {  # name, then the run (and --prior PRIOR)
 }
 for name in gated-pixelcnn glow vae vlae dcgan; do score "$name" "$OUT/$name"; done
 score vqvae+prior "$OUT/vqvae" --prior "$OUT/vqvae-prior"
+score vqgan+prior "$OUT/vqgan" --prior "$OUT/vqgan-prior"
