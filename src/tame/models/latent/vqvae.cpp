@@ -116,14 +116,13 @@ torch::Tensor VqVae::encode_rows(const torch::Tensor& x) {
 }
 
 Quantized VqVae::quantize(const torch::Tensor& z_e) const {
-  auto e = codebook_;
-  auto d = z_e.detach().pow(2).sum(1, true) - 2 * torch::matmul(z_e.detach(), e.detach().t()) +
-           e.detach().pow(2).sum(1).unsqueeze(0);
+  const auto z = z_e.detach(), e = codebook_.detach();
+  auto d = z.pow(2).sum(1, true) - 2 * torch::matmul(z, e.t()) + e.pow(2).sum(1).unsqueeze(0);
   Quantized q;
   q.index = d.argmin(1);
-  auto chosen = e.index_select(0, q.index);
+  auto chosen = codebook_.index_select(0, q.index);
   q.z_q = z_e + (chosen - z_e).detach();
-  q.codebook = (z_e.detach() - chosen).pow(2).sum(1);
+  q.codebook = (z - chosen).pow(2).sum(1);
   q.commitment = (z_e - chosen.detach()).pow(2).sum(1);
   return q;
 }
@@ -226,15 +225,11 @@ torch::Tensor VqVae::log_q(const Posterior&, const torch::Tensor& z) {
 }
 
 torch::Tensor VqVae::log_prior(const torch::Tensor& z) {
-  return torch::full({z.size(0), z.size(1)},
-                     -static_cast<double>(positions()) * std::log(double(options.codes)),
-                     z.options());
+  return torch::full({z.size(0), z.size(1)}, -uniform_prior_nats(), z.options());
 }
 
 torch::Tensor VqVae::kl(const Posterior& q) {
-  return torch::full({q.a.size(0)},
-                     static_cast<double>(positions()) * std::log(double(options.codes)),
-                     q.b.options());
+  return torch::full({q.a.size(0)}, uniform_prior_nats(), q.b.options());
 }
 
 torch::Tensor VqVae::prior_draw(int64_t n) {
@@ -283,9 +278,9 @@ nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {
   for (int64_t b = 0; b < n; b += 256) {
     auto x = images.slice(0, b, std::min(n, b + 256)).to(device());
     auto q = encode(x);
-    auto z = posterior_mode(q);
-    recon += decode_nll(z, x).sum().item<double>();
-    squared += (decode_mean(z) - x.to(torch::kFloat)).pow(2).sum().item<double>();
+    auto p = pixels(pixel_params(posterior_mode(q), x));  // one decoder pass for both
+    recon -= p->log_prob(x).sum().item<double>();
+    squared += (p->mean() - x.to(torch::kFloat)).pow(2).sum().item<double>();
     counts += torch::bincount(q.a.flatten(), {}, options.codes).cpu().to(torch::kDouble);
   }
   const double N = std::max<int64_t>(1, n), peak = static_cast<double>(levels_ - 1);
@@ -293,7 +288,7 @@ nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {
   const double entropy = -(p * torch::log(p.clamp_min(1e-300))).sum().item<double>();
   const double mse = squared / (N * static_cast<double>(shape_.dims()));
   return {{"recon_nats", recon / N},
-          {"kl_nats", static_cast<double>(positions()) * std::log(double(options.codes))},
+          {"kl_nats", uniform_prior_nats()},
           {"codebook_usage", (counts > 0).sum().item<double>() / double(options.codes)},
           {"perplexity", std::exp(entropy)},
           {"psnr_db", mse > 0 ? 10 * std::log10(peak * peak / mse) : 99.0}};

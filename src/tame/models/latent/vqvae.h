@@ -25,6 +25,7 @@
 // Leaves out: the paper's larger residual stacks and its 3-level audio model.
 #pragma once
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "tame/models/latent/latent_model.h"
@@ -76,6 +77,11 @@ class VqVae : public LatentModel {
   int64_t latent_dims() const override { return positions() * options.codes; }
   /// Code positions L (the encoder's map, height/4 x width/4).
   int64_t positions() const { return (shape_.height / 4) * (shape_.width / 4); }
+  /// -log of the uniform prior over the code maps, L log K nats (the KL of the
+  /// one-hot posterior).
+  double uniform_prior_nats() const {
+    return static_cast<double>(positions()) * std::log(static_cast<double>(options.codes));
+  }
 
   /// The encoder's output z_e as rows [B L, D], position-major within an image.
   torch::Tensor encode_rows(const torch::Tensor& x);
