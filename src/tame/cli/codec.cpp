@@ -56,8 +56,7 @@ struct CodecModel {
 
 CodecModel load_codec_model(const std::string& run_dir, const std::string& prior) {
   CodecModel c;
-  auto model = prior.empty() ? load_trained_model(run_dir, &c.cfg, "cpu")
-                             : load_code_pair(run_dir, prior, &c.cfg, "cpu");
+  auto model = load_run_model(run_dir, prior, &c.cfg, "cpu");
   c.coder = model->coder();
   if (!c.coder) throw Error(run_dir + ": model " + c.cfg.model + " cannot be used as a codec");
   c.shape = model->shape();

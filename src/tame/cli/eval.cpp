@@ -92,8 +92,7 @@ void add_eval(CLI::App& app) {
     TrainedClassifier classifier;
     if (a->fid > 0) classifier = load_classifier(a->classifier);
     RunConfig cfg;
-    auto model = a->prior.empty() ? load_trained_model(a->run_dir, &cfg, a->device)
-                                  : load_code_pair(a->run_dir, a->prior, &cfg, a->device);
+    auto model = load_run_model(a->run_dir, a->prior, &cfg, a->device);
     if (a->fid > 0) check_classifier_fits(classifier, cfg.data, model->shape());
     Dataset ds = load_run_data(cfg.data, a->split);
     const auto all = images_to_score(cfg, *model, ds.images);

@@ -36,8 +36,7 @@ void add_sample(CLI::App& app) {
     if (!(a->temperature > 0)) throw Error("--temperature must be positive");
     set_threads(a->threads);
     RunConfig cfg;
-    auto model = a->prior.empty() ? load_trained_model(a->run_dir, &cfg, a->device)
-                                  : load_code_pair(a->run_dir, a->prior, &cfg, a->device);
+    auto model = load_run_model(a->run_dir, a->prior, &cfg, a->device);
     std::string out = a->out.empty() ? join_path(a->run_dir, "samples.png") : a->out;
     torch::manual_seed(a->seed);
     auto t0 = std::chrono::steady_clock::now();

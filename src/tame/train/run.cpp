@@ -152,4 +152,10 @@ std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std
   return pair;
 }
 
+std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir, const std::string& prior_dir,
+                                           RunConfig* cfg_out, const std::string& device) {
+  return prior_dir.empty() ? load_trained_model(run_dir, cfg_out, device)
+                           : load_code_pair(run_dir, prior_dir, cfg_out, device);
+}
+
 }  // namespace tame

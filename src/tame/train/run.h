@@ -65,4 +65,9 @@ std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunCo
 std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std::string& prior_dir,
                                            RunConfig* cfg_out, const std::string& device = "");
 
+/// What a command's RUN_DIR [--prior PRIOR_RUN] names: the run's model
+/// (load_trained_model), or with a prior the pair (load_code_pair).
+std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir, const std::string& prior_dir,
+                                           RunConfig* cfg_out, const std::string& device = "");
+
 }  // namespace tame
