@@ -142,10 +142,9 @@ void BucketCdf::write(uint32_t* cdf) const {
 
 BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
     : nets_(std::move(nets)), size_(size), levels_(levels) {
-  const int64_t C = size.channels, features = nets_.engine ? nets_.engine->context_features()
-                                              : nets_.pixels == PixelKind::kBernoulli ? C
-                                              : nets_.pixels == PixelKind::kLogistic  ? 2 * C
-                                                                                      : levels * C;
+  const int64_t C = size.channels,
+                features = nets_.engine ? nets_.engine->context_features()
+                                        : pixel_params_per_subpixel(nets_.pixels, levels) * C;
   if (nets_.engine && (nets_.engine->channels() != C || nets_.engine->levels() != levels))
     throw Error("bits-back coder: the engine does not take these images");
   const steps::MapShape in = nets_.encoder.input(), out = nets_.decoder.output();

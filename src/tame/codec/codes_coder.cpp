@@ -14,9 +14,7 @@ CodesCoder::CodesCoder(CodeNets nets, std::unique_ptr<ImageCoder> prior, ImageSi
   const int64_t C = size.channels;
   const steps::MapShape in = nets_.encoder.input(), map = nets_.encoder.output(),
                         out = nets_.decoder.output();
-  const int64_t features = nets_.pixels == PixelKind::kBernoulli  ? C
-                           : nets_.pixels == PixelKind::kLogistic ? 2 * C
-                                                                  : levels * C;
+  const int64_t features = pixel_params_per_subpixel(nets_.pixels, levels) * C;
   code_size_ = {1, map.height, map.width};
   if (!prior_ || prior_->channels() != 1 || prior_->levels() != nets_.codes)
     throw Error("codes coder: the prior does not code " + std::to_string(nets_.codes) +

@@ -43,6 +43,11 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
 enum class PixelKind { kBernoulli, kCategorical, kLogistic };
 /// The discretized logistic's floor on the log-scale (PixelCNN++'s).
 constexpr float kMinLogScale = -7.0f;
+/// Parameters per sub-pixel of a kind: 1 (Bernoulli), levels (categorical),
+/// 2 (logistic); a decoder emits this many times C features.
+constexpr int64_t pixel_params_per_subpixel(PixelKind kind, int64_t levels) {
+  return kind == PixelKind::kBernoulli ? 1 : kind == PixelKind::kLogistic ? 2 : levels;
+}
 /// One sub-pixel's table from its parameters: Bernoulli, the log-odds l of a
 /// 1 (the categorical of logits (0, l)); categorical, `levels` logits;
 /// logistic, location and log-scale (raised to kMinLogScale). Returns -log2 of

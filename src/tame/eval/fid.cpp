@@ -9,9 +9,6 @@ namespace nn = torch::nn;
 namespace {
 constexpr int64_t kBatch = 500;  // images per classifier batch
 
-torch::Tensor unit(const torch::Tensor& x, int64_t levels) {
-  return x.to(torch::kFloat) / static_cast<double>(levels - 1);
-}
 }  // namespace
 
 double classifier_accuracy(FidClassifierImpl& net, const torch::Tensor& images, int64_t levels,
@@ -22,7 +19,7 @@ double classifier_accuracy(FidClassifierImpl& net, const torch::Tensor& images, 
   const int64_t n = images.size(0);
   for (int64_t b = 0; b < n; b += kBatch) {
     const int64_t e = std::min(n, b + kBatch);
-    auto guess = net.forward(unit(images.slice(0, b, e), levels)).argmax(1);
+    auto guess = net.forward(classifier_input(images.slice(0, b, e), levels)).argmax(1);
     right += (guess == labels.slice(0, b, e)).sum().item<int64_t>();
   }
   return n ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
@@ -48,7 +45,7 @@ TrainedClassifier train_classifier(const Dataset& train, const Dataset& test,
     auto index = torch::tensor(order, torch::kLong);
     for (int64_t b = 0; b < batches; ++b) {
       auto rows = index.slice(0, b * o.batch_size, std::min(n, (b + 1) * o.batch_size));
-      auto x = unit(train.images.index_select(0, rows), train.levels);
+      auto x = classifier_input(train.images.index_select(0, rows), train.levels);
       auto loss = torch::cross_entropy_loss(c.net->forward(x), train.labels.index_select(0, rows));
       adam.zero_grad();
       loss.backward();
@@ -82,7 +79,8 @@ torch::Tensor fid_features(FidClassifierImpl& net, const torch::Tensor& images, 
   std::vector<torch::Tensor> parts;
   for (int64_t b = 0; b < images.size(0); b += kBatch)
     parts.push_back(
-        net.features(unit(images.slice(0, b, std::min(images.size(0), b + kBatch)).cpu(), levels))
+        net.features(classifier_input(
+                         images.slice(0, b, std::min(images.size(0), b + kBatch)).cpu(), levels))
             .to(torch::kDouble));
   return torch::cat(parts);
 }

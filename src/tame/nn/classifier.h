@@ -14,6 +14,12 @@
 
 namespace tame {
 
+/// What the classifier reads: images (integer, or float in level units) of
+/// K levels as x / (K - 1), in [0, 1].
+inline torch::Tensor classifier_input(const torch::Tensor& x, int64_t levels) {
+  return x.to(torch::kFloat) / static_cast<double>(levels - 1);
+}
+
 class FidClassifierImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kFeatures = 128;

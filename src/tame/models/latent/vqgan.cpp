@@ -91,9 +91,9 @@ torch::Tensor VqGan::discriminate(const torch::Tensor& x_unit) {
 torch::Tensor VqGan::perceptual_distance(const torch::Tensor& a, const torch::Tensor& b) {
   if (perceptual_.is_empty()) return torch::zeros({a.size(0)}, a.options());
   auto fa = perceptual_->activations(a), fb = perceptual_->activations(b);
+  auto unit = [](const torch::Tensor& f) { return f / (f.pow(2).sum(1, true).sqrt() + 1e-10); };
   auto total = torch::zeros({a.size(0)}, a.options());
   for (size_t l = 0; l < fa.size(); ++l) {
-    auto unit = [](const torch::Tensor& f) { return f / (f.pow(2).sum(1, true).sqrt() + 1e-10); };
     auto d = (unit(fa[l]) - unit(fb[l])).pow(2).sum(1);  // [B] or [B, H, W]
     total = total + (d.dim() > 1 ? d.flatten(1).mean(1) : d);
   }
@@ -114,11 +114,11 @@ StepResult VqGan::train_step(const torch::Tensor& x, Optimizers& optimizers,
   auto& ae_opt = *optimizers[0].optimizer;
   auto& d_opt = *optimizers[1].optimizer;
   const bool adversarial = context.step >= gan_options.disc_start;
-  const double dims = static_cast<double>(shape_.dims()), K1 = static_cast<double>(levels_ - 1);
+  const double dims = static_cast<double>(shape_.dims());
   ae_opt.zero_grad();
   auto t = terms(x);
-  auto fake = pixel_mean(t.params) / K1;  // the mean image in [0, 1]
-  auto real = x.to(fake.dtype()) / K1;
+  auto fake = classifier_input(pixel_mean(t.params), levels_);  // the mean image in [0, 1]
+  auto real = classifier_input(x, levels_);
   auto perceptual = perceptual_distance(real, fake).mean();
   auto rec = t.objective.mean() / dims + gan_options.perceptual_weight * perceptual;
   auto total = rec;

@@ -47,7 +47,7 @@ void add_conv(steps::Feedforward& f, const nn::Conv2dImpl& c) {
 }
 
 // The encoder's or decoder's layers as a Feedforward from map `in`.
-steps::Feedforward feedforward_of(const nn::Sequential& seq, steps::MapShape in) {
+steps::Feedforward sequential_feedforward(const nn::Sequential& seq, steps::MapShape in) {
   steps::Feedforward f(in);
   for (const auto& m : seq->children()) {
     if (auto c = std::dynamic_pointer_cast<nn::Conv2dImpl>(m)) {
@@ -259,8 +259,8 @@ std::unique_ptr<ImageCoder> VqVae::codes_coder(std::unique_ptr<ImageCoder> prior
   torch::NoGradGuard g;
   const int64_t C = shape_.channels, H = shape_.height, W = shape_.width;
   CodeNets nets;
-  nets.encoder = feedforward_of(encoder_, {H, W, C});
-  nets.decoder = feedforward_of(decoder_, {H / 4, W / 4, options.code_dim});
+  nets.encoder = sequential_feedforward(encoder_, {H, W, C});
+  nets.decoder = sequential_feedforward(decoder_, {H / 4, W / 4, options.code_dim});
   auto e = codebook_.detach().to(torch::kCPU, torch::kFloat).contiguous();
   nets.codebook.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
   nets.codes = options.codes;
