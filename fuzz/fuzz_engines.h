@@ -1,11 +1,14 @@
-// Two tiny step engines (1 channel, 4 levels, any image size) and a tiny
-// bits-back coder (1x4x4 images, 4 levels, 3 latents) with fixed pseudo-random
-// weights, shared by the fuzz target and the program that writes its seed corpus.
+// Two tiny step engines (1 channel, 4 levels, any image size), a tiny
+// bits-back coder (1x4x4 images, 4 levels, 3 latents) and a tiny flow coder
+// (1x4x4, 4 levels: logit, squeeze, affine coupling, scale, a 1x1 row) with
+// fixed pseudo-random weights, shared by the fuzz target and the program that
+// writes its seed corpus.
 #pragma once
 
 #include <memory>
 
 #include "tame/codec/bits_back.h"
+#include "tame/codec/flow_coder.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 namespace tame::fuzz {
@@ -78,6 +81,50 @@ inline std::unique_ptr<ImageCoder> bits_back_coder() {
   nets.decoder.add_tanh();
   nets.decoder.add_dense(random_dense(8, 64, s), {4, 4, 4});  // 4 logits a pixel
   return std::make_unique<BitsBackCoder>(std::move(nets), ImageSize{1, 4, 4}, 4);
+}
+
+inline std::unique_ptr<ImageCoder> flow_coder() {
+  uint64_t s = 4;
+  FlowProgram p;
+  p.channels = 1;
+  p.height = 4;
+  p.width = 4;
+  auto step = [](FlowStep::Kind kind, int64_t c, int64_t h, int64_t w) {
+    FlowStep f;
+    f.kind = kind;
+    f.channels = c;
+    f.height = h;
+    f.width = w;
+    return f;
+  };
+  FlowStep logit = step(FlowStep::Kind::kLogit, 1, 4, 4);
+  logit.alpha = 0.05;
+  p.steps.push_back(logit);
+  FlowStep squeeze = step(FlowStep::Kind::kPermute, 1, 4, 4);
+  for (int64_t c = 0; c < 4; ++c)
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 2; ++j) squeeze.from.push_back((2 * i + c / 2) * 4 + 2 * j + c % 2);
+  p.steps.push_back(squeeze);
+  FlowStep coupling = step(FlowStep::Kind::kCoupling, 4, 2, 2);
+  coupling.reads = 2;
+  coupling.first = 2;
+  coupling.bound = 2.0;
+  coupling.net = steps::Feedforward({2, 2, 2});
+  coupling.net.add_conv(random_dense(18, 4, s), 3, 1, 1);
+  p.steps.push_back(coupling);
+  FlowStep scale = step(FlowStep::Kind::kScale, 4, 2, 2);
+  for (int64_t i = 0; i < 16; ++i) {
+    scale.a.push_back(0.5 + 0.1 * static_cast<double>(i));
+    scale.t.push_back(0.01 * static_cast<double>(i));
+  }
+  p.steps.push_back(scale);
+  FlowStep row = step(FlowStep::Kind::kRow, 4, 2, 2);
+  row.row = 1;
+  row.w = {0.3, -1.5, 0.2, 0.1};
+  p.steps.push_back(row);
+  FlowNets nets;
+  nets.flow = std::move(p);
+  return std::make_unique<FlowCoder>(std::move(nets), ImageSize{1, 4, 4}, 4);
 }
 
 }  // namespace tame::fuzz

@@ -69,7 +69,9 @@ TEST(VqVae, CodebookLossMovesEntriesTowardsTheirEncodings) {
   auto after = m->codebook().detach();
   auto chosen = torch::zeros({8}, torch::kBool).index_fill_(0, q.index, true);
   for (int64_t k = 0; k < 8; ++k) {
-    if (!chosen[k].item<bool>()) EXPECT_TRUE(torch::equal(after[k], before[k])) << k;
+    if (!chosen[k].item<bool>()) {
+      EXPECT_TRUE(torch::equal(after[k], before[k])) << k;
+    }
   }
   auto moved = (z_e - after.index_select(0, q.index)).pow(2).sum().item<double>();
   EXPECT_LT(moved, dist_before);

@@ -24,21 +24,6 @@ constexpr uint64_t kStartSeed = 0x74616d6562626b31ull;
 // 8 cores, at 16 (S + 3) bits of start each.
 constexpr int64_t kDefaultChains = 8;
 
-// e^x from + - * / and exact scalings (floor, ldexp): x = k ln 2 + r with
-// |r| <= ln 2 / 2, and e^r = 1 + r (1 + r/2 (1 + ... (1 + r/11))), each 1/n a
-// constant; the truncation error is below 1e-14 relative, far under erfc's.
-double det_exp_double(double x) {
-  static constexpr double kInverse[12] = {0,       1.0,     1.0 / 2, 1.0 / 3, 1.0 / 4,  1.0 / 5,
-                                          1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11};
-  if (x < -745.0) return 0.0;
-  x = std::min(x, 709.0);
-  const double k = std::floor(x * 1.4426950408889634 + 0.5);
-  const double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
-  double p = 1.0;
-  for (int n = 11; n >= 1; --n) p = 1.0 + r * p * kInverse[n];
-  return std::ldexp(p, static_cast<int>(k));
-}
-
 // The seed of a block's start: a hash of its images, so that every chain
 // starts from other bits (a shared start would draw every chain's first z
 // from the same quantiles); the decoder knows the images when it checks it.
@@ -90,6 +75,42 @@ double det_normal_cdf(double x) {
   const double t = 1.0 / (1.0 + 0.5 * z);
   const double e = t * det_exp_double(-z * z + (erfc_poly(t) - p1));
   return 0.5 * (u >= 0 ? e : 2.0 - e);
+}
+
+// e^x from + - * / and exact scalings (floor, ldexp): x = k ln 2 + r with
+// |r| <= ln 2 / 2, and e^r = 1 + r (1 + r/2 (1 + ... (1 + r/11))), each 1/n a
+// constant; the truncation error is below 1e-14 relative, far under erfc's.
+double det_exp_double(double x) {
+  static constexpr double kInverse[12] = {0,       1.0,     1.0 / 2, 1.0 / 3, 1.0 / 4,  1.0 / 5,
+                                          1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11};
+  if (x < -745.0) return 0.0;
+  x = std::min(x, 709.0);
+  const double k = std::floor(x * 1.4426950408889634 + 0.5);
+  const double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
+  double p = 1.0;
+  for (int n = 11; n >= 1; --n) p = 1.0 + r * p * kInverse[n];
+  return std::ldexp(p, static_cast<int>(k));
+}
+
+// ln x = e ln 2 + 2 atanh(s), x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp,
+// exact) and s = (m - 1) / (m + 1), |s| < 0.172: the series s + s^3/3 + ...
+// to s^25 leaves an error below 1e-16 relative.
+double det_log_double(double x) {
+  if (!(x > 0))
+    return x == 0 ? -std::numeric_limits<double>::infinity()
+                  : std::numeric_limits<double>::quiet_NaN();
+  if (x == std::numeric_limits<double>::infinity()) return x;
+  int e = 0;
+  double m = std::frexp(x, &e);  // m in [0.5, 1)
+  if (m < 0.70710678118654752440) {
+    m *= 2;
+    --e;
+  }
+  const double s = (m - 1) / (m + 1), s2 = s * s;
+  double p = 0;
+  for (int n = 25; n >= 3; n -= 2) p = (p + 1.0 / n) * s2;
+  const double k = static_cast<double>(e);
+  return k * 0.693147180369123816490 + (2 * s * (1 + p) + k * 1.90821492927058770002e-10);
 }
 
 const NormalBuckets& normal_buckets() {
@@ -180,9 +201,7 @@ uint64_t BitsBackCoder::fingerprint() const {
 
 int64_t BitsBackCoder::max_block() const { return kMaxFileBlock; }
 
-int64_t BitsBackCoder::default_block(int64_t images) const {
-  return std::max<int64_t>(1, (images + kDefaultChains - 1) / kDefaultChains);
-}
+int64_t BitsBackCoder::default_block(int64_t images) const { return chained_default_block(images); }
 
 void BitsBackCoder::check_size(ImageSize size) const {
   if (size != size_)
@@ -267,7 +286,8 @@ double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector
                          cdf, value);
 }
 
-void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) const {
+void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
+                               double& model) const {
   const int64_t L = nets_.latent, D = size_.dims();
   std::vector<uint32_t> z(L), cdf(levels_ + 1);
   const std::vector<Table> q = posterior(x);
@@ -277,8 +297,8 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
     const auto [start, freq] = slot_of(q[d], z[d]);
     rans_pop(m, start, freq, kPosteriorPrecision);
     const double bits = kPosteriorPrecision - std::log2(static_cast<double>(freq));
-    stats.ideal -= bits;
-    stats.model -= bits;
+    ideal -= bits;
+    model -= bits;
   }
   // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
   std::vector<float> features;
@@ -287,21 +307,21 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, Stats& stats) 
     EncodeStats e;
     push_block(m, *nets_.engine, ImageBlock{size_, 1, std::vector<uint16_t>(x, x + D)}, &e,
                features.data());
-    stats.ideal += e.ideal_bits;
-    stats.model += e.model_bits;
+    ideal += e.ideal_bits;
+    model += e.model_bits;
   } else {
     std::vector<float> params(subpixel_params());
     for (int64_t t = D; t-- > 0;) {
-      stats.model += subpixel_cdf(features.data(), t, params, cdf.data(), x[t]);
-      stats.ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
+      model += subpixel_cdf(features.data(), t, params, cdf.data(), x[t]);
+      ideal += kCodecPrecision - std::log2(static_cast<double>(cdf[x[t] + 1] - cdf[x[t]]));
       push_symbol(m, cdf.data(), x[t], kCodecPrecision);
     }
   }
   // 3. z with the prior.
   for (int64_t d = L; d-- > 0;) {
     const double bits = push_prior(m, z[d]);
-    stats.ideal += bits;
-    stats.model += bits;
+    ideal += bits;
+    model += bits;
   }
 }
 
@@ -329,60 +349,72 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   }
 }
 
-bool BitsBackCoder::push_chain(RansMessage& m, const ImageBlock& block, int64_t initial,
-                               Stats& stats, const std::function<void()>& image_done) const {
-  const uint64_t seed = start_seed(block);
-  for (int64_t s = 0; s < initial; ++s) rans_push(m, start_symbol(seed, s), 1, kStartBits);
-  rans_push(m, static_cast<uint32_t>(initial), 1, kStartBits);
-  for (int64_t s = 0; s < kCover; ++s) rans_push(m, start_symbol(seed, -1 - s), 1, kStartBits);
-  const int64_t D = size_.dims();
-  try {
-    // The decoder pops image 0 first.
-    for (int64_t b = block.n; b-- > 0;) {
-      push_image(m, block.values.data() + b * D, stats);
-      image_done();
-    }
-  } catch (const Error&) {
-    return false;  // a pop of z found the message dry: start again with more bits
-  }
-  return true;
-}
-
 void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
                                 const UnitsDone& done) const {
   check_size(block.size);
   // Enough for the first image's z in nearly every case: the prior's bits.
   int64_t bits = 1;
   while ((int64_t{1} << bits) < values()) ++bits;
-  int64_t initial = (nets_.latent * bits + kStartBits - 1) / kStartBits + 4;
+  push_chained(
+      m, block, (nets_.latent * bits + kStartBits - 1) / kStartBits + 4,
+      [this](RansMessage& t, const uint16_t* x, double& ideal, double& model) {
+        push_image(t, x, ideal, model);
+      },
+      stats, done);
+}
+
+ImageBlock BitsBackCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
+                                     const UnitsDone& done) const {
+  check_size(size);
+  return pop_chained(
+      m, n, size, [this](RansMessage& t, uint16_t* x) { pop_image(t, x); }, done);
+}
+
+// ------------------------------------------------------------------ the chain
+
+int64_t chained_default_block(int64_t images) {
+  return std::max<int64_t>(1, (images + kDefaultChains - 1) / kDefaultChains);
+}
+
+void push_chained(RansMessage& m, const ImageBlock& block, int64_t initial, const ChainPush& push,
+                  EncodeStats* stats, const UnitsDone& done) {
+  const uint64_t seed = start_seed(block);
+  const int64_t D = block.size.dims();
   int64_t reported = 0;  // progress: n images in all, even when the chain starts again
-  auto image_done = [&] {
-    if (reported == block.n) return;
-    ++reported;
-    if (done) done(1);
-  };
   for (;; initial *= 2) {
     if (initial >= (int64_t{1} << kStartBits))
       throw Error("bits-back coding: the chain's start ran dry");
     RansMessage t = m;
-    Stats s;
-    if (!push_chain(t, block, initial, s, image_done)) continue;
+    for (int64_t s = 0; s < initial; ++s) rans_push(t, start_symbol(seed, s), 1, kStartBits);
+    rans_push(t, static_cast<uint32_t>(initial), 1, kStartBits);
+    for (int64_t s = 0; s < kCover; ++s) rans_push(t, start_symbol(seed, -1 - s), 1, kStartBits);
+    double ideal = 0, model = 0;
+    try {
+      for (int64_t b = block.n; b-- > 0;) {  // the decoder pops image 0 first
+        push(t, block.values.data() + b * D, ideal, model);
+        if (block.n - b > reported) {
+          reported = block.n - b;
+          if (done) done(1);
+        }
+      }
+    } catch (const TruncatedMessage&) {
+      continue;  // a pop found the message dry: start again with more bits
+    }
     m = std::move(t);
     if (stats) {
-      stats->ideal_bits += s.ideal;
-      stats->model_bits += s.model;
+      stats->ideal_bits += ideal;
+      stats->model_bits += model;
       stats->chain_bits += static_cast<double>((initial + 1 + kCover) * kStartBits);
     }
     return;
   }
 }
 
-ImageBlock BitsBackCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
-                                     const UnitsDone& done) const {
-  check_size(size);
+ImageBlock pop_chained(RansMessage& m, int64_t n, ImageSize size, const ChainPop& pop,
+                       const UnitsDone& done) {
   ImageBlock block{size, n, std::vector<uint16_t>(n * size.dims())};
   for (int64_t b = 0; b < n; ++b) {
-    pop_image(m, block.values.data() + b * size.dims());
+    pop(m, block.values.data() + b * size.dims());
     if (done) done(1);
   }
   // The start, top down: the cover, the count, the initial symbols.

@@ -61,6 +61,29 @@ constexpr uint32_t kPosteriorPrecision = 24;  // the posterior tables sum to 2^2
 /// The standard normal CDF from + - * / alone (a rational erfc approximation
 /// and an exp of its own; relative error below 2e-7): the same bits everywhere.
 double det_normal_cdf(double x);
+/// e^x and ln x (x > 0) the same way, from + - * / and exact scalings
+/// (floor, ldexp, frexp): relative error below 1e-14.
+double det_exp_double(double x);
+double det_log_double(double x);
+
+/// The chain that BB-ANS coders share (the comment above): a block's images
+/// pushed last first onto one message over a pseudo-random start of at least
+/// `initial` 16-bit symbols, doubled until the first image's pops find bits
+/// (a push that finds the message dry throws TruncatedMessage). `push` pushes
+/// one image and adds its ideal and model bits; the start goes to
+/// stats->chain_bits.
+using ChainPush =
+    std::function<void(RansMessage& m, const uint16_t* x, double& ideal, double& model)>;
+using ChainPop = std::function<void(RansMessage& m, uint16_t* x)>;
+void push_chained(RansMessage& m, const ImageBlock& block, int64_t initial, const ChainPush& push,
+                  EncodeStats* stats, const UnitsDone& done);
+/// Pops n images of `size` with `pop`, then pops the chain's start and checks
+/// every symbol of it: a message that ends elsewhere is corrupt.
+ImageBlock pop_chained(RansMessage& m, int64_t n, ImageSize size, const ChainPop& pop,
+                       const UnitsDone& done);
+/// Blocks of a chained coder's file when the caller leaves it to the coder:
+/// 8 chains (threads for up to 8 cores).
+int64_t chained_default_block(int64_t images);
 
 /// The 2^kLatentBits equal-mass buckets of N(0, 1): edges (2^b + 1, the first
 /// -inf and the last +inf) and medians (2^b), computed once per process by
@@ -128,9 +151,6 @@ class BitsBackCoder : public ImageCoder {
                         const UnitsDone& done) const override;
 
  private:
-  struct Stats {
-    double ideal = 0, model = 0;
-  };
   // One latent variable's posterior table: Gaussian buckets entry by entry,
   // or a categorical's whole table.
   struct Table {
@@ -153,9 +173,7 @@ class BitsBackCoder : public ImageCoder {
   // parameters gathered into `params`; returns -log2 p(value) when value >= 0.
   double subpixel_cdf(const float* features, int64_t t, std::vector<float>& params, uint32_t* cdf,
                       int64_t value) const;
-  bool push_chain(RansMessage& m, const ImageBlock& block, int64_t initial, Stats& stats,
-                  const std::function<void()>& image_done) const;
-  void push_image(RansMessage& m, const uint16_t* x, Stats& stats) const;
+  void push_image(RansMessage& m, const uint16_t* x, double& ideal, double& model) const;
   void pop_image(RansMessage& m, uint16_t* x) const;
   void check_size(ImageSize size) const;
 

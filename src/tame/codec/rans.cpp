@@ -35,7 +35,7 @@ void rans_pop(RansMessage& m, uint32_t start, uint32_t freq, uint32_t precision)
     throw Error("rans: symbol does not contain the slot");
   uint64_t x = freq * (m.head >> precision) + slot - start;
   if (x < kRansL) {
-    if (m.tail.empty()) throw Error("rans: stream is truncated");
+    if (m.tail.empty()) throw TruncatedMessage("rans: stream is truncated");
     x = (x << 32) | m.tail.back();
     m.tail.pop_back();
   }

@@ -29,11 +29,20 @@
 #include <vector>
 
 #include "tame/dist/integer_cdf.h"  // find_symbol
+#include "tame/error.h"
 
 namespace tame {
 
 constexpr uint32_t kMaxPrecision = 31;
 constexpr uint64_t kRansL = uint64_t{1} << 31;  // lower bound of the head
+
+/// What rans_pop() throws when a pop needs a word and the tail has none: for a
+/// decoder, a truncated file; for a bits-back encoder, a chain whose start was
+/// too short (it starts again with more bits).
+class TruncatedMessage : public Error {
+ public:
+  using Error::Error;
+};
 
 /// An ANS message: the state the coder's functions push onto and pop from.
 struct RansMessage {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tame/dist/likelihood.h"
+#include "tame/nn/masked_conv.h"  // to_step_dense
 
 namespace tame::flows {
 
@@ -56,6 +57,51 @@ std::pair<torch::Tensor, torch::Tensor> VariationalDequantizer::sample(const tor
       torch::randn(x.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
   auto [u, logdet] = transform(eps, x);
   return {u, standard_normal_log_prob(eps.flatten(1)) - logdet};
+}
+
+FlowProgram VariationalDequantizer::program(ImageShape shape) const {
+  const int64_t C = shape.channels, H = shape.height, W = shape.width;
+  FlowProgram p;
+  p.channels = C;
+  p.height = H;
+  p.width = W;
+  steps::Feedforward context({H, W, C});
+  for (size_t i = 0; i < context_->size(); ++i)
+    if (auto conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(context_->ptr(i))) {
+      context.add_conv(to_step_dense(*conv), 3, 1, 1);
+      context.add_relu();  // every convolution of h is followed by a ReLU
+    }
+  const int64_t hidden = context.output().channels;
+  p.context = std::move(context);
+  auto step = [&](FlowStep::Kind kind) {
+    FlowStep s;
+    s.kind = kind;
+    s.channels = C;
+    s.height = H;
+    s.width = W;
+    return s;
+  };
+  p.steps.push_back(step(FlowStep::Kind::kLogit));  // z = logit(u), alpha 0
+  for (size_t i = couplings_.size(); i-- > 0;) {
+    FlowStep s = step(FlowStep::Kind::kCoupling);
+    auto m = masks_[i].to(torch::kCPU, torch::kFloat).contiguous();
+    for (int64_t j = 0; j < m.numel(); ++j) s.mask.push_back(m.data_ptr<float>()[j] != 0.0f);
+    s.reads = C;
+    s.context = true;
+    s.inverse = true;
+    s.bound = bound_;
+    s.net = couplings_[i]->feedforward({H, W, C + hidden});
+    p.steps.push_back(std::move(s));
+  }
+  FlowStep affine = step(FlowStep::Kind::kCoupling);  // eps = (z - mu(h)) e^-logs(h)
+  affine.context = true;
+  affine.shift_first = true;
+  affine.inverse = true;
+  affine.bound = bound_;
+  affine.net = steps::Feedforward({H, W, hidden});
+  affine.net.add_conv(to_step_dense(*affine_), 3, 1, 1);
+  p.steps.push_back(std::move(affine));
+  return p;
 }
 
 std::shared_ptr<VariationalDequantizer> make_dequantizer(const std::string& kind, ImageShape shape,

@@ -31,6 +31,10 @@ class VariationalDequantizer : public torch::nn::Module {
   /// The map eps -> u given x, with log|det du/deps| [B]; sample() applies it to
   /// standard normal eps.
   Result transform(const torch::Tensor& eps, const torch::Tensor& x);
+  /// The inverse map u -> eps given x as a coder's program (codec/flow_coder.h):
+  /// the logit, the couplings last to first and the affine, inverted, with the
+  /// context h(x) as the program's context network.
+  FlowProgram program(ImageShape shape) const;
 
  private:
   int64_t levels_;

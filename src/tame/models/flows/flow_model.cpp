@@ -74,6 +74,24 @@ torch::Tensor FlowModel::sample(int64_t n, double temperature) {
   return torch::floor(y * static_cast<double>(levels_)).clamp(0, levels_ - 1).to(torch::kUInt8);
 }
 
+std::unique_ptr<ImageCoder> FlowModel::coder() {
+  if (base_ != FlowBase::kNormal) return nullptr;
+  return std::make_unique<FlowCoder>(
+      programs(), ImageSize{shape_.channels, shape_.height, shape_.width}, levels_);
+}
+
+FlowNets FlowModel::programs() {
+  torch::NoGradGuard g;
+  FlowNets nets;
+  nets.flow.channels = shape_.channels;
+  nets.flow.height = shape_.height;
+  nets.flow.width = shape_.width;
+  TORCH_CHECK(transform_->add_steps(nets.flow, shape_) == shape_,
+              "flow coder: the transform does not keep the image's shape");
+  if (dequantizer_) nets.dequantizer = dequantizer_->program(shape_);
+  return nets;
+}
+
 flows::TransformPtr logit_then(const char* model, double alpha, flows::TransformPtr body) {
   TORCH_CHECK(alpha > 0 && alpha < 0.5, model, ": alpha must be in (0, 0.5), got ", alpha);
   return std::make_shared<flows::Composite>(

@@ -42,6 +42,12 @@ class FlowModel : public ImageModel {
   /// z ~ base (normal: N(0, T^2)), x = floor(K f^-1(z)) clipped to the levels.
   torch::Tensor sample(int64_t n, double temperature = 1.0) override;
   Bound bound() const override { return Bound::kUpper; }
+  /// Local bits-back coding of the flow over its dequantization
+  /// (codec/flow_coder.h); nullptr for a uniform base.
+  static constexpr bool kCodec = true;
+  std::unique_ptr<ImageCoder> coder() override;
+  /// What the coder runs: the transform and the dequantizer as programs.
+  FlowNets programs();
 
   /// log p(y) - log q(u|x) - D log K for one dequantization draw: [B] (nats).
   torch::Tensor log_weight(const torch::Tensor& x);

@@ -2,6 +2,10 @@
 
 #include <cmath>
 
+#include "tame/codec/bits_back.h"  // det_exp_double
+#include "tame/error.h"
+#include "tame/nn/masked_conv.h"  // to_step_dense
+
 namespace tame::flows {
 
 torch::Tensor sum_per_example(const torch::Tensor& t) { return t.flatten(1).sum(1); }
@@ -242,6 +246,184 @@ Result Logit::inverse(const torch::Tensor& y) {
   auto p = torch::sigmoid(y);
   auto x = (p - alpha_) / (1.0 - 2.0 * alpha_);
   return {x, sum_per_example(torch::log(p) + torch::log1p(-p) - std::log(1.0 - 2.0 * alpha_))};
+}
+
+// ------------------------------------------------- the coder's programs
+
+namespace {
+
+FlowStep step_of(FlowStep::Kind kind, ImageShape in) {
+  FlowStep s;
+  s.kind = kind;
+  s.channels = in.channels;
+  s.height = in.height;
+  s.width = in.width;
+  return s;
+}
+
+std::vector<uint8_t> mask_bytes(const torch::Tensor& mask) {
+  auto m = mask.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<uint8_t> out(m.numel());
+  for (int64_t i = 0; i < m.numel(); ++i) out[i] = m.data_ptr<float>()[i] != 0.0f;
+  return out;
+}
+
+std::vector<double> doubles(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
+// A coupling step over the whole prefix: its net reads the masked state.
+FlowStep coupling_step(ImageShape in, const torch::Tensor& mask, const Conditioner& net,
+                       bool additive, double bound) {
+  FlowStep s = step_of(FlowStep::Kind::kCoupling, in);
+  s.mask = mask_bytes(mask);
+  s.reads = in.channels;
+  s.additive = additive;
+  s.bound = bound;
+  s.net = net->feedforward({in.height, in.width, in.channels});
+  return s;
+}
+
+}  // namespace
+
+ImageShape Transform::add_steps(FlowProgram&, ImageShape) const {
+  throw Error("this flow has a transform without a form for the codec");
+}
+
+ImageShape Composite::add_steps(FlowProgram& p, ImageShape in) const {
+  for (const auto& part : parts_) in = part->add_steps(p, in);
+  return in;
+}
+
+ImageShape Inverse::add_steps(FlowProgram& p, ImageShape in) const {
+  if (!std::dynamic_pointer_cast<Squeeze>(t_))
+    throw Error("this flow inverts a transform the codec has no form for");
+  // The squeeze's permutation of a [C, 2h, 2w] prefix, reversed.
+  const ImageShape out{in.channels / 4, 2 * in.height, 2 * in.width};
+  FlowProgram squeeze;
+  Squeeze().add_steps(squeeze, out);
+  FlowStep s = step_of(FlowStep::Kind::kPermute, out);
+  s.from.resize(squeeze.steps[0].from.size());
+  for (size_t i = 0; i < s.from.size(); ++i)
+    s.from[squeeze.steps[0].from[i]] = static_cast<int64_t>(i);
+  p.steps.push_back(std::move(s));
+  return out;
+}
+
+steps::Feedforward ConditionerImpl::feedforward(steps::MapShape in) const {
+  steps::Feedforward f(in);
+  f.add_conv(to_step_dense(*c1_), 3, 1, 1);
+  f.add_relu();
+  f.add_conv(to_step_dense(*c2_), 1, 1, 0);
+  f.add_relu();
+  f.add_conv(to_step_dense(*c3_), 3, 1, 1);
+  return f;
+}
+
+ImageShape AdditiveCoupling::add_steps(FlowProgram& p, ImageShape in) const {
+  p.steps.push_back(coupling_step(in, mask_, net_, /*additive=*/true, 0.0));
+  return in;
+}
+
+ImageShape DiagonalScale::add_steps(FlowProgram& p, ImageShape in) const {
+  FlowStep s = step_of(FlowStep::Kind::kScale, in);
+  for (double ls : doubles(log_scale)) s.a.push_back(det_exp_double(ls));
+  s.t.assign(s.a.size(), 0.0);
+  p.steps.push_back(std::move(s));
+  return in;
+}
+
+ImageShape AffineCoupling::add_steps(FlowProgram& p, ImageShape in) const {
+  p.steps.push_back(coupling_step(in, mask_, net_, /*additive=*/false, bound_));
+  return in;
+}
+
+ImageShape Squeeze::add_steps(FlowProgram& p, ImageShape in) const {
+  const int64_t C = in.channels, H = in.height, W = in.width, h = H / 2, w = W / 2;
+  if (H % 2 != 0 || W % 2 != 0) throw Error("squeeze needs an even height and width");
+  FlowStep s = step_of(FlowStep::Kind::kPermute, in);
+  s.from.resize(C * H * W);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t dy = 0; dy < 2; ++dy)
+      for (int64_t dx = 0; dx < 2; ++dx)
+        for (int64_t i = 0; i < h; ++i)
+          for (int64_t j = 0; j < w; ++j)
+            s.from[((c * 4 + dy * 2 + dx) * h + i) * w + j] = (c * H + 2 * i + dy) * W + 2 * j + dx;
+  p.steps.push_back(std::move(s));
+  return {4 * C, h, w};
+}
+
+ImageShape ActNorm::add_steps(FlowProgram& p, ImageShape in) const {
+  FlowStep s = step_of(FlowStep::Kind::kScale, in);
+  const std::vector<double> b = doubles(bias), ls = doubles(log_scale);
+  const int64_t P = in.height * in.width;
+  for (int64_t c = 0; c < in.channels; ++c) {  // y = (x + b) e^ls
+    const double a = det_exp_double(ls[c]);
+    for (int64_t q = 0; q < P; ++q) {
+      s.a.push_back(a);
+      s.t.push_back(b[c] * a);
+    }
+  }
+  p.steps.push_back(std::move(s));
+  return in;
+}
+
+ImageShape InvConv1x1::add_steps(FlowProgram& p, ImageShape in) const {
+  // y = P L U x per pixel: the rows of U (first to last: each reads only the
+  // channels after it, not yet changed), the rows of L (last to first), then P.
+  const int64_t C = in.channels, HW = in.height * in.width;
+  const std::vector<double> l = doubles(lower_ * lower_mask_),
+                            u = doubles(upper_ * lower_mask_.t()), sign = doubles(sign_),
+                            ls = doubles(log_s), perm = doubles(p_);
+  for (int64_t i = 0; i < C; ++i) {
+    FlowStep s = step_of(FlowStep::Kind::kRow, in);
+    s.row = i;
+    s.w.assign(C, 0.0);
+    for (int64_t j = i + 1; j < C; ++j) s.w[j] = u[i * C + j];
+    s.w[i] = sign[i] * det_exp_double(ls[i]);
+    p.steps.push_back(std::move(s));
+  }
+  for (int64_t i = C; i-- > 0;) {
+    FlowStep s = step_of(FlowStep::Kind::kRow, in);
+    s.row = i;
+    s.w.assign(C, 0.0);
+    for (int64_t j = 0; j < i; ++j) s.w[j] = l[i * C + j];
+    s.w[i] = 1.0;
+    p.steps.push_back(std::move(s));
+  }
+  FlowStep s = step_of(FlowStep::Kind::kPermute, in);
+  s.from.resize(C * HW);
+  for (int64_t c = 0; c < C; ++c) {
+    int64_t d = 0;
+    while (d < C && perm[c * C + d] == 0.0) ++d;  // y_c = v_d where P[c][d] = 1
+    if (d == C) throw Error("the 1x1 convolution's P is not a permutation");
+    for (int64_t q = 0; q < HW; ++q) s.from[c * HW + q] = d * HW + q;
+  }
+  p.steps.push_back(std::move(s));
+  return in;
+}
+
+ImageShape Split::add_steps(FlowProgram& p, ImageShape in) const {
+  if (net_) {  // x2 -> (x2 - mu(x1)) e^-logs(x1), from x1 before the inner flow changes it
+    FlowStep s = step_of(FlowStep::Kind::kCoupling, in);
+    s.reads = keep_;
+    s.first = keep_;
+    s.shift_first = true;
+    s.inverse = true;
+    s.bound = bound_;
+    s.net = net_->feedforward({in.height, in.width, keep_});
+    p.steps.push_back(std::move(s));
+  }
+  inner_->add_steps(p, {keep_, in.height, in.width});
+  return in;
+}
+
+ImageShape Logit::add_steps(FlowProgram& p, ImageShape in) const {
+  FlowStep s = step_of(FlowStep::Kind::kLogit, in);
+  s.alpha = alpha_;
+  p.steps.push_back(std::move(s));
+  return in;
 }
 
 }  // namespace tame::flows

@@ -26,6 +26,10 @@
 //                     own log-det, so that every term of the bound is visible
 // The couplings split by a fixed binary mask: checkerboard or channel halves
 // (mask_parity swaps the halves, which is how successive couplings mix).
+//
+// Each transform also writes itself as steps of a flow program
+// (add_steps(), codec/flow_coder.h): the form the codec codes by local
+// bits-back, on fixed-order kernels.
 #pragma once
 
 #include <torch/torch.h>
@@ -33,6 +37,10 @@
 #include <memory>
 #include <utility>
 #include <vector>
+
+#include "tame/codec/flow_coder.h"
+#include "tame/common.h"
+#include "tame/nn/feedforward.h"
 
 namespace tame::flows {
 
@@ -48,6 +56,10 @@ class Transform : public torch::nn::Module {
  public:
   virtual Result forward(const torch::Tensor& x) = 0;
   virtual Result inverse(const torch::Tensor& y) = 0;
+  /// Appends this transform, data side to latent side, to a coder's program:
+  /// it maps the state's first in.dims() coordinates, of shape `in`; returns
+  /// the shape it leaves them in. The default throws an Error (no such form).
+  virtual ImageShape add_steps(FlowProgram& p, ImageShape in) const;
 };
 using TransformPtr = std::shared_ptr<Transform>;
 
@@ -56,6 +68,7 @@ class Composite : public Transform {
   explicit Composite(std::vector<TransformPtr> parts);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
   const std::vector<TransformPtr>& parts() const { return parts_; }
 
  private:
@@ -67,6 +80,8 @@ class Inverse : public Transform {
   explicit Inverse(TransformPtr t);
   Result forward(const torch::Tensor& x) override { return t_->inverse(x); }
   Result inverse(const torch::Tensor& y) override { return t_->forward(y); }
+  /// Only the inverse of a Squeeze has one (the multi-scale unsqueeze).
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 
  private:
   TransformPtr t_;
@@ -86,6 +101,8 @@ class ConditionerImpl : public torch::nn::Module {
  public:
   ConditionerImpl(int64_t in_channels, int64_t hidden, int64_t out_channels);
   torch::Tensor forward(const torch::Tensor& x);
+  /// The same network on the fixed-order kernels, for maps of `in`.
+  steps::Feedforward feedforward(steps::MapShape in) const;
 
  private:
   torch::nn::Conv2d c1_{nullptr}, c2_{nullptr}, c3_{nullptr};
@@ -98,6 +115,7 @@ class AdditiveCoupling : public Transform {
                    int64_t hidden);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 
  private:
   torch::Tensor mask_;
@@ -109,6 +127,7 @@ class DiagonalScale : public Transform {
   DiagonalScale(int64_t channels, int64_t height, int64_t width);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
   torch::Tensor log_scale;  // [C, H, W]
 };
 
@@ -118,6 +137,7 @@ class AffineCoupling : public Transform {
                  int64_t hidden, double scale_bound);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 
  private:
   std::pair<torch::Tensor, torch::Tensor> scale_shift(const torch::Tensor& xa);
@@ -130,6 +150,7 @@ class Squeeze : public Transform {
  public:
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 };
 
 class ActNorm : public Transform {
@@ -137,6 +158,7 @@ class ActNorm : public Transform {
   explicit ActNorm(int64_t channels);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
   torch::Tensor bias, log_scale,
       initialized;  // [C], [C], scalar 0/1 (a buffer: checkpoints keep it)
 };
@@ -146,6 +168,7 @@ class InvConv1x1 : public Transform {
   explicit InvConv1x1(int64_t channels);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
   /// The weight P L (U + diag(sign * exp(log_s))), [C, C].
   torch::Tensor weight() const;
   torch::Tensor log_s;
@@ -164,6 +187,7 @@ class Split : public Transform {
         double scale_bound);
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 
  private:
   std::pair<torch::Tensor, torch::Tensor> prior(const torch::Tensor& x1);  // {mu, log sigma}
@@ -178,6 +202,7 @@ class Logit : public Transform {
   explicit Logit(double alpha = 0.05) : alpha_(alpha) {}
   Result forward(const torch::Tensor& x) override;
   Result inverse(const torch::Tensor& y) override;
+  ImageShape add_steps(FlowProgram& p, ImageShape in) const override;
 
  private:
   double alpha_;

@@ -1,0 +1,668 @@
+#include "tame/codec/flow_coder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "tame/codec/bits_back.h"    // det_normal_cdf, det_exp_double, det_log_double, the chain
+#include "tame/codec/model_codec.h"  // kMaxFileBlock
+#include "tame/error.h"
+
+namespace tame {
+
+namespace {
+
+constexpr uint32_t kTableBits = 24;        // the Gaussians' tables sum to 2^24
+constexpr uint32_t kEscapeFreq = 1u << 4;  // a coding table's escape: 2^-20 of its mass
+constexpr int64_t kMaxEntries = 4096;      // entries of one table (a window: two tables)
+constexpr int kStateBits = 16;             // the state's grid: multiples of 2^-16
+constexpr int kFlowNoiseBits = 12;         // s_q of the image's flow: 2^-12
+constexpr int kDequantizerNoiseBits = 9;   // s_q of q(u|x)'s flow: 2^-9
+constexpr int kDataBits = 24;              // y's cells: 2^-Q / K, about 2^-24 ...
+constexpr int kDequantizerDataBits =
+    28;  // ... and 2^-28 under q(u|x), whose logit is steep at 0 and 1
+// Windows in standard deviations: a table the encoder pops ("draws") from has
+// no escape, and a table it pushes onto is wider, so that the value it pushes
+// is inside in all but rare cases, and has an escape for those.
+constexpr double kDrawRadius = 6, kCodeRadius = 8;
+constexpr int64_t kMaxCells = int64_t{1} << 24;
+constexpr uint64_t kRawHalf = uint64_t{1} << 47;  // an escaped offset, 48 bits
+constexpr int64_t kUnbounded = int64_t{1} << 50;
+constexpr double kLog2E = 1.4426950408889634;
+
+double log2_det(double x) { return det_log_double(x) * kLog2E; }
+
+struct Grid {
+  double step = 1, offset = 0;
+  int64_t lo = -kUnbounded, hi = kUnbounded;
+  double value(int64_t k) const { return (static_cast<double>(k) + offset) * step; }
+};
+
+const Grid kStateGrid{std::ldexp(1.0, -kStateBits), 0.0, -kUnbounded, kUnbounded};
+
+// N(mu, s^2) over cells first .. first + n - 1 of a grid near mu (the cells
+// within `radius` deviations, cut to the grid's range). A window of more than
+// 4096 cells is coded in two tables: its groups of S cells (S a power of 2,
+// at most 4096 groups), then the cell within its group, so that no table has
+// more than 4096 entries and the frequency of 1 every entry is given costs
+// little. Each table sums to 2^24: cdf(i) = floor(F_i M) + i, F_i the
+// normalized mass below entry i, M = 2^24 - entries (- the escape); the mass
+// between two edges is a difference of Phi on the edges' side of the mean, so
+// that tail cells keep their relative precision. Entries are computed on demand.
+class CellGaussian {
+ public:
+  CellGaussian(double mu, double s, const Grid& g, bool draw) : g_(g), mu_(mu), escape_(!draw) {
+    if (!std::isfinite(mu) || !std::isfinite(s) || !(s > 0) || std::fabs(mu / g.step) > 1e15)
+      throw Error("flow coder: the flow gives a value out of range (not finite, or too large)");
+    inv_s_ = 1.0 / s;
+    const double radius = draw ? kDrawRadius : kCodeRadius;
+    const int64_t half =
+        std::min<int64_t>(kMaxCells / 2, static_cast<int64_t>(std::ceil(radius * s / g.step)) + 1);
+    centre_ =
+        std::clamp(static_cast<int64_t>(std::floor(mu / g.step - g.offset + 0.5)), g.lo, g.hi);
+    first_ = std::max(g.lo, centre_ - half);
+    n_ = std::min(g.hi, centre_ + half) - first_ + 1;
+    while ((n_ + group_ - 1) / group_ > kMaxEntries) group_ *= 2;
+    groups_ = (n_ + group_ - 1) / group_;
+    total_ = mass(0, n_);
+  }
+  // Pushes cell k (by the escape when outside the window); returns its bits.
+  double push(RansMessage& m, int64_t k) const {
+    const int64_t i = k - first_;
+    if (i >= 0 && i < n_) {
+      const int64_t j = i / group_;
+      double bits = 0;
+      if (group_ > 1)
+        bits += push_entry(m, Table{this, j * group_, std::min(n_, (j + 1) * group_), 1, false},
+                           i - j * group_);
+      return bits + push_entry(m, top(), j);
+    }
+    const int64_t d = k - centre_;
+    if (!escape_ || d <= -static_cast<int64_t>(kRawHalf) || d >= static_cast<int64_t>(kRawHalf))
+      throw Error("flow coder: a value outside its table");
+    const uint64_t r = static_cast<uint64_t>(d) + kRawHalf;
+    for (int s = 0; s < 3; ++s)
+      rans_push(m, static_cast<uint32_t>((r >> (16 * s)) & 0xffff), 1, 16);
+    rans_push(m, top().cdf(groups_), kEscapeFreq, kTableBits);
+    return kTableBits - std::log2(static_cast<double>(kEscapeFreq)) + 48;
+  }
+  // Pops a cell; takes its bits off `ideal`.
+  int64_t pop(RansMessage& m, double& ideal) const {
+    const Table t = top();
+    if (rans_peek(m, kTableBits) >= t.cdf(groups_)) {  // only a coding table has slots there
+      rans_pop(m, t.cdf(groups_), kEscapeFreq, kTableBits);
+      uint64_t r = 0;
+      for (int i = 3; i-- > 0;) {
+        const uint32_t v = rans_peek(m, 16);
+        rans_pop(m, v, 1, 16);
+        r |= static_cast<uint64_t>(v) << (16 * i);
+      }
+      const int64_t k = centre_ + static_cast<int64_t>(r - kRawHalf);
+      if (k < g_.lo || k > g_.hi)
+        throw Error("flow coder: an escaped value off its grid (corrupt data)");
+      ideal -= kTableBits - std::log2(static_cast<double>(kEscapeFreq)) + 48;
+      return k;
+    }
+    const int64_t j = pop_entry(m, t, ideal);
+    if (group_ == 1) return first_ + j;
+    const Table c{this, j * group_, std::min(n_, (j + 1) * group_), 1, false};
+    return first_ + j * group_ + pop_entry(m, c, ideal);
+  }
+
+ private:
+  // One table: entries over cells [a, b) in steps of `step` cells.
+  struct Table {
+    const CellGaussian* g;
+    int64_t a, b, step;
+    bool escape;
+    int64_t entries() const { return (b - a + step - 1) / step; }
+    uint32_t cdf(int64_t i) const {
+      const int64_t n = entries();
+      const double space = static_cast<double>(
+          (uint32_t{1} << kTableBits) - (escape ? kEscapeFreq : 0) - static_cast<uint32_t>(n));
+      if (i <= 0) return 0;
+      if (i >= n) return static_cast<uint32_t>(space) + static_cast<uint32_t>(n);
+      const double total = a == 0 && b == g->n_ ? g->total_ : g->mass(a, b);
+      double f = total > 1e-300 ? g->mass(a, a + i * step) / total
+                                : static_cast<double>(i * step) / static_cast<double>(b - a);
+      f = std::min(1.0, std::max(0.0, f));
+      return static_cast<uint32_t>(std::floor(f * space)) + static_cast<uint32_t>(i);
+    }
+  };
+  Table top() const { return {this, 0, n_, group_, escape_}; }
+  static double push_entry(RansMessage& m, const Table& t, int64_t i) {
+    const uint32_t start = t.cdf(i), end = t.cdf(i + 1);
+    if (end <= start) throw Error("flow coder: a cell without mass");
+    rans_push(m, start, end - start, kTableBits);
+    return kTableBits - std::log2(static_cast<double>(end - start));
+  }
+  static int64_t pop_entry(RansMessage& m, const Table& t, double& ideal) {
+    const uint32_t s = rans_peek(m, kTableBits);
+    int64_t lo = 0, hi = t.entries();  // cdf(lo) <= s < cdf(hi)
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (t.cdf(mid) <= s ? lo : hi) = mid;
+    }
+    const uint32_t start = t.cdf(lo), end = t.cdf(lo + 1);
+    if (end <= start) throw Error("flow coder: a cell without mass");
+    rans_pop(m, start, end - start, kTableBits);
+    ideal -= kTableBits - std::log2(static_cast<double>(end - start));
+    return lo;
+  }
+  // The standardized lower edge of cell i, and the mass between cells a's and b's lower edges.
+  double edge(int64_t i) const { return (g_.value(first_ + i) - 0.5 * g_.step - mu_) * inv_s_; }
+  double mass(int64_t a, int64_t b) const {
+    const double ta = edge(a), tb = edge(std::min(b, n_));
+    return ta > 0 ? det_normal_cdf(-ta) - det_normal_cdf(-tb)
+                  : det_normal_cdf(tb) - det_normal_cdf(ta);
+  }
+
+  Grid g_;
+  double mu_, inv_s_ = 1;
+  bool escape_;
+  int64_t centre_ = 0, first_ = 0, n_ = 0, group_ = 1, groups_ = 0;
+  double total_ = 0;
+};
+
+// What one run of a program adds up: the ideal bits (pushes less pops) and
+// log2 of the density of the data side along the coded path.
+struct Tally {
+  double bits = 0, log2_density = 0;
+};
+
+// A program as one image's run sees it: its grids and noise, whether the
+// encoder draws from p (q(u|x)'s flow, which the encoder runs backwards) or
+// from q (the image's flow), and the image's context map.
+struct Run {
+  const FlowProgram& program;
+  Grid data;
+  double noise;
+  bool p_draws;
+  const float* context;
+  int64_t context_channels;
+};
+
+// The coordinates an affine step changes and their (a, t), from the state's
+// values v (the coordinates that change are never read).
+struct Affine {
+  std::vector<int64_t> coord;
+  std::vector<double> a, t;
+};
+
+double bounded(double raw, double bound) {
+  if (bound <= 0) return raw;
+  const double e = det_exp_double(-2.0 * raw / bound);  // tanh(r) = (1 - e^-2r) / (1 + e^-2r)
+  return bound * (1.0 - e) / (1.0 + e);
+}
+
+bool changes(const FlowStep& s, int64_t c, int64_t i) {
+  return c >= s.first && (s.mask.empty() || s.mask[i] == 0);
+}
+
+Affine coupling_of(const Run& r, const FlowStep& s, const std::vector<double>& v) {
+  const int64_t P = s.height * s.width, C = s.channels, ctx = s.context ? r.context_channels : 0,
+                in_ch = s.reads + ctx, n = C - s.first, out_ch = (s.additive ? 1 : 2) * n;
+  std::vector<float> in(P * in_ch), out(P * out_ch);
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t c = 0; c < s.reads; ++c) {
+      const int64_t i = c * P + p;
+      in[p * in_ch + c] = s.mask.empty() || s.mask[i] ? static_cast<float>(v[i]) : 0.0f;
+    }
+    for (int64_t c = 0; c < ctx; ++c) in[p * in_ch + s.reads + c] = r.context[p * ctx + c];
+  }
+  s.net.run(in.data(), out.data());
+  Affine f;
+  for (int64_t c = s.first; c < C; ++c)
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = c * P + p;
+      if (!changes(s, c, i)) continue;
+      const float* o = out.data() + p * out_ch;
+      const int64_t j = c - s.first;
+      const double shift = s.additive      ? o[j]
+                           : s.shift_first ? o[j]
+                                           : o[n + j],
+                   ls = s.additive ? 0.0 : bounded(s.shift_first ? o[n + j] : o[j], s.bound);
+      f.coord.push_back(i);
+      if (s.inverse) {  // y = (x - t) e^-s
+        const double a = det_exp_double(-ls);
+        f.a.push_back(a);
+        f.t.push_back(-shift * a);
+      } else {
+        f.a.push_back(det_exp_double(ls));
+        f.t.push_back(shift);
+      }
+    }
+  return f;
+}
+
+Affine affine_of(const Run& r, const FlowStep& s, const std::vector<double>& v) {
+  const int64_t P = s.height * s.width, n = s.channels * P;
+  Affine f;
+  switch (s.kind) {
+    case FlowStep::Kind::kScale:
+      for (int64_t i = 0; i < n; ++i) f.coord.push_back(i);
+      f.a = s.a;
+      f.t = s.t;
+      return f;
+    case FlowStep::Kind::kCoupling:
+      return coupling_of(r, s, v);
+    case FlowStep::Kind::kRow:
+      for (int64_t p = 0; p < P; ++p) {
+        double t = 0;
+        for (int64_t j = 0; j < s.channels; ++j)
+          if (j != s.row) t += s.w[j] * v[j * P + p];
+        f.coord.push_back(s.row * P + p);
+        f.a.push_back(s.w[s.row]);
+        f.t.push_back(t);
+      }
+      return f;
+    default:
+      throw Error("flow coder: not an affine step");
+  }
+}
+
+std::vector<double> values_of(const std::vector<int64_t>& k, const Grid& g) {
+  std::vector<double> v(k.size());
+  for (size_t i = 0; i < k.size(); ++i) v[i] = g.value(k[i]);
+  return v;
+}
+
+// The logit's pieces: g(x), g'(x), and g^-1(y) with its slope's inverse.
+struct Logit {
+  double alpha;
+  double forward(double x) const {
+    const double p = alpha + (1 - 2 * alpha) * x;
+    return det_log_double(p) - det_log_double(1 - p);
+  }
+  double slope(double x) const {
+    const double p = alpha + (1 - 2 * alpha) * x;
+    return (1 - 2 * alpha) / (p * (1 - p));
+  }
+  // {g^-1(y), 1 / g'(g^-1(y))}, the sigmoid's slope from e^-|y| without cancellation.
+  std::pair<double, double> inverse(double y) const {
+    const double e = det_exp_double(-std::fabs(y)), sig = y >= 0 ? 1 / (1 + e) : e / (1 + e);
+    return {(sig - alpha) / (1 - 2 * alpha), e / ((1 + e) * (1 + e)) / (1 - 2 * alpha)};
+  }
+};
+
+// The two Gaussians of one coordinate's step: q over y given x, p over x given y.
+double q_scale(const Run& r, const Grid& old_grid, double a) {
+  return std::max(r.noise, 2 * old_grid.step * std::fabs(a));
+}
+
+// Data side to latent side (the image's flow in the encoder, q(u|x)'s in the
+// decoder): per coordinate, pop y with q, push x with p.
+void step_forward(const Run& r, const FlowStep& s, std::vector<int64_t>& k, const Grid& go,
+                  RansMessage& m, Tally& tally) {
+  const Grid& gn = kStateGrid;
+  const std::vector<double> v = values_of(k, go);
+  if (s.kind == FlowStep::Kind::kLogit) {
+    const Logit g{s.alpha};
+    for (int64_t i = 0, n = s.channels * s.height * s.width; i < n; ++i) {
+      const int64_t y = CellGaussian(g.forward(v[i]), r.noise, gn, !r.p_draws).pop(m, tally.bits);
+      const auto [mu, inv_slope] = g.inverse(gn.value(y));
+      tally.bits +=
+          CellGaussian(mu, std::max(r.noise * inv_slope, 2 * go.step), go, r.p_draws).push(m, k[i]);
+      tally.log2_density += log2_det(g.slope(v[i]));
+      k[i] = y;
+    }
+    return;
+  }
+  const Affine f = affine_of(r, s, v);
+  for (size_t j = 0; j < f.coord.size(); ++j) {
+    const double a = f.a[j], t = f.t[j], sq = q_scale(r, go, a);
+    if (a == 0) throw Error("flow coder: a step with slope 0");
+    const int64_t i = f.coord[j];
+    const int64_t y = CellGaussian(a * v[i] + t, sq, gn, !r.p_draws).pop(m, tally.bits);
+    tally.bits +=
+        CellGaussian((gn.value(y) - t) / a, sq / std::fabs(a), go, r.p_draws).push(m, k[i]);
+    tally.log2_density += log2_det(std::fabs(a));
+    k[i] = y;
+  }
+}
+
+// Latent side to data side, the exact reverse: per coordinate, last first,
+// pop x with p, push y with q.
+void step_backward(const Run& r, const FlowStep& s, std::vector<int64_t>& k, const Grid& go,
+                   RansMessage& m, Tally& tally) {
+  const Grid& gn = kStateGrid;
+  if (s.kind == FlowStep::Kind::kLogit) {
+    const Logit g{s.alpha};
+    for (int64_t i = s.channels * s.height * s.width; i-- > 0;) {
+      const auto [mu, inv_slope] = g.inverse(gn.value(k[i]));
+      const int64_t x = CellGaussian(mu, std::max(r.noise * inv_slope, 2 * go.step), go, r.p_draws)
+                            .pop(m, tally.bits);
+      const double xv = go.value(x);
+      tally.bits += CellGaussian(g.forward(xv), r.noise, gn, !r.p_draws).push(m, k[i]);
+      tally.log2_density += log2_det(g.slope(xv));
+      k[i] = x;
+    }
+    return;
+  }
+  const Affine f = affine_of(r, s, values_of(k, gn));
+  for (size_t j = f.coord.size(); j-- > 0;) {
+    const double a = f.a[j], t = f.t[j], sq = q_scale(r, go, a);
+    if (a == 0) throw Error("flow coder: a step with slope 0");
+    const int64_t i = f.coord[j];
+    const int64_t x =
+        CellGaussian((gn.value(k[i]) - t) / a, sq / std::fabs(a), go, r.p_draws).pop(m, tally.bits);
+    tally.bits += CellGaussian(a * go.value(x) + t, sq, gn, !r.p_draws).push(m, k[i]);
+    tally.log2_density += log2_det(std::fabs(a));
+    k[i] = x;
+  }
+}
+
+double log2_normal(double z) {
+  return (-0.5 * z * z) * kLog2E - 1.3257480647361593;
+}  // log2 sqrt(2 pi)
+
+// The index of the first step that codes (a logit over the whole state, the
+// constructor checks): its x side is the data grid, every later one the state's.
+size_t first_coding(const FlowProgram& p) {
+  size_t i = 0;
+  while (i < p.steps.size() && p.steps[i].kind == FlowStep::Kind::kPermute) ++i;
+  return i;
+}
+
+void permute(const FlowStep& s, std::vector<int64_t>& k, bool forward) {
+  std::vector<int64_t> old(k.begin(), k.begin() + static_cast<int64_t>(s.from.size()));
+  for (size_t i = 0; i < s.from.size(); ++i)
+    if (forward)
+      k[i] = old[s.from[i]];
+    else
+      k[s.from[i]] = old[i];
+}
+
+// Pushes the data side k (cells of r.data) through the program and z with
+// N(0, 1); the decoder of these bits is pop_program().
+void push_program(const Run& r, std::vector<int64_t> k, RansMessage& m, Tally& tally) {
+  const size_t first = first_coding(r.program);
+  for (size_t i = 0; i < r.program.steps.size(); ++i) {
+    const FlowStep& s = r.program.steps[i];
+    if (s.kind == FlowStep::Kind::kPermute)
+      permute(s, k, true);
+    else
+      step_forward(r, s, k, i <= first ? r.data : kStateGrid, m, tally);
+  }
+  for (size_t i = 0; i < k.size(); ++i) {
+    tally.bits += CellGaussian(0.0, 1.0, kStateGrid, r.p_draws).push(m, k[i]);
+    tally.log2_density += log2_normal(kStateGrid.value(k[i]));
+  }
+}
+
+std::vector<int64_t> pop_program(const Run& r, RansMessage& m, Tally& tally) {
+  const FlowProgram& p = r.program;
+  std::vector<int64_t> k(p.channels * p.height * p.width);
+  for (size_t i = k.size(); i-- > 0;) {
+    k[i] = CellGaussian(0.0, 1.0, kStateGrid, r.p_draws).pop(m, tally.bits);
+    tally.log2_density += log2_normal(kStateGrid.value(k[i]));
+  }
+  const size_t first = first_coding(p);
+  for (size_t i = p.steps.size(); i-- > 0;) {
+    const FlowStep& s = p.steps[i];
+    if (s.kind == FlowStep::Kind::kPermute)
+      permute(s, k, false);
+    else
+      step_backward(r, s, k, i <= first ? r.data : kStateGrid, m, tally);
+  }
+  return k;
+}
+
+}  // namespace
+
+std::vector<double> flow_map(const FlowProgram& p, std::vector<double> v, const float* context,
+                             double* log_det) {
+  const Run r{p, kStateGrid, 1.0, false, context, p.context ? p.context->output().channels : 0};
+  for (const FlowStep& s : p.steps) {
+    if (s.kind == FlowStep::Kind::kPermute) {
+      const std::vector<double> old(v.begin(), v.begin() + static_cast<int64_t>(s.from.size()));
+      for (size_t i = 0; i < s.from.size(); ++i) v[i] = old[s.from[i]];
+    } else if (s.kind == FlowStep::Kind::kLogit) {
+      const Logit g{s.alpha};
+      for (int64_t i = 0, n = s.channels * s.height * s.width; i < n; ++i) {
+        *log_det += det_log_double(g.slope(v[i]));
+        v[i] = g.forward(v[i]);
+      }
+    } else {
+      const Affine f = affine_of(r, s, v);
+      for (size_t j = 0; j < f.coord.size(); ++j) {
+        v[f.coord[j]] = f.a[j] * v[f.coord[j]] + f.t[j];
+        *log_det += det_log_double(std::fabs(f.a[j]));
+      }
+    }
+  }
+  return v;
+}
+
+// ------------------------------------------------------------------ hashing
+
+void FlowProgram::hash(steps::Fingerprint& f) const {
+  for (int64_t v : {channels, height, width, static_cast<int64_t>(steps.size())}) f.add(v);
+  auto add_vector = [&f](const auto& v) {
+    f.add(static_cast<int64_t>(v.size()));
+    if (!v.empty()) f.add(v.data(), v.size() * sizeof(v[0]));
+  };
+  for (const FlowStep& s : steps) {
+    for (int64_t v : {static_cast<int64_t>(s.kind), s.channels, s.height, s.width, s.reads,
+                      static_cast<int64_t>(s.context), s.first, static_cast<int64_t>(s.additive),
+                      static_cast<int64_t>(s.shift_first), static_cast<int64_t>(s.inverse), s.row})
+      f.add(v);
+    f.add(&s.bound, sizeof s.bound);
+    f.add(&s.alpha, sizeof s.alpha);
+    add_vector(s.from);
+    add_vector(s.a);
+    add_vector(s.t);
+    add_vector(s.mask);
+    add_vector(s.w);
+    if (s.kind == FlowStep::Kind::kCoupling) s.net.hash(f);
+  }
+  f.add(static_cast<int64_t>(context.has_value()));
+  if (context) context->hash(f);
+}
+
+// ------------------------------------------------------------------ coder
+
+namespace {
+
+void check_program(const FlowProgram& p, ImageSize size, const char* what) {
+  auto fail = [what](const std::string& why) {
+    throw Error(std::string("flow coder: ") + what + ": " + why);
+  };
+  if (p.channels != size.channels || p.height != size.height || p.width != size.width)
+    fail("its shape is not " + size.str());
+  const int64_t D = size.dims();
+  const int64_t ctx = p.context ? p.context->output().channels : 0;
+  if (p.context &&
+      (p.context->input().height != size.height || p.context->input().width != size.width ||
+       p.context->input().channels != size.channels || p.context->output().height != size.height ||
+       p.context->output().width != size.width))
+    fail("its context network does not map the image");
+  const size_t first = first_coding(p);
+  if (first >= p.steps.size() || p.steps[first].kind != FlowStep::Kind::kLogit ||
+      p.steps[first].channels * p.steps[first].height * p.steps[first].width != D)
+    fail("its first step that codes must be a logit over the whole state");
+  for (const FlowStep& s : p.steps) {
+    const int64_t n = s.channels * s.height * s.width, C = s.channels;
+    if (n <= 0 || n > D) fail("a step larger than the state");
+    switch (s.kind) {
+      case FlowStep::Kind::kPermute: {
+        std::vector<uint8_t> seen(n, 0);
+        if (static_cast<int64_t>(s.from.size()) != n) fail("a permutation of the wrong size");
+        for (int64_t f : s.from) {
+          if (f < 0 || f >= n || seen[f]) fail("a permutation that is not one");
+          seen[f] = 1;
+        }
+        break;
+      }
+      case FlowStep::Kind::kScale:
+        if (static_cast<int64_t>(s.a.size()) != n || static_cast<int64_t>(s.t.size()) != n)
+          fail("a scale of the wrong size");
+        break;
+      case FlowStep::Kind::kCoupling: {
+        const int64_t in = s.reads + (s.context ? ctx : 0),
+                      out = (s.additive ? 1 : 2) * (C - s.first);
+        if ((s.context && !p.context) || s.first < 0 || s.first >= C || s.reads < 0 ||
+            s.reads > C || (s.mask.empty() && s.reads > s.first) ||
+            (!s.mask.empty() && static_cast<int64_t>(s.mask.size()) != n))
+          fail("a coupling that reads what it changes");
+        const steps::MapShape i = s.net.input(), o = s.net.output();
+        if (i.height != s.height || i.width != s.width || i.channels != in ||
+            o.height != s.height || o.width != s.width || o.channels != out)
+          fail("a coupling network of the wrong shape");
+        break;
+      }
+      case FlowStep::Kind::kRow:
+        if (s.row < 0 || s.row >= C || static_cast<int64_t>(s.w.size()) != C)
+          fail("a row of the wrong size");
+        break;
+      case FlowStep::Kind::kLogit:
+        if (!(s.alpha >= 0 && s.alpha < 0.5)) fail("a logit with alpha outside [0, 0.5)");
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+FlowCoder::FlowCoder(FlowNets nets, ImageSize size, int64_t levels)
+    : nets_(std::move(nets)), size_(size), levels_(levels) {
+  if (levels < 2 || levels > 65536)
+    throw Error("flow coder: levels " + std::to_string(levels) + " out of range");
+  int log2_levels = 0;
+  while ((int64_t{2} << log2_levels) <= levels) ++log2_levels;
+  noise_bits_ = (nets_.dequantizer ? kDequantizerDataBits : kDataBits) - log2_levels;
+  check_program(nets_.flow, size, "the flow");
+  if (nets_.flow.context) throw Error("flow coder: the flow reads no context");
+  if (nets_.dequantizer) {
+    check_program(*nets_.dequantizer, size, "the dequantizer");
+    if (!nets_.dequantizer->context) throw Error("flow coder: the dequantizer needs its context");
+  }
+}
+
+uint64_t FlowCoder::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{500}, size_.channels, size_.height, size_.width, levels_,
+                    int64_t{kStateBits}, int64_t{kFlowNoiseBits}, int64_t{kDequantizerNoiseBits},
+                    int64_t{kDataBits}, int64_t{kDequantizerDataBits}, int64_t{kTableBits}})
+    f.add(v);
+  nets_.flow.hash(f);
+  f.add(static_cast<int64_t>(nets_.dequantizer.has_value()));
+  if (nets_.dequantizer) nets_.dequantizer->hash(f);
+  return f.value();
+}
+
+int64_t FlowCoder::max_block() const { return kMaxFileBlock; }
+
+int64_t FlowCoder::default_block(int64_t images) const { return chained_default_block(images); }
+
+void FlowCoder::check_size(ImageSize size) const {
+  if (size != size_)
+    throw Error("this model codes " + size_.str() + " images only, not " + size.str());
+}
+
+namespace {
+// The grids of y = (x + u) / K and of u, Q bits of u a sub-pixel.
+Grid pixel_grid(int64_t levels, int q) {
+  return {1.0 / (static_cast<double>(levels) * std::ldexp(1.0, q)), 0.5, 0,
+          levels * (int64_t{1} << q) - 1};
+}
+Grid noise_grid(int q) { return {std::ldexp(1.0, -q), 0.5, 0, (int64_t{1} << q) - 1}; }
+}  // namespace
+
+void FlowCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal, double& model) const {
+  const int64_t D = size_.dims(), Q = noise_bits_;
+  std::vector<int64_t> u(D);
+  Tally deq;
+  std::vector<float> context;
+  // 1. u from the message: uniform, or with q(u|x) (bits back).
+  if (!nets_.dequantizer) {
+    for (int64_t d = 0; d < D; ++d) {
+      u[d] = rans_peek(m, static_cast<uint32_t>(Q));
+      rans_pop(m, static_cast<uint32_t>(u[d]), 1, static_cast<uint32_t>(Q));
+    }
+    deq.bits = -static_cast<double>(D * Q);
+  } else {
+    const FlowProgram& p = *nets_.dequantizer;
+    context.resize(p.context->output().size());
+    const std::vector<float> unit = unit_image(x, size_, levels_);
+    p.context->run(unit.data(), context.data());
+    const Run r{p,
+                noise_grid(static_cast<int>(Q)),
+                std::ldexp(1.0, -kDequantizerNoiseBits),
+                true,
+                context.data(),
+                p.context->output().channels};
+    u = pop_program(r, m, deq);
+  }
+  // 2. y = (x + u) / K through the flow, then z.
+  std::vector<int64_t> k(D);
+  for (int64_t d = 0; d < D; ++d) k[d] = (static_cast<int64_t>(x[d]) << Q) + u[d];
+  Tally flow;
+  const Run r{nets_.flow,
+              pixel_grid(levels_, static_cast<int>(Q)),
+              std::ldexp(1.0, -kFlowNoiseBits),
+              false,
+              nullptr,
+              0};
+  push_program(r, std::move(k), m, flow);
+  ideal += deq.bits + flow.bits;
+  model += -flow.log2_density + static_cast<double>(D) * std::log2(static_cast<double>(levels_)) +
+           deq.log2_density;
+}
+
+void FlowCoder::pop_image(RansMessage& m, uint16_t* x) const {
+  const int64_t D = size_.dims(), Q = noise_bits_;
+  Tally flow;
+  const Run r{nets_.flow,
+              pixel_grid(levels_, static_cast<int>(Q)),
+              std::ldexp(1.0, -kFlowNoiseBits),
+              false,
+              nullptr,
+              0};
+  const std::vector<int64_t> k = pop_program(r, m, flow);
+  std::vector<int64_t> u(D);
+  for (int64_t d = 0; d < D; ++d) {
+    x[d] = static_cast<uint16_t>(k[d] >> Q);
+    u[d] = k[d] & ((int64_t{1} << Q) - 1);
+  }
+  if (!nets_.dequantizer) {
+    for (int64_t d = D; d-- > 0;)
+      rans_push(m, static_cast<uint32_t>(u[d]), 1, static_cast<uint32_t>(Q));
+    return;
+  }
+  const FlowProgram& p = *nets_.dequantizer;
+  std::vector<float> context(p.context->output().size());
+  const std::vector<float> unit = unit_image(x, size_, levels_);
+  p.context->run(unit.data(), context.data());
+  const Run rq{p,
+               noise_grid(static_cast<int>(Q)),
+               std::ldexp(1.0, -kDequantizerNoiseBits),
+               true,
+               context.data(),
+               p.context->output().channels};
+  Tally deq;
+  push_program(rq, std::move(u), m, deq);
+}
+
+void FlowCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                            const UnitsDone& done) const {
+  check_size(block.size);
+  // The first image pops its u before it pushes anything: Q bits a sub-pixel
+  // (uniform), or about a state cell's and a step's bits (variational).
+  const int64_t D = size_.dims(), bits = nets_.dequantizer ? kStateBits + 12 : noise_bits_ + 8;
+  push_chained(
+      m, block, (D * bits + 15) / 16 + 4,
+      [this](RansMessage& t, const uint16_t* x, double& ideal, double& model) {
+        push_image(t, x, ideal, model);
+      },
+      stats, done);
+}
+
+ImageBlock FlowCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
+                                 const UnitsDone& done) const {
+  check_size(size);
+  return pop_chained(
+      m, n, size, [this](RansMessage& t, uint16_t* x) { pop_image(t, x); }, done);
+}
+
+}  // namespace tame
