@@ -89,36 +89,28 @@ inline std::unique_ptr<ImageCoder> flow_coder() {
   p.channels = 1;
   p.height = 4;
   p.width = 4;
-  auto step = [](FlowStep::Kind kind, int64_t c, int64_t h, int64_t w) {
-    FlowStep f;
-    f.kind = kind;
-    f.channels = c;
-    f.height = h;
-    f.width = w;
-    return f;
-  };
-  FlowStep logit = step(FlowStep::Kind::kLogit, 1, 4, 4);
+  FlowStep logit = flow_step(FlowStep::Kind::kLogit, 1, 4, 4);
   logit.alpha = 0.05;
   p.steps.push_back(logit);
-  FlowStep squeeze = step(FlowStep::Kind::kPermute, 1, 4, 4);
+  FlowStep squeeze = flow_step(FlowStep::Kind::kPermute, 1, 4, 4);
   for (int64_t c = 0; c < 4; ++c)
     for (int64_t i = 0; i < 2; ++i)
       for (int64_t j = 0; j < 2; ++j) squeeze.from.push_back((2 * i + c / 2) * 4 + 2 * j + c % 2);
   p.steps.push_back(squeeze);
-  FlowStep coupling = step(FlowStep::Kind::kCoupling, 4, 2, 2);
+  FlowStep coupling = flow_step(FlowStep::Kind::kCoupling, 4, 2, 2);
   coupling.reads = 2;
   coupling.first = 2;
   coupling.bound = 2.0;
   coupling.net = steps::Feedforward({2, 2, 2});
   coupling.net.add_conv(random_dense(18, 4, s), 3, 1, 1);
   p.steps.push_back(coupling);
-  FlowStep scale = step(FlowStep::Kind::kScale, 4, 2, 2);
+  FlowStep scale = flow_step(FlowStep::Kind::kScale, 4, 2, 2);
   for (int64_t i = 0; i < 16; ++i) {
     scale.a.push_back(0.5 + 0.1 * static_cast<double>(i));
     scale.t.push_back(0.01 * static_cast<double>(i));
   }
   p.steps.push_back(scale);
-  FlowStep row = step(FlowStep::Kind::kRow, 4, 2, 2);
+  FlowStep row = flow_step(FlowStep::Kind::kRow, 4, 2, 2);
   row.row = 1;
   row.w = {0.3, -1.5, 0.2, 0.1};
   p.steps.push_back(row);

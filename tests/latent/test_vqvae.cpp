@@ -145,6 +145,27 @@ TEST(VqVae, UniformPriorBoundAndCodesDecodeToReconstructions) {
   EXPECT_TRUE(d.contains("psnr_db"));
 }
 
+// Alone, the model is a codec at that bound: the codes cost L log2 K bits
+// each, the image -log2 p(x | z); files round-trip whatever the threads.
+TEST(VqVae, AloneItCodesAtItsUniformPriorBound) {
+  torch::manual_seed(4);
+  auto m = small_vqvae();
+  m->eval();
+  auto x = synthetic_images(6, 8, 8, 7);
+  auto coder = m->coder();
+  ASSERT_TRUE(coder);
+  auto xc = x.contiguous();
+  const ImageList list = image_list(xc.data_ptr<uint8_t>(), 6, ImageSize{1, 8, 8});
+  EncodeStats stats;
+  const std::string file = encode_images(*coder, "vqvae", list, 4, 1, &stats);
+  EXPECT_EQ(encode_images(*coder, "vqvae", list, 4, 2), file);
+  EXPECT_EQ(decode_images(*m->coder(), file, 2).images.values, list.values);
+  torch::NoGradGuard g;
+  const double bound_bits = m->nll(x).sum().item<double>() / std::log(2.0);
+  EXPECT_NEAR(stats.model_bits, bound_bits, 1e-3 * bound_bits);
+  EXPECT_NEAR(stats.ideal_bits, stats.model_bits, 1e-3 * bound_bits);
+}
+
 // codes:RUN of a trained vqvae: the split's code maps decode to the model's
 // own reconstructions; the run resumes exactly (moving averages, usage and
 // step counter are in the checkpoint).

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "tame/codec/bits_back.h"  // chained_default_block
 #include "tame/codec/model_codec.h"
 #include "tame/error.h"
 
@@ -131,6 +132,60 @@ ImageBlock CodesCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
     }
     if (done) done(1);
   }
+  return block;
+}
+
+// ------------------------------------------------------------------ uniform
+
+UniformCoder::UniformCoder(int64_t channels, int64_t levels)
+    : channels_(channels), levels_(levels) {
+  if (channels < 1 || levels < 2 || levels > 65536)
+    throw Error("uniform coder: " + std::to_string(channels) + " channels of " +
+                std::to_string(levels) + " levels");
+  cdf_.resize(levels + 1);
+  for (int64_t i = 0; i <= levels; ++i)
+    cdf_[i] = static_cast<uint32_t>((static_cast<uint64_t>(i) << kCodecPrecision) /
+                                    static_cast<uint64_t>(levels));
+}
+
+uint64_t UniformCoder::fingerprint() const {
+  steps::Fingerprint f;
+  for (int64_t v : {int64_t{401}, channels_, levels_, int64_t{kCodecPrecision}}) f.add(v);
+  return f.value();
+}
+
+int64_t UniformCoder::max_block() const { return kMaxFileBlock; }
+
+int64_t UniformCoder::default_block(int64_t images) const { return chained_default_block(images); }
+
+void UniformCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                               const UnitsDone& done) const {
+  if (block.size.channels != channels_)
+    throw Error("uniform coder: " + std::to_string(block.size.channels) + " channels, not " +
+                std::to_string(channels_));
+  for (auto it = block.values.rbegin(); it != block.values.rend(); ++it) {
+    if (*it >= levels_) throw Error("uniform coder: a value outside the levels");
+    push_symbol(m, cdf_.data(), *it, kCodecPrecision);
+    if (stats) {
+      const double bits =
+          kCodecPrecision - std::log2(static_cast<double>(cdf_[*it + 1] - cdf_[*it]));
+      stats->ideal_bits += bits;
+      stats->model_bits += std::log2(static_cast<double>(levels_));
+    }
+  }
+  if (done) done(block.n);
+}
+
+ImageBlock UniformCoder::pop_images(RansMessage& m, int64_t n, ImageSize size,
+                                    const UnitsDone& done) const {
+  if (size.channels != channels_)
+    throw Error("uniform coder: " + std::to_string(size.channels) + " channels, not " +
+                std::to_string(channels_));
+  ImageBlock block{size, n, std::vector<uint16_t>(n * size.dims())};
+  for (auto& v : block.values)
+    v = static_cast<uint16_t>(
+        pop_symbol(m, cdf_.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
+  if (done) done(n);
   return block;
 }
 

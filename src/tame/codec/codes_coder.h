@@ -67,4 +67,27 @@ class CodesCoder : public ImageCoder {
   int64_t levels_;
 };
 
+/// Images whose every value is uniform over `levels`, independent of the
+/// others: log2 K bits a value (exactly, for K a power of 2; a table summing
+/// to 2^24 otherwise). The prior a VQ model's codes have without a trained
+/// one, so that the model alone is a codec at its uniform-prior bound. Any
+/// image size.
+class UniformCoder : public ImageCoder {
+ public:
+  UniformCoder(int64_t channels, int64_t levels);
+  int64_t channels() const override { return channels_; }
+  int64_t levels() const override { return levels_; }
+  uint64_t fingerprint() const override;
+  int64_t max_block() const override;
+  int64_t default_block(int64_t images) const override;
+  void push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
+                   const UnitsDone& done) const override;
+  ImageBlock pop_images(RansMessage& m, int64_t n, ImageSize size,
+                        const UnitsDone& done) const override;
+
+ private:
+  int64_t channels_, levels_;
+  std::vector<uint32_t> cdf_;  // levels + 1 entries
+};
+
 }  // namespace tame

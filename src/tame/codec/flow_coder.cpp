@@ -567,6 +567,20 @@ Grid pixel_grid(int64_t levels, int q) {
           levels * (int64_t{1} << q) - 1};
 }
 Grid noise_grid(int q) { return {std::ldexp(1.0, -q), 0.5, 0, (int64_t{1} << q) - 1}; }
+
+// The image's flow as one image's run sees it, and q(u|x)'s for image x (its
+// context map computed into `context`).
+Run flow_run(const FlowProgram& p, int64_t levels, int q) {
+  return {p, pixel_grid(levels, q), std::ldexp(1.0, -kFlowNoiseBits), false, nullptr, 0};
+}
+Run dequantizer_run(const FlowProgram& p, const uint16_t* x, ImageSize size, int64_t levels, int q,
+                    std::vector<float>& context) {
+  context.resize(p.context->output().size());
+  const std::vector<float> unit = unit_image(x, size, levels);
+  p.context->run(unit.data(), context.data());
+  return {p,    noise_grid(q),  std::ldexp(1.0, -kDequantizerNoiseBits),
+          true, context.data(), p.context->output().channels};
+}
 }  // namespace
 
 void FlowCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal, double& model) const {
@@ -582,28 +596,15 @@ void FlowCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal, dou
     }
     deq.bits = -static_cast<double>(D * Q);
   } else {
-    const FlowProgram& p = *nets_.dequantizer;
-    context.resize(p.context->output().size());
-    const std::vector<float> unit = unit_image(x, size_, levels_);
-    p.context->run(unit.data(), context.data());
-    const Run r{p,
-                noise_grid(static_cast<int>(Q)),
-                std::ldexp(1.0, -kDequantizerNoiseBits),
-                true,
-                context.data(),
-                p.context->output().channels};
+    const Run r =
+        dequantizer_run(*nets_.dequantizer, x, size_, levels_, static_cast<int>(Q), context);
     u = pop_program(r, m, deq);
   }
   // 2. y = (x + u) / K through the flow, then z.
   std::vector<int64_t> k(D);
   for (int64_t d = 0; d < D; ++d) k[d] = (static_cast<int64_t>(x[d]) << Q) + u[d];
   Tally flow;
-  const Run r{nets_.flow,
-              pixel_grid(levels_, static_cast<int>(Q)),
-              std::ldexp(1.0, -kFlowNoiseBits),
-              false,
-              nullptr,
-              0};
+  const Run r = flow_run(nets_.flow, levels_, static_cast<int>(Q));
   push_program(r, std::move(k), m, flow);
   ideal += deq.bits + flow.bits;
   model += -flow.log2_density + static_cast<double>(D) * std::log2(static_cast<double>(levels_)) +
@@ -613,12 +614,7 @@ void FlowCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal, dou
 void FlowCoder::pop_image(RansMessage& m, uint16_t* x) const {
   const int64_t D = size_.dims(), Q = noise_bits_;
   Tally flow;
-  const Run r{nets_.flow,
-              pixel_grid(levels_, static_cast<int>(Q)),
-              std::ldexp(1.0, -kFlowNoiseBits),
-              false,
-              nullptr,
-              0};
+  const Run r = flow_run(nets_.flow, levels_, static_cast<int>(Q));
   const std::vector<int64_t> k = pop_program(r, m, flow);
   std::vector<int64_t> u(D);
   for (int64_t d = 0; d < D; ++d) {
@@ -630,16 +626,9 @@ void FlowCoder::pop_image(RansMessage& m, uint16_t* x) const {
       rans_push(m, static_cast<uint32_t>(u[d]), 1, static_cast<uint32_t>(Q));
     return;
   }
-  const FlowProgram& p = *nets_.dequantizer;
-  std::vector<float> context(p.context->output().size());
-  const std::vector<float> unit = unit_image(x, size_, levels_);
-  p.context->run(unit.data(), context.data());
-  const Run rq{p,
-               noise_grid(static_cast<int>(Q)),
-               std::ldexp(1.0, -kDequantizerNoiseBits),
-               true,
-               context.data(),
-               p.context->output().channels};
+  std::vector<float> context;
+  const Run rq =
+      dequantizer_run(*nets_.dequantizer, x, size_, levels_, static_cast<int>(Q), context);
   Tally deq;
   push_program(rq, std::move(u), m, deq);
 }

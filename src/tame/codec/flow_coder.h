@@ -91,6 +91,16 @@ struct FlowStep {
   double alpha = 0;           // kLogit
 };
 
+/// A step of `kind` on the state's first channels x height x width coordinates.
+inline FlowStep flow_step(FlowStep::Kind kind, int64_t channels, int64_t height, int64_t width) {
+  FlowStep s;
+  s.kind = kind;
+  s.channels = channels;
+  s.height = height;
+  s.width = width;
+  return s;
+}
+
 /// A flow from the data side (y in [0, 1)^D, or u in (0, 1)^D) to N(0, I).
 struct FlowProgram {
   int64_t channels = 0, height = 0, width = 0;

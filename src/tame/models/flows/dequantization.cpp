@@ -73,14 +73,7 @@ FlowProgram VariationalDequantizer::program(ImageShape shape) const {
     }
   const int64_t hidden = context.output().channels;
   p.context = std::move(context);
-  auto step = [&](FlowStep::Kind kind) {
-    FlowStep s;
-    s.kind = kind;
-    s.channels = C;
-    s.height = H;
-    s.width = W;
-    return s;
-  };
+  auto step = [&](FlowStep::Kind kind) { return flow_step(kind, C, H, W); };
   p.steps.push_back(step(FlowStep::Kind::kLogit));  // z = logit(u), alpha 0
   for (size_t i = couplings_.size(); i-- > 0;) {
     FlowStep s = step(FlowStep::Kind::kCoupling);

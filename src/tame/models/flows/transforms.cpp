@@ -253,12 +253,7 @@ Result Logit::inverse(const torch::Tensor& y) {
 namespace {
 
 FlowStep step_of(FlowStep::Kind kind, ImageShape in) {
-  FlowStep s;
-  s.kind = kind;
-  s.channels = in.channels;
-  s.height = in.height;
-  s.width = in.width;
-  return s;
+  return flow_step(kind, in.channels, in.height, in.width);
 }
 
 std::vector<uint8_t> mask_bytes(const torch::Tensor& mask) {

@@ -270,6 +270,10 @@ std::unique_ptr<ImageCoder> VqVae::codes_coder(std::unique_ptr<ImageCoder> prior
                                       levels_);
 }
 
+std::unique_ptr<ImageCoder> VqVae::coder() {
+  return codes_coder(std::make_unique<UniformCoder>(1, options.codes));
+}
+
 nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {
   c10::InferenceMode guard;
   double recon = 0, squared = 0;

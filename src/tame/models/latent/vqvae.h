@@ -115,6 +115,10 @@ class VqVae : public LatentModel {
   /// Its encoder, codebook and decoder on the fixed-order kernels, with the
   /// prior's coder (codec/codes_coder.h); the training image size only.
   std::unique_ptr<ImageCoder> codes_coder(std::unique_ptr<ImageCoder> prior) override;
+  /// Alone, a codec at the uniform-prior bound: codes_coder() over a
+  /// UniformCoder of the code maps (L log2 K bits for the codes).
+  static constexpr bool kCodec = true;
+  std::unique_ptr<ImageCoder> coder() override;
 
   const VqVaeOptions options;
 
