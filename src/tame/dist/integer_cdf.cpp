@@ -89,23 +89,80 @@ double mixture_cdf(const float* weights, const float* logits, int64_t components
   return value < 0 ? 0.0 : std::log2(total) - std::log2(static_cast<double>(mass[value]));
 }
 
+namespace {
+// The mass of level k under the logistic (mean, 1 / inv_scale), a difference
+// of det_sigmoid values on the side of the mean's nearer tail, never < 0.
+float logistic_bin_mass(float mean, float inv_scale, int64_t k, int64_t levels) {
+  const float d = 1.0f / static_cast<float>(levels - 1);
+  const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
+  const float lo = (centre - d - mean) * inv_scale, hi = (centre + d - mean) * inv_scale;
+  const bool first = k == 0, last = k == levels - 1;
+  float m;
+  if (centre >= mean)  // 1 - F on this side: sigmoid(-t), both ends small
+    m = (first ? 1.0f : steps::det_sigmoid(-lo)) - (last ? 0.0f : steps::det_sigmoid(-hi));
+  else
+    m = (last ? 1.0f : steps::det_sigmoid(hi)) - (first ? 0.0f : steps::det_sigmoid(lo));
+  return m > 0.0f ? m : 0.0f;
+}
+}  // namespace
+
 void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf) {
-  const float inv_scale = steps::det_exp(-log_scale), d = 1.0f / static_cast<float>(levels - 1);
+  const float inv_scale = steps::det_exp(-log_scale);
   float* mass = scratch(0, levels).data();
   double sum = 0;
   for (int64_t k = 0; k < levels; ++k) {
-    const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
-    const float lo = (centre - d - mean) * inv_scale, hi = (centre + d - mean) * inv_scale;
-    const bool first = k == 0, last = k == levels - 1;
-    float m;
-    if (centre >= mean)  // 1 - F on this side: sigmoid(-t), both ends small
-      m = (first ? 1.0f : steps::det_sigmoid(-lo)) - (last ? 0.0f : steps::det_sigmoid(-hi));
-    else
-      m = (last ? 1.0f : steps::det_sigmoid(hi)) - (first ? 0.0f : steps::det_sigmoid(lo));
-    mass[k] = m > 0.0f ? m : 0.0f;
+    mass[k] = logistic_bin_mass(mean, inv_scale, k, levels);
     sum = sum + static_cast<double>(mass[k]);
   }
   masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
+}
+
+double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t* earlier,
+                            int64_t M, int64_t levels, uint32_t precision, uint32_t* cdf,
+                            int64_t value) {
+  const float* logits = f;
+  const float *loc = f + M, *log_scale = f + M + C * M, *coef = f + M + 2 * C * M;
+  const float to_unit = 2.0f / static_cast<float>(levels - 1);
+  // Component m's location for channel j, given the values before j.
+  auto location = [&](int64_t j, int64_t m) {
+    float l = loc[j * M + m];
+    for (int64_t i = 0; i < j; ++i)
+      l = l + steps::det_tanh(coef[(j * (j - 1) / 2 + i) * M + m]) *
+                  (static_cast<float>(earlier[i]) * to_unit - 1.0f);
+    return l;
+  };
+  auto inv_scale = [&](int64_t j, int64_t m) {
+    return steps::det_exp(-std::max(log_scale[j * M + m], kMinLogScale));
+  };
+  float top = logits[0];
+  for (int64_t m = 1; m < M; ++m) top = logits[m] > top ? logits[m] : top;
+  std::vector<double> w(M);
+  double w_sum = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    double wm = static_cast<double>(steps::det_exp(logits[m] - top));
+    for (int64_t j = 0; j < c; ++j)
+      wm = wm * static_cast<double>(
+                    logistic_bin_mass(location(j, m), inv_scale(j, m), earlier[j], levels));
+    w[m] = wm;
+    w_sum = w_sum + wm;
+  }
+  if (!(w_sum > 0)) {  // the earlier values have no mass under any component: equal weights
+    std::fill(w.begin(), w.end(), 1.0);
+    w_sum = static_cast<double>(M);
+  }
+  float* mass = scratch(0, levels).data();
+  std::fill_n(mass, levels, 0.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    const float weight = static_cast<float>(w[m] / w_sum), mu = location(c, m),
+                inv_s = inv_scale(c, m);
+    for (int64_t k = 0; k < levels; ++k)
+      mass[k] = mass[k] + weight * logistic_bin_mass(mu, inv_s, k, levels);
+  }
+  double total = 0;
+  for (int64_t k = 0; k < levels; ++k) total = total + static_cast<double>(mass[k]);
+  masses_to_cdf(mass, total > 0 ? total : 1.0, levels, precision, cdf);
+  return value < 0 || !(total > 0) ? 0.0
+                                   : std::log2(total) - std::log2(static_cast<double>(mass[value]));
 }
 
 double feature_map_cdf(PixelKind kind, const float* features, int64_t feature_channels,

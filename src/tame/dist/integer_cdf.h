@@ -37,6 +37,26 @@ double mixture_cdf(const float* weights, const float* logits, int64_t components
 /// the categorical, every level >= 1.
 void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf);
 
+/// The discretized logistic mixture of PixelCNN++ (Salimans et al. 2017) for
+/// channel c of one pixel of C channels: M components shared by the pixel's
+/// channels. `features` holds the pixel's mixture_features(C, M) parameters:
+/// M mixture logits; the C x M locations (channel-major); the C x M
+/// log-scales; for each pair (c, j < c), in the order (1, 0), (2, 0), (2, 1),
+/// ..., M raw coefficients. Component m's location for channel c is
+/// loc_cm + sum_{j<c} tanh(coef_cjm) x_j (x_j on the [-1, 1] scale) and its
+/// log-scale is raised to kMinLogScale. The table is the conditional given
+/// the earlier channels' values `earlier` (c of them): the components weighted
+/// by softmax(logits)_m prod_{j<c} P_m(x_j), then frequencies as for the
+/// categorical. Returns -log2 of that conditional's float probability of
+/// `value` when value >= 0, else 0.
+double logistic_mixture_cdf(const float* features, int64_t channels, int64_t c,
+                            const uint16_t* earlier, int64_t components, int64_t levels,
+                            uint32_t precision, uint32_t* cdf, int64_t value = -1);
+/// The mixture's parameters per pixel: M (1 + 2C + C (C - 1) / 2).
+constexpr int64_t mixture_features(int64_t channels, int64_t components) {
+  return components * (1 + 2 * channels + channels * (channels - 1) / 2);
+}
+
 /// The pixel likelihoods of dist/pixel_likelihood.h, for code that writes
 /// their tables without LibTorch (the torch types and the bits-back coder
 /// alike).

@@ -194,6 +194,105 @@ torch::Tensor DiscretizedLogistic::mean() const {
   return torch::sigmoid((location_.unsqueeze(1) - b) * inv_s).sum(1);
 }
 
+// --- DiscretizedLogisticMixture ----------------------------------------------
+
+DiscretizedLogisticMixture::DiscretizedLogisticMixture(const torch::Tensor& features,
+                                                       int64_t channels, int64_t levels,
+                                                       int64_t components, torch::Tensor values)
+    : PixelDistribution(levels),
+      features_(features),
+      values_(std::move(values)),
+      channels_(channels),
+      components_(components) {
+  const int64_t C = channels, M = components;
+  TORCH_CHECK(C >= 1 && M >= 1, "DiscretizedLogisticMixture: channels and components must be >= 1");
+  TORCH_CHECK(features.dim() == 4 && features.size(1) == mixture_features(C, M),
+              "DiscretizedLogisticMixture: expected features [B, ", mixture_features(C, M),
+              ", H, W] for ", C, " channels and ", M, " components, got ", features.sizes());
+  TORCH_CHECK(values_.dim() == 4 && values_.size(0) == features.size(0) && values_.size(1) == C &&
+                  values_.size(2) == features.size(2) && values_.size(3) == features.size(3),
+              "DiscretizedLogisticMixture: values ", values_.sizes(), " do not fit features ",
+              features.sizes());
+  const int64_t B = features.size(0), H = features.size(2), W = features.size(3),
+                P = C * (C - 1) / 2;
+  logits_ = features.slice(1, 0, M);
+  auto per_channel = [&](int64_t from, int64_t n) {  // [B, n M, H, W] -> [B, M, n, H, W]
+    return features.slice(1, from, from + n * M).reshape({B, n, M, H, W}).transpose(1, 2);
+  };
+  loc_ = per_channel(M, C);
+  log_scale_ = per_channel(M + C * M, C).clamp_min(kMinLogScale);
+  coef_ = torch::tanh(per_channel(M + 2 * C * M, P));
+}
+
+torch::Tensor DiscretizedLogisticMixture::locations(const torch::Tensor& x) const {
+  auto u = scale_to_unit(x, levels_).to(loc_.scalar_type()).unsqueeze(1);  // [B, 1, C, H, W]
+  std::vector<torch::Tensor> out;
+  for (int64_t c = 0; c < channels_; ++c) {
+    auto l = loc_.select(2, c);
+    for (int64_t j = 0; j < c; ++j) l = l + coef_.select(2, c * (c - 1) / 2 + j) * u.select(2, j);
+    out.push_back(l);
+  }
+  return torch::stack(out, 2);
+}
+
+torch::Tensor DiscretizedLogisticMixture::component_log_mass(const torch::Tensor& x) const {
+  return logistic_log_mass(locations(x), log_scale_, x.unsqueeze(1), levels_);
+}
+
+torch::Tensor DiscretizedLogisticMixture::log_prob(const torch::Tensor& x) const {
+  check_images_match("DiscretizedLogisticMixture", values_, x);
+  auto joint = torch::log_softmax(logits_, 1) + component_log_mass(x).sum(2);  // [B, M, H, W]
+  return torch::logsumexp(joint, 1).flatten(1).sum(1);
+}
+
+torch::Tensor DiscretizedLogisticMixture::conditional_log_pmf(const torch::Tensor& x,
+                                                              int64_t c) const {
+  // The components' weights given the channels before c, then channel c's
+  // level masses under each.
+  auto log_w = logits_;
+  if (c > 0) log_w = log_w + component_log_mass(x).slice(2, 0, c).sum(2);
+  log_w = torch::log_softmax(log_w, 1);  // [B, M, H, W]
+  auto loc = locations(x).select(2, c).unsqueeze(1), ls = log_scale_.select(2, c).unsqueeze(1);
+  auto k = torch::arange(levels_, torch::TensorOptions().dtype(torch::kLong).device(loc.device()))
+               .view({1, levels_, 1, 1, 1});
+  return torch::logsumexp(logistic_log_mass(loc, ls, k, levels_) + log_w.unsqueeze(1), 2);
+}
+
+torch::Tensor DiscretizedLogisticMixture::log_pmf() const {
+  std::vector<torch::Tensor> out;
+  for (int64_t c = 0; c < channels_; ++c) out.push_back(conditional_log_pmf(values_, c));
+  return torch::stack(out, 2);
+}
+
+torch::Tensor DiscretizedLogisticMixture::sample(double temperature) const {
+  check_temperature(temperature);
+  auto x = torch::zeros_like(values_, values_.options().dtype(torch::kLong));
+  if (temperature == 0) {
+    for (int64_t c = 0; c < channels_; ++c)
+      x.select(1, c).copy_(conditional_log_pmf(x, c).argmax(1));
+    return as_image(x, levels_);
+  }
+  // One component per pixel, shared by its channels.
+  auto probs = torch::softmax(logits_, 1).permute({0, 2, 3, 1}).reshape({-1, components_});
+  auto m = torch::multinomial(probs, 1)
+               .view({logits_.size(0), 1, 1, logits_.size(2), logits_.size(3)})
+               .expand({-1, 1, channels_, -1, -1});
+  auto ls = log_scale_.gather(1, m).squeeze(1);
+  const double half = 0.5 * static_cast<double>(levels_ - 1);
+  for (int64_t c = 0; c < channels_; ++c) {
+    auto loc = locations(x).gather(1, m).squeeze(1).select(1, c);
+    auto u = torch::rand_like(loc).clamp(1e-5, 1.0 - 1e-5);
+    auto v = loc + temperature * torch::exp(ls.select(1, c)) * (torch::log(u) - torch::log1p(-u));
+    x.select(1, c).copy_(torch::round((v + 1.0) * half).clamp(0, levels_ - 1));
+  }
+  return as_image(x, levels_);
+}
+
+torch::Tensor DiscretizedLogisticMixture::mean() const {
+  auto k = torch::arange(levels_, loc_.options()).view({1, levels_, 1, 1, 1});
+  return (torch::exp(log_pmf()) * k).sum(1);
+}
+
 // --- The choice by name ------------------------------------------------------
 
 namespace {
@@ -308,6 +407,30 @@ torch::Tensor DiscretizedLogistic::integer_cdf(uint32_t precision) const {
     pixel_cdf(PixelKind::kLogistic, p, K, precision, cdf);
   });
   return as_images(t, location_, K);
+}
+
+torch::Tensor DiscretizedLogisticMixture::integer_cdf(uint32_t precision) const {
+  const int64_t B = values_.size(0), C = channels_, H = values_.size(2), W = values_.size(3),
+                F = features_.size(1), K = levels_;
+  auto f = features_.detach().to(torch::kCPU, torch::kFloat).permute({0, 2, 3, 1}).contiguous();
+  auto v = values_.to(torch::kCPU, torch::kInt32).permute({0, 2, 3, 1}).contiguous();
+  auto out = torch::empty({B, C, H, W, K + 1}, torch::kLong);
+  auto o = out.accessor<int64_t, 5>();
+  std::vector<uint32_t> cdf(K + 1);
+  std::vector<uint16_t> earlier(C);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < H; ++i)
+      for (int64_t j = 0; j < W; ++j) {
+        const int64_t pixel = (b * H + i) * W + j;
+        for (int64_t c = 0; c < C; ++c)
+          earlier[c] = static_cast<uint16_t>(v.data_ptr<int32_t>()[pixel * C + c]);
+        for (int64_t c = 0; c < C; ++c) {
+          logistic_mixture_cdf(f.data_ptr<float>() + pixel * F, C, c, earlier.data(), components_,
+                               K, precision, cdf.data());
+          for (int64_t k = 0; k <= K; ++k) o[b][c][i][j][k] = cdf[k];
+        }
+      }
+  return out;
 }
 
 }  // namespace tame

@@ -128,6 +128,45 @@ class DiscretizedLogistic : public PixelDistribution {
   torch::Tensor location_, log_scale_;
 };
 
+/// The discretized logistic mixture of PixelCNN++ (Salimans et al. 2017): per
+/// pixel, M components shared by its C channels. Component m gives channel c
+/// the discretized logistic above, of location loc_cm + sum_{j<c}
+/// tanh(coef_cjm) x_j (the linear R -> G -> B coupling of the means, x_j on
+/// the [-1, 1] scale) and log-scale raised to kMinLogScale; p(x) = sum_m pi_m
+/// prod_c P_cm(x_c), pi = softmax(mixture logits). Features [B,
+/// mixture_features(C, M), H, W] per pixel in the layout of integer_cdf.h's
+/// logistic_mixture_cdf. log_prob(x) is the joint, coupled through x itself;
+/// log_pmf(), mean() and integer_cdf() are each channel's conditional given
+/// the earlier channels of `values` (the image scored or coded): the
+/// components reweighted by how well they explain those channels. sample()
+/// draws a component per pixel, then the channels in order, each coupled to
+/// the levels drawn before it. Temperature multiplies the scales; T = 0 takes
+/// each channel's most likely level given the ones taken before it.
+class DiscretizedLogisticMixture : public PixelDistribution {
+ public:
+  DiscretizedLogisticMixture(const torch::Tensor& features, int64_t channels, int64_t levels,
+                             int64_t components, torch::Tensor values);
+  torch::Tensor log_prob(const torch::Tensor& x) const override;
+  torch::Tensor log_pmf() const override;
+  torch::Tensor sample(double temperature = 1.0) const override;
+  torch::Tensor mean() const override;
+  torch::Tensor integer_cdf(uint32_t precision) const override;
+  int64_t components() const { return components_; }
+
+ private:
+  // Every component's locations given the values x: [B, M, C, H, W].
+  torch::Tensor locations(const torch::Tensor& x) const;
+  // log P_cm(x_c) for every component and channel: [B, M, C, H, W].
+  torch::Tensor component_log_mass(const torch::Tensor& x) const;
+  // log p(x_c = k | x_<c) of channel c given the values x: [B, K, H, W].
+  torch::Tensor conditional_log_pmf(const torch::Tensor& x, int64_t c) const;
+
+  torch::Tensor features_, values_;
+  torch::Tensor logits_;                  // [B, M, H, W]
+  torch::Tensor loc_, log_scale_, coef_;  // [B, M, C, H, W] x 2, [B, M, pairs, H, W] (tanh)
+  int64_t channels_, components_;
+};
+
 /// A pixel likelihood chosen by name: how many features a network emits for
 /// C image channels, and the distribution those features define.
 struct PixelLikelihood {
