@@ -1,6 +1,7 @@
 // Two tiny step engines (1 channel, 4 levels, any image size), a tiny
-// bits-back coder (1x4x4 images, 4 levels, 3 latents) and a tiny flow coder
-// (1x4x4, 4 levels: logit, squeeze, affine coupling, scale, a 1x1 row) with
+// bits-back coder (1x4x4 images, 4 levels, 3 latents), a tiny flow coder
+// (1x4x4, 4 levels: logit, squeeze, affine coupling, scale, a 1x1 row) and a
+// tiny codes coder (1x4x4, 4 levels, 2x2 codes of 3 entries, uniform prior) with
 // fixed pseudo-random weights, shared by the fuzz target and the program that
 // writes its seed corpus.
 #pragma once
@@ -8,6 +9,7 @@
 #include <memory>
 
 #include "tame/codec/bits_back.h"
+#include "tame/codec/codes_coder.h"
 #include "tame/codec/flow_coder.h"
 #include "tame/models/autoregressive/step_engine.h"
 
@@ -117,6 +119,22 @@ inline std::unique_ptr<ImageCoder> flow_coder() {
   FlowNets nets;
   nets.flow = std::move(p);
   return std::make_unique<FlowCoder>(std::move(nets), ImageSize{1, 4, 4}, 4);
+}
+
+inline std::unique_ptr<ImageCoder> codes_coder() {
+  uint64_t s = 5;
+  CodeNets nets;
+  nets.codes = 3;
+  nets.dim = 2;
+  nets.encoder = steps::Feedforward({4, 4, 1});
+  nets.encoder.add_conv(random_dense(4, 2, s), 2, 2, 0);  // -> 2x2x2
+  nets.decoder = steps::Feedforward({2, 2, 2});
+  nets.decoder.add_upsample2();
+  nets.decoder.add_conv(random_dense(2, 4, s), 1, 1, 0);  // 4 logits a pixel
+  const steps::Dense book = random_dense(1, 6, s);
+  nets.codebook = book.w;
+  return std::make_unique<CodesCoder>(std::move(nets), std::make_unique<UniformCoder>(1, 3),
+                                      ImageSize{1, 4, 4}, 4);
 }
 
 }  // namespace tame::fuzz

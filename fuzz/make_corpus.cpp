@@ -1,8 +1,8 @@
 // Writes the fuzz target's seed corpus: valid files for both fuzz engines,
 // with and without stored names, one and several blocks, one image size and
 // several; bits-back files, one with a stored block; flow files of one image
-// and of five in two blocks. (Version 1 files written by an earlier
-// make_corpus stay in the corpus beside them.)
+// and of five in two blocks; codes-coder files of one image and of five. (Version 1 files written
+// by an earlier make_corpus stay in the corpus beside them.)
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -61,6 +61,11 @@ int main(int argc, char** argv) {
     tame::write_file_atomic(
         tame::join_path(dir, "v2-seed-" + std::to_string(k++)),
         tame::encode_images(*flow, "glow", tame::image_list(pixels.data(), n, s), 3, 1));
+  auto codes = tame::fuzz::codes_coder();
+  for (int64_t n : {1, 5})
+    tame::write_file_atomic(
+        tame::join_path(dir, "v2-seed-" + std::to_string(k++)),
+        tame::encode_images(*codes, "vqvae", tame::image_list(pixels.data(), n, s), 3, 1));
   std::printf("wrote %d files to %s\n", k, dir.c_str());
   return 0;
 }

@@ -11,6 +11,7 @@ SECONDS_TO_RUN=${1:-60}
 OUT=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT"
 SRCS=(src/tame/codec/model_codec.cpp src/tame/codec/rans.cpp src/tame/codec/bits_back.cpp src/tame/codec/flow_coder.cpp
+      src/tame/codec/codes_coder.cpp
       src/tame/models/autoregressive/step_engine.cpp src/tame/dist/integer_cdf.cpp
       src/tame/nn/step_kernels.cpp src/tame/nn/feedforward.cpp src/tame/io/file.cpp src/tame/parallel.cpp)
 FLAGS=(-std=c++17 -g -O1 -ffp-contract=off -Wno-psabi -Isrc -Ifuzz)

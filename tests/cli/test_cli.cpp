@@ -439,7 +439,8 @@ TEST_F(Cli, CodecBadInputIsOneLineAndNoOutput) {
 }
 
 // Each flow through the CLI: train, resume, evaluate with an importance-weighted
-// bound (labelled "upper"), sample with a temperature. Each runs with small
+// bound (labelled "upper"), sample with a temperature, compress and
+// decompress across processes and thread counts. Each runs with small
 // networks; realnvp and glow with variational dequantization, so that the
 // jointly trained q(u|x) is saved, loaded and resumed too.
 TEST_F(Cli, FlowsTrainResumeEvaluateSample) {
@@ -473,11 +474,25 @@ TEST_F(Cli, FlowsTrainResumeEvaluateSample) {
     r = run("sample " + run_dir + " -n 4 --temperature 0.7 --out " + png, tmp);
     ASSERT_EQ(r.code, 0) << model << ": " << r.err;
     EXPECT_TRUE(tame::file_exists(png)) << model;
+    // A codec by local bits-back: compress with two threads (verified in
+    // process), decompress in another process with one.
+    const std::string packed = tmp / (model + ".tamez");
+    r = run("compress " + run_dir + " --data " + data() + " --limit 5 --out " + packed +
+                " --verify --json --threads 2",
+            tmp);
+    ASSERT_EQ(r.code, 0) << model << ": " << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["round_trip"], "ok") << model;
+    r = run("decompress " + run_dir + " " + packed + " --out " + (tmp / (model + "-back")) +
+                " --threads 1",
+            tmp);
+    ASSERT_EQ(r.code, 0) << model << ": " << r.err;
+    EXPECT_TRUE(tame::file_exists(tmp / (model + "-back/000004.png"))) << model;
   }
-  // A flow is not a codec: one clear line.
+  // Another flow's file: one clear line.
   expect_clean_failure(
-      run("compress " + (tmp / "nice") + " --data " + data() + " --out " + (tmp / "n.tamez"), tmp),
-      "cannot be used as a codec");
+      run("decompress " + (tmp / "nice") + " " + (tmp / "glow.tamez") + " --out " + (tmp / "wrong"),
+          tmp),
+      "written by another model");
   // A geometry the model can't take: one clear line, no run directory.
   expect_clean_failure(run("train --model glow --data " + data() + " --out " + (tmp / "g3") +
                                " --epochs 1 --batch-size 16 --quiet --set levels=4",
