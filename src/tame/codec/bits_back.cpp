@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -89,6 +90,14 @@ double det_exp_double(double x) {
   const double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
   double p = 1.0;
   for (int n = 11; n >= 1; --n) p = 1.0 + r * p * kInverse[n];
+  // p 2^k, exact: by a power of 2 built from its bits where the result is
+  // normal (what ldexp gives, without its cost), else by ldexp.
+  if (k > -1022 && k < 1023) {
+    const uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(k) + 1023) << 52;
+    double two_k;
+    std::memcpy(&two_k, &bits, sizeof two_k);
+    return p * two_k;
+  }
   return std::ldexp(p, static_cast<int>(k));
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 
 #include "tame/codec/bits_back.h"    // det_normal_cdf, det_exp_double, det_log_double, the chain
 #include "tame/codec/model_codec.h"  // kMaxFileBlock
@@ -39,6 +40,37 @@ struct Grid {
 };
 
 const Grid kStateGrid{std::ldexp(1.0, -kStateBits), 0.0, -kUnbounded, kUnbounded};
+
+// Phi^-1(p), p in (0, 1), to about 1e-9 relative (Acklam's rational
+// approximation, libm's log and sqrt): a search's starting point only, so its
+// last bits never reach a table.
+double approximate_inverse_normal(double p) {
+  static constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                                 -2.759285104469687e+02, 1.383577518672690e+02,
+                                 -3.066479806614716e+01, 2.506628277459239e+00};
+  static constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                                 -1.556989798598866e+02, 6.680131188771972e+01,
+                                 -1.328068155288572e+01};
+  static constexpr double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                                 -2.400758277161838e+00, -2.549732539343734e+00,
+                                 4.374664141464968e+00,  2.938163982698783e+00};
+  static constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                                 2.445134137142996e+00, 3.754408661907416e+00};
+  p = std::min(std::max(p, 1e-300), 1.0 - 1e-16);
+  if (p < 0.02425) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - 0.02425) {
+    const double q = std::sqrt(-2 * std::log1p(-p));
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  const double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
 
 // N(mu, s^2) over cells first .. first + n - 1 of a grid near mu (the cells
 // within `radius` deviations, cut to the grid's range). A window of more than
@@ -110,23 +142,79 @@ class CellGaussian {
   }
 
  private:
-  // One table: entries over cells [a, b) in steps of `step` cells.
+  // One table: entries over cells [a, b) in steps of `step` cells. Phi at
+  // its lower edge and its mass are computed once; an entry costs one Phi.
   struct Table {
+    Table(const CellGaussian* owner, int64_t from, int64_t to, int64_t every, bool esc)
+        : g(owner), a(from), b(to), step(every), escape(esc) {
+      const double ta = g->edge(a);
+      upper = ta > 0;
+      base = upper ? det_normal_cdf(-ta) : det_normal_cdf(ta);
+      if (a == 0 && b == g->n_) {
+        total = g->total_;
+      } else {
+        const double tb = g->edge(std::min(b, g->n_));
+        total = upper ? base - det_normal_cdf(-tb) : det_normal_cdf(tb) - base;
+      }
+      space = static_cast<double>((uint32_t{1} << kTableBits) - (escape ? kEscapeFreq : 0) -
+                                  static_cast<uint32_t>(entries()));
+    }
     const CellGaussian* g;
     int64_t a, b, step;
-    bool escape;
+    bool escape, upper = false;
+    double base = 0, total = 0, space = 0;
     int64_t entries() const { return (b - a + step - 1) / step; }
     uint32_t cdf(int64_t i) const {
       const int64_t n = entries();
-      const double space = static_cast<double>(
-          (uint32_t{1} << kTableBits) - (escape ? kEscapeFreq : 0) - static_cast<uint32_t>(n));
       if (i <= 0) return 0;
       if (i >= n) return static_cast<uint32_t>(space) + static_cast<uint32_t>(n);
-      const double total = a == 0 && b == g->n_ ? g->total_ : g->mass(a, b);
-      double f = total > 1e-300 ? g->mass(a, a + i * step) / total
-                                : static_cast<double>(i * step) / static_cast<double>(b - a);
+      double f;
+      if (total > 1e-300) {
+        const double t = g->edge(a + i * step);
+        f = (upper ? base - det_normal_cdf(-t) : det_normal_cdf(t) - base) / total;
+      } else {
+        f = static_cast<double>(i * step) / static_cast<double>(b - a);
+      }
       f = std::min(1.0, std::max(0.0, f));
       return static_cast<uint32_t>(std::floor(f * space)) + static_cast<uint32_t>(i);
+    }
+    // Where slot s should lie, from an approximate inverse of Phi: only a
+    // starting point for find(), which settles on the entry by the table itself.
+    int64_t guess(uint32_t s) const {
+      const double m = static_cast<double>(s) / std::ldexp(1.0, kTableBits) * total;
+      if (!(total > 1e-300))
+        return static_cast<int64_t>(static_cast<double>(s) / space * entries());
+      const double t =
+          upper ? -approximate_inverse_normal(base - m) : approximate_inverse_normal(base + m);
+      const double x = (t / g->inv_s_ + g->mu_) / g->g_.step - g->g_.offset + 0.5 -
+                       static_cast<double>(g->first_ + a);
+      if (!(x > 0)) return 0;
+      return static_cast<int64_t>(std::min(x / static_cast<double>(step), 1e15));
+    }
+    // The entry i with cdf(i) <= s < cdf(i + 1), and those two values: from
+    // the guess, a few steps to either side, or else bisection.
+    std::tuple<int64_t, uint32_t, uint32_t> find(uint32_t s) const {
+      const int64_t n = entries();
+      int64_t i = std::min(std::max<int64_t>(guess(s), 0), n - 1);
+      uint32_t lo = cdf(i);
+      for (int walk = 0; walk < 6; ++walk) {
+        if (lo > s) {  // above the slot: one entry down (cdf(0) = 0, so i > 0)
+          const uint32_t hi = lo;
+          lo = cdf(--i);
+          if (lo <= s) return {i, lo, hi};
+          continue;
+        }
+        const uint32_t hi = cdf(i + 1);
+        if (hi > s) return {i, lo, hi};
+        lo = hi;  // below it: one entry up
+        ++i;
+      }
+      int64_t l = 0, h = n;  // cdf(l) <= s < cdf(h)
+      while (h - l > 1) {
+        const int64_t mid = l + (h - l) / 2;
+        (cdf(mid) <= s ? l : h) = mid;
+      }
+      return {l, cdf(l), cdf(l + 1)};
     }
   };
   Table top() const { return {this, 0, n_, group_, escape_}; }
@@ -137,17 +225,11 @@ class CellGaussian {
     return kTableBits - std::log2(static_cast<double>(end - start));
   }
   static int64_t pop_entry(RansMessage& m, const Table& t, double& ideal) {
-    const uint32_t s = rans_peek(m, kTableBits);
-    int64_t lo = 0, hi = t.entries();  // cdf(lo) <= s < cdf(hi)
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      (t.cdf(mid) <= s ? lo : hi) = mid;
-    }
-    const uint32_t start = t.cdf(lo), end = t.cdf(lo + 1);
+    const auto [i, start, end] = t.find(rans_peek(m, kTableBits));
     if (end <= start) throw Error("flow coder: a cell without mass");
     rans_pop(m, start, end - start, kTableBits);
     ideal -= kTableBits - std::log2(static_cast<double>(end - start));
-    return lo;
+    return i;
   }
   // The standardized lower edge of cell i, and the mass between cells a's and b's lower edges.
   double edge(int64_t i) const { return (g_.value(first_ + i) - 0.5 * g_.step - mu_) * inv_s_; }
