@@ -706,6 +706,20 @@ TEST_F(Cli, VqVaeWithPriorAndFid) {
   std::string gan = tmp / "run-gan";
   r = train("dcgan", gan, "--epochs 1 --batch-size 16 --set hidden=2 --set latent=4");
   ASSERT_EQ(r.code, 0) << r.err;
+  // Classifier-based rejection: every kept sample, or one clear line.
+  r = run("sample " + gan + " -n 6 --classifier " + cls +
+              " --min-confidence 0.5 --threads 1 --out " + (tmp / "kept.png"),
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("kept 6 of"), std::string::npos) << r.out;
+  EXPECT_TRUE(tame::file_exists(tmp / "kept.png"));
+  expect_clean_failure(run("sample " + gan + " -n 50 --max-draws 10 --classifier " + cls +
+                               " --threads 1 --out " + (tmp / "none.png"),
+                           tmp),
+                       "lower it or raise --max-draws");
+  EXPECT_FALSE(tame::file_exists(tmp / "none.png"));
+  expect_clean_failure(run("sample " + gan + " -n 2 --min-confidence 0.5", tmp),
+                       "need --classifier");
   for (const std::string& run_args : {vq + " --prior " + prior, gan}) {
     std::string cmd = "eval " + run_args + " --fid 12 --classifier " + cls + " --json --threads 1";
     auto a = run(cmd, tmp), b = run(cmd, tmp);

@@ -135,3 +135,28 @@ TEST(Fid, ModelScoreIsReproducible) {
     EXPECT_GT(a.fid, 0.0);
   }
 }
+
+// Classifier-based rejection keeps only samples the classifier is confident
+// about and says how many it drew; max_draws ends it short of n; 0 keeps
+// every draw.
+TEST(Fid, RejectionKeepsOnlyConfidentSamples) {
+  Trained t;
+  const auto& e = find_model("dcgan");
+  auto model = make_model("dcgan", resolve_hparams("dcgan", e.tiny), {1, 8, 8}, 256);
+  torch::manual_seed(3);
+  auto pilot = classifier_confidence(*t.c.net, model->sample(200, 1.0), 256);
+  const double median = pilot.median().item<double>();
+  ASSERT_LT(pilot.min().item<double>(), median);  // the threshold rejects some draws
+  torch::manual_seed(4);
+  auto r = sample_with_rejection(*model, *t.c.net, 30, 1.0, median, 2000, 16);
+  ASSERT_EQ(r.images.size(0), 30);
+  EXPECT_GT(r.drawn, 30);
+  EXPECT_GE(classifier_confidence(*t.c.net, r.images, 256).min().item<double>(), median);
+  auto few = sample_with_rejection(*model, *t.c.net, 1000, 1.0, median, 40, 16);
+  EXPECT_LT(few.images.size(0), 40);  // max_draws ends it, short of n
+  EXPECT_EQ(few.drawn, 40);
+  auto all = sample_with_rejection(*model, *t.c.net, 20, 1.0, 0.0, 100, 16);
+  EXPECT_EQ(all.images.size(0), 20);
+  EXPECT_EQ(all.drawn, 32);  // two batches of 16
+  EXPECT_THROW(sample_with_rejection(*model, *t.c.net, 5, 1.0, 1.5, 40), Error);
+}

@@ -139,4 +139,46 @@ FidResult model_fid(ImageModel& model, FidClassifierImpl& classifier,
   return r;
 }
 
+torch::Tensor classifier_confidence(FidClassifierImpl& net, const torch::Tensor& images,
+                                    int64_t levels) {
+  c10::InferenceMode guard;
+  net.eval();
+  const auto device = net.parameters().front().device();
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < images.size(0); i += 256) {
+    auto x = images.slice(0, i, std::min(images.size(0), i + 256)).to(device);
+    out.push_back(std::get<0>(torch::softmax(net.forward(classifier_input(x, levels)), 1).max(1))
+                      .to(torch::kCPU, torch::kFloat));
+  }
+  return torch::cat(out);
+}
+
+RejectionResult sample_with_rejection(ImageModel& model, FidClassifierImpl& classifier, int64_t n,
+                                      double temperature, double min_confidence, int64_t max_draws,
+                                      int64_t batch,
+                                      const std::function<void(int64_t, int64_t)>& progress) {
+  if (n < 1 || batch < 1 || max_draws < 1)
+    throw Error("rejection sampling: n, batch and draws must be positive");
+  if (!(min_confidence >= 0 && min_confidence <= 1))
+    throw Error("the minimum confidence must be in [0, 1], got " + std::to_string(min_confidence));
+  model.eval();
+  RejectionResult r;
+  std::vector<torch::Tensor> kept;
+  int64_t count = 0;
+  while (count < n && r.drawn < max_draws) {
+    const int64_t m = std::min(batch, max_draws - r.drawn);
+    auto x = model.sample(m, temperature).cpu();
+    r.drawn += m;
+    auto keep = (classifier_confidence(classifier, x, model.levels()) >= min_confidence)
+                    .nonzero()
+                    .flatten();
+    auto chosen = x.index_select(0, keep.slice(0, 0, n - count));
+    count += chosen.size(0);
+    kept.push_back(chosen);
+    if (progress) progress(count, r.drawn);
+  }
+  r.images = torch::cat(kept);
+  return r;
+}
+
 }  // namespace tame

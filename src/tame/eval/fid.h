@@ -74,4 +74,24 @@ FidResult model_fid(ImageModel& model, FidClassifierImpl& classifier,
                     const torch::Tensor& reference, int64_t n, uint64_t seed, int64_t batch = 100,
                     const std::function<void(int64_t, int64_t)>& progress = {});
 
+/// The top-class probability the classifier gives each image [N, C, H, W] of
+/// K levels: float [N], in batches.
+torch::Tensor classifier_confidence(FidClassifierImpl& net, const torch::Tensor& images,
+                                    int64_t levels);
+
+struct RejectionResult {
+  torch::Tensor images;  // the kept samples, at most n
+  int64_t drawn = 0;     // samples drawn in all
+};
+
+/// Classifier-based rejection (Razavi et al. 2019, VQ-VAE-2): draws batches
+/// of `batch` samples at temperature T and keeps those to which the
+/// classifier gives a top-class probability >= min_confidence (in [0, 1]),
+/// in the order drawn, until n are kept or max_draws were drawn (then fewer
+/// come back). `progress(kept, drawn)` follows it. Any model that samples.
+RejectionResult sample_with_rejection(ImageModel& model, FidClassifierImpl& classifier, int64_t n,
+                                      double temperature, double min_confidence, int64_t max_draws,
+                                      int64_t batch = 100,
+                                      const std::function<void(int64_t, int64_t)>& progress = {});
+
 }  // namespace tame
