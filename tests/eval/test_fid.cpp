@@ -159,4 +159,9 @@ TEST(Fid, RejectionKeepsOnlyConfidentSamples) {
   EXPECT_EQ(all.images.size(0), 20);
   EXPECT_EQ(all.drawn, 32);  // two batches of 16
   EXPECT_THROW(sample_with_rejection(*model, *t.c.net, 5, 1.0, 1.5, 40), Error);
+  // The FID of kept samples: reproducible, and it says how many it drew.
+  auto f = model_fid(*model, *t.c.net, t.test.images, 20, 7, 16, {}, median);
+  EXPECT_EQ(f.samples, 20);
+  EXPECT_GT(f.drawn, 20);
+  EXPECT_EQ(model_fid(*model, *t.c.net, t.test.images, 20, 7, 16, {}, median).fid, f.fid);
 }

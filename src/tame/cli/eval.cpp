@@ -1,5 +1,5 @@
 // tame eval RUN_DIR [--prior PRIOR_RUN] [--split test|train] [--limit N] [--iw-samples K]
-//           [--fid N --classifier FILE [--seed S]] [--json]
+//           [--fid N --classifier FILE [--seed S] [--min-confidence P]] [--json]
 #include <unistd.h>
 
 #include <cstdio>
@@ -63,6 +63,7 @@ void add_eval(CLI::App& app) {
             batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
     int threads = 0;
     uint64_t seed = 0;
+    double min_confidence = 0;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -82,6 +83,10 @@ void add_eval(CLI::App& app) {
                 "also score N samples by FID against the whole split (needs --classifier)");
   c->add_option("--classifier", a->classifier, "FID classifier file (tame classifier)");
   c->add_option("--seed", a->seed, "random seed of the FID samples")->capture_default_str();
+  c->add_option("--min-confidence", a->min_confidence,
+                "with --fid: score only samples the classifier is this confident about "
+                "(classifier-based rejection)")
+      ->capture_default_str();
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([=] {
     set_threads(a->threads);
@@ -89,6 +94,7 @@ void add_eval(CLI::App& app) {
       throw Error("--limit and --fid must be >= 0, --iw-samples and --batch-size >= 1");
     if (a->fid > 0 && a->classifier.empty())
       throw Error("--fid needs --classifier FILE (train one with tame classifier)");
+    if (a->min_confidence != 0 && a->fid == 0) throw Error("--min-confidence needs --fid N");
     TrainedClassifier classifier;
     if (a->fid > 0) classifier = load_classifier(a->classifier);
     RunConfig cfg;
@@ -108,12 +114,18 @@ void add_eval(CLI::App& app) {
     nlohmann::json extra = model->diagnostics(images);  // e.g. a VAE's KL and active units
     if (a->fid > 0) {
       auto f = model_fid(
-          *model, *classifier.net, all, a->fid, a->seed, 100, [&](int64_t done, int64_t total) {
+          *model, *classifier.net, all, a->fid, a->seed, 100,
+          [&](int64_t done, int64_t total) {
             progress.update("fid  sampled " + std::to_string(done) + "/" + std::to_string(total));
-          });
+          },
+          a->min_confidence);
       progress.finish();
       extra["fid"] = f.fid;
       extra["fid_samples"] = f.samples;
+      if (a->min_confidence > 0) {
+        extra["fid_min_confidence"] = a->min_confidence;
+        extra["fid_drawn"] = f.drawn;
+      }
       extra["fid_reference"] = f.reference;
       extra["fid_classifier"] = {{"data", classifier.meta["data"]},
                                  {"test_accuracy", classifier.meta["test_accuracy"]}};

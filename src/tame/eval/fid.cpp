@@ -120,21 +120,37 @@ double frechet_distance(const torch::Tensor& f1, const torch::Tensor& f2) {
 
 FidResult model_fid(ImageModel& model, FidClassifierImpl& classifier,
                     const torch::Tensor& reference, int64_t n, uint64_t seed, int64_t batch,
-                    const std::function<void(int64_t, int64_t)>& progress) {
+                    const std::function<void(int64_t, int64_t)>& progress, double min_confidence) {
   if (n < 2) throw Error("FID needs at least 2 samples");
   torch::manual_seed(seed);
   model.eval();
-  std::vector<torch::Tensor> samples;
-  for (int64_t done = 0; done < n;) {
-    const int64_t m = std::min(batch, n - done);
-    samples.push_back(model.sample(m, 1.0).cpu());
-    done += m;
-    if (progress) progress(done, n);
-  }
   FidResult r;
+  torch::Tensor images;
+  if (min_confidence > 0) {
+    auto kept = sample_with_rejection(model, classifier, n, 1.0, min_confidence, 50 * n, batch,
+                                      [&](int64_t k, int64_t) {
+                                        if (progress) progress(k, n);
+                                      });
+    if (kept.images.size(0) < n)
+      throw Error("FID: " + std::to_string(n) +
+                  " samples at confidence >= " + std::to_string(min_confidence) +
+                  " were not found in " + std::to_string(kept.drawn) + " draws");
+    images = kept.images;
+    r.drawn = kept.drawn;
+  } else {
+    std::vector<torch::Tensor> samples;
+    for (int64_t done = 0; done < n;) {
+      const int64_t m = std::min(batch, n - done);
+      samples.push_back(model.sample(m, 1.0).cpu());
+      done += m;
+      if (progress) progress(done, n);
+    }
+    images = torch::cat(samples);
+    r.drawn = n;
+  }
   r.samples = n;
   r.reference = reference.size(0);
-  r.fid = frechet_distance(fid_features(classifier, torch::cat(samples), model.levels()),
+  r.fid = frechet_distance(fid_features(classifier, images, model.levels()),
                            fid_features(classifier, reference, model.levels()));
   return r;
 }

@@ -57,7 +57,7 @@ double frechet_distance(const torch::Tensor& features1, const torch::Tensor& fea
 
 struct FidResult {
   double fid = 0;
-  int64_t samples = 0, reference = 0;
+  int64_t samples = 0, reference = 0, drawn = 0;
 };
 
 /// Throws an Error unless the classifier scores images of data set `data`
@@ -70,9 +70,13 @@ void check_classifier_fits(const TrainedClassifier& classifier, const std::strin
 /// generator with `seed`, in batches of `batch`) against `reference` images
 /// of the model's data. The same model, seed and thread count give the same
 /// score. `progress(done, n)` follows the sampling.
+/// With min_confidence > 0 the samples are those sample_with_rejection()
+/// keeps at that confidence (drawing at most 50 n; too few is an Error), and
+/// `drawn` says how many it drew.
 FidResult model_fid(ImageModel& model, FidClassifierImpl& classifier,
                     const torch::Tensor& reference, int64_t n, uint64_t seed, int64_t batch = 100,
-                    const std::function<void(int64_t, int64_t)>& progress = {});
+                    const std::function<void(int64_t, int64_t)>& progress = {},
+                    double min_confidence = 0.0);
 
 /// The top-class probability the classifier gives each image [N, C, H, W] of
 /// K levels: float [N], in batches.
