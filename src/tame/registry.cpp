@@ -5,6 +5,7 @@
 #include "tame/models/autoregressive/made.h"
 #include "tame/models/autoregressive/nade.h"
 #include "tame/models/autoregressive/pixelcnn.h"
+#include "tame/models/autoregressive/pixelcnn_pp.h"
 #include "tame/models/autoregressive/transformer.h"
 #include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
@@ -83,6 +84,13 @@ std::vector<ModelEntry> autoregressive_entries() {
           "spot",
           // the input layer and one later gated layer: both kinds of layer
           {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
+      entry<PixelCnnPPOptions, PixelCnnPP>(
+          "pixelcnn++", "autoregressive",
+          "PixelCNN++ (Salimans et al. 2017): discretized logistic mixture with R->G->B mean "
+          "coupling, down and down-right shifted streams of gated resnets over three "
+          "resolutions with skips; samples pixel by pixel, not yet a codec",
+          // one block per resolution and two components run every layer kind
+          {{"filters", 4}, {"resnets", 1}, {"mixtures", 2}}),
       entry<TransformerOptions, Transformer>(
           "transformer", "autoregressive",
           "causal transformer (Vaswani et al. 2017; the VQGAN prior of Esser et al. 2021) over "

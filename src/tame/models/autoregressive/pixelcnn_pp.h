@@ -1,0 +1,65 @@
+// PixelCNN++ — Salimans, Karpathy, Chen & Kingma 2017, "PixelCNN++: Improving
+// the PixelCNN with Discretized Logistic Mixture Likelihood and Other
+// Modifications".
+//
+// Implements: the discretized logistic mixture likelihood with the linear
+// R -> G -> B coupling of its means (dist/pixel_likelihood.h), so the network
+// conditions each pixel on the pixels before it only and the mixture handles
+// the channels within a pixel; two streams, down-shifted convolutions (u: the
+// rows above) and down-right-shifted ones (ul: the rows above and the pixels
+// to the left), started from the image with a channel of ones; gated residual
+// blocks x + a * sigmoid(b) over concat_elu, with dropout, ul's blocks also
+// reading u; three resolutions (28 -> 14 -> 7 on 28x28: strided shifted
+// convolutions down, shifted transposed convolutions up), the down pass
+// reading every output of the up pass through a skip connection (one more
+// block per resolution on the way down); a 1x1 head to the mixture's
+// M (1 + 2C + C(C-1)/2) parameters.
+// Leaves out (for now): weight normalization, the exponential moving
+// average of the weights, a cached step engine (sampling runs the whole
+// network once per pixel, and the model is not yet a codec).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tame/models/image_model.h"
+
+namespace tame {
+
+struct PixelCnnPPOptions {
+  int64_t filters = 32;
+  int64_t resnets = 2;
+  int64_t mixtures = 5;
+  double dropout = 0.1;
+  /// What each hyper-parameter does: `tame models` prints it.
+  static nlohmann::json help() {
+    return {
+        {"filters", "feature maps of both streams"},
+        {"resnets", "gated residual blocks per resolution on the way up (one more down)"},
+        {"mixtures", "components M of the discretized logistic mixture"},
+        {"dropout", "dropout inside each gated residual block (training only)"},
+    };
+  }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PixelCnnPPOptions, filters, resnets, mixtures,
+                                                dropout)
+
+class PixelCnnPP : public ImageModel {
+ public:
+  PixelCnnPP(const PixelCnnPPOptions& options, ImageShape shape, int64_t levels);
+  /// The mixture's parameters of every pixel: [B, M (1 + 2C + C(C-1)/2), H, W],
+  /// pixel (i, j)'s from the pixels before it in raster order only; input
+  /// scaled to [-1, 1]. Tests take gradients through it.
+  torch::Tensor forward_unit(const torch::Tensor& x_unit);
+  torch::Tensor nll(const torch::Tensor& x) override;
+  Bound bound() const override { return Bound::kExact; }
+  /// Pixel by pixel in raster order, the whole network once per pixel; T
+  /// multiplies the logistics' scales.
+  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+  const PixelCnnPPOptions options;
+
+ private:
+  struct Net;
+  std::shared_ptr<Net> net_;
+};
+
+}  // namespace tame
