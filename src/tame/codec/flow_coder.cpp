@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -95,9 +96,10 @@ class CellGaussian {
     first_ = std::max(g.lo, centre_ - half);
     n_ = std::min(g.hi, centre_ + half) - first_ + 1;
     while ((n_ + group_ - 1) / group_ > kMaxEntries) group_ *= 2;
-    groups_ = (n_ + group_ - 1) / group_;
-    total_ = mass(0, n_);
+    top_.emplace(this, 0, n_, group_, escape_);
   }
+  CellGaussian(const CellGaussian&) = delete;  // its table points back at it
+  CellGaussian& operator=(const CellGaussian&) = delete;
   // Pushes cell k (by the escape when outside the window); returns its bits.
   double push(RansMessage& m, int64_t k) const {
     const int64_t i = k - first_;
@@ -107,7 +109,7 @@ class CellGaussian {
       if (group_ > 1)
         bits += push_entry(m, Table{this, j * group_, std::min(n_, (j + 1) * group_), 1, false},
                            i - j * group_);
-      return bits + push_entry(m, top(), j);
+      return bits + push_entry(m, *top_, j);
     }
     const int64_t d = k - centre_;
     if (!escape_ || d <= -static_cast<int64_t>(kRawHalf) || d >= static_cast<int64_t>(kRawHalf))
@@ -115,14 +117,15 @@ class CellGaussian {
     const uint64_t r = static_cast<uint64_t>(d) + kRawHalf;
     for (int s = 0; s < 3; ++s)
       rans_push(m, static_cast<uint32_t>((r >> (16 * s)) & 0xffff), 1, 16);
-    rans_push(m, top().cdf(groups_), kEscapeFreq, kTableBits);
+    rans_push(m, top_->cdf(top_->entries()), kEscapeFreq, kTableBits);
     return kTableBits - std::log2(static_cast<double>(kEscapeFreq)) + 48;
   }
   // Pops a cell; takes its bits off `ideal`.
   int64_t pop(RansMessage& m, double& ideal) const {
-    const Table t = top();
-    if (rans_peek(m, kTableBits) >= t.cdf(groups_)) {  // only a coding table has slots there
-      rans_pop(m, t.cdf(groups_), kEscapeFreq, kTableBits);
+    const Table& t = *top_;
+    const uint32_t escape_start = t.cdf(t.entries());
+    if (rans_peek(m, kTableBits) >= escape_start) {  // only a coding table has slots there
+      rans_pop(m, escape_start, kEscapeFreq, kTableBits);
       uint64_t r = 0;
       for (int i = 3; i-- > 0;) {
         const uint32_t v = rans_peek(m, 16);
@@ -147,15 +150,10 @@ class CellGaussian {
   struct Table {
     Table(const CellGaussian* owner, int64_t from, int64_t to, int64_t every, bool esc)
         : g(owner), a(from), b(to), step(every), escape(esc) {
-      const double ta = g->edge(a);
+      const double ta = g->edge(a), tb = g->edge(std::min(b, g->n_));
       upper = ta > 0;
       base = upper ? det_normal_cdf(-ta) : det_normal_cdf(ta);
-      if (a == 0 && b == g->n_) {
-        total = g->total_;
-      } else {
-        const double tb = g->edge(std::min(b, g->n_));
-        total = upper ? base - det_normal_cdf(-tb) : det_normal_cdf(tb) - base;
-      }
+      total = upper ? base - det_normal_cdf(-tb) : det_normal_cdf(tb) - base;
       space = static_cast<double>((uint32_t{1} << kTableBits) - (escape ? kEscapeFreq : 0) -
                                   static_cast<uint32_t>(entries()));
     }
@@ -217,7 +215,6 @@ class CellGaussian {
       return {l, cdf(l), cdf(l + 1)};
     }
   };
-  Table top() const { return {this, 0, n_, group_, escape_}; }
   static double push_entry(RansMessage& m, const Table& t, int64_t i) {
     const uint32_t start = t.cdf(i), end = t.cdf(i + 1);
     if (end <= start) throw Error("flow coder: a cell without mass");
@@ -231,19 +228,14 @@ class CellGaussian {
     ideal -= kTableBits - std::log2(static_cast<double>(end - start));
     return i;
   }
-  // The standardized lower edge of cell i, and the mass between cells a's and b's lower edges.
+  // The standardized lower edge of cell i.
   double edge(int64_t i) const { return (g_.value(first_ + i) - 0.5 * g_.step - mu_) * inv_s_; }
-  double mass(int64_t a, int64_t b) const {
-    const double ta = edge(a), tb = edge(std::min(b, n_));
-    return ta > 0 ? det_normal_cdf(-ta) - det_normal_cdf(-tb)
-                  : det_normal_cdf(tb) - det_normal_cdf(ta);
-  }
 
   Grid g_;
   double mu_, inv_s_ = 1;
   bool escape_;
-  int64_t centre_ = 0, first_ = 0, n_ = 0, group_ = 1, groups_ = 0;
-  double total_ = 0;
+  int64_t centre_ = 0, first_ = 0, n_ = 0, group_ = 1;
+  std::optional<Table> top_;  // the window's groups (its cells when group_ = 1)
 };
 
 // What one run of a program adds up: the ideal bits (pushes less pops) and
@@ -260,8 +252,7 @@ struct Run {
   Grid data;
   double noise;
   bool p_draws;
-  const float* context;
-  int64_t context_channels;
+  const float* context;  // the program's context map, or null
 };
 
 // The coordinates an affine step changes and their (a, t), from the state's
@@ -282,8 +273,9 @@ bool changes(const FlowStep& s, int64_t c, int64_t i) {
 }
 
 Affine coupling_of(const Run& r, const FlowStep& s, const std::vector<double>& v) {
-  const int64_t P = s.height * s.width, C = s.channels, ctx = s.context ? r.context_channels : 0,
-                in_ch = s.reads + ctx, n = C - s.first, out_ch = (s.additive ? 1 : 2) * n;
+  const int64_t P = s.height * s.width, C = s.channels,
+                ctx = s.context ? r.program.context->output().channels : 0, in_ch = s.reads + ctx,
+                n = C - s.first, out_ch = (s.additive ? 1 : 2) * n;
   std::vector<float> in(P * in_ch), out(P * out_ch);
   for (int64_t p = 0; p < P; ++p) {
     for (int64_t c = 0; c < s.reads; ++c) {
@@ -367,10 +359,55 @@ struct Logit {
   }
 };
 
-// The two Gaussians of one coordinate's step: q over y given x, p over x given y.
-double q_scale(const Run& r, const Grid& old_grid, double a) {
-  return std::max(r.noise, 2 * old_grid.step * std::fabs(a));
-}
+// One step's map of each coordinate it changes, x -> y: the Gaussian q over
+// y given x, the Gaussian p over x given y, and log2 of the slope at x. For
+// y = a x + t, q = N(a x + t, s_q^2) and p = N((y - t) / a, (s_q / |a|)^2)
+// with s_q = max(noise, 2 |a| cell_x); for the logit, q = N(g(x), noise^2)
+// and p = N(g^-1(y), (noise / g'(g^-1(y)))^2), its scale at least 2 cells.
+struct Gaussian {
+  double mean, scale;
+};
+class CoordinateMap {
+ public:
+  // The step's map over the state's values v, with x on `old_grid`.
+  CoordinateMap(const Run& r, const FlowStep& s, const std::vector<double>& v, const Grid& old_grid)
+      : logit_(s.kind == FlowStep::Kind::kLogit),
+        g_{s.alpha},
+        noise_(r.noise),
+        cell_(old_grid.step),
+        n_(s.channels * s.height * s.width) {
+    if (logit_) return;
+    f_ = affine_of(r, s, v);
+    for (double a : f_.a)
+      if (a == 0) throw Error("flow coder: a step with slope 0");
+  }
+  int64_t size() const { return logit_ ? n_ : static_cast<int64_t>(f_.coord.size()); }
+  int64_t coord(int64_t j) const { return logit_ ? j : f_.coord[j]; }
+  Gaussian q(int64_t j, double x) const {
+    if (logit_) return {g_.forward(x), noise_};
+    return {f_.a[j] * x + f_.t[j], q_scale(j)};
+  }
+  Gaussian p(int64_t j, double y) const {
+    if (logit_) {
+      const auto [mu, inv_slope] = g_.inverse(y);
+      return {mu, std::max(noise_ * inv_slope, 2 * cell_)};
+    }
+    return {(y - f_.t[j]) / f_.a[j], q_scale(j) / std::fabs(f_.a[j])};
+  }
+  double log2_slope(int64_t j, double x) const {
+    return log2_det(logit_ ? g_.slope(x) : std::fabs(f_.a[j]));
+  }
+  // y itself, with no noise (flow_map()).
+  double apply(int64_t j, double x) const { return q(j, x).mean; }
+
+ private:
+  double q_scale(int64_t j) const { return std::max(noise_, 2 * cell_ * std::fabs(f_.a[j])); }
+  bool logit_;
+  Logit g_;
+  double noise_, cell_;
+  int64_t n_;
+  Affine f_;
+};
 
 // Data side to latent side (the image's flow in the encoder, q(u|x)'s in the
 // decoder): per coordinate, pop y with q, push x with p.
@@ -378,27 +415,14 @@ void step_forward(const Run& r, const FlowStep& s, std::vector<int64_t>& k, cons
                   RansMessage& m, Tally& tally) {
   const Grid& gn = kStateGrid;
   const std::vector<double> v = values_of(k, go);
-  if (s.kind == FlowStep::Kind::kLogit) {
-    const Logit g{s.alpha};
-    for (int64_t i = 0, n = s.channels * s.height * s.width; i < n; ++i) {
-      const int64_t y = CellGaussian(g.forward(v[i]), r.noise, gn, !r.p_draws).pop(m, tally.bits);
-      const auto [mu, inv_slope] = g.inverse(gn.value(y));
-      tally.bits +=
-          CellGaussian(mu, std::max(r.noise * inv_slope, 2 * go.step), go, r.p_draws).push(m, k[i]);
-      tally.log2_density += log2_det(g.slope(v[i]));
-      k[i] = y;
-    }
-    return;
-  }
-  const Affine f = affine_of(r, s, v);
-  for (size_t j = 0; j < f.coord.size(); ++j) {
-    const double a = f.a[j], t = f.t[j], sq = q_scale(r, go, a);
-    if (a == 0) throw Error("flow coder: a step with slope 0");
-    const int64_t i = f.coord[j];
-    const int64_t y = CellGaussian(a * v[i] + t, sq, gn, !r.p_draws).pop(m, tally.bits);
-    tally.bits +=
-        CellGaussian((gn.value(y) - t) / a, sq / std::fabs(a), go, r.p_draws).push(m, k[i]);
-    tally.log2_density += log2_det(std::fabs(a));
+  const CoordinateMap f(r, s, v, go);
+  for (int64_t j = 0; j < f.size(); ++j) {
+    const int64_t i = f.coord(j);
+    const Gaussian q = f.q(j, v[i]);
+    const int64_t y = CellGaussian(q.mean, q.scale, gn, !r.p_draws).pop(m, tally.bits);
+    const Gaussian p = f.p(j, gn.value(y));
+    tally.bits += CellGaussian(p.mean, p.scale, go, r.p_draws).push(m, k[i]);
+    tally.log2_density += f.log2_slope(j, v[i]);
     k[i] = y;
   }
 }
@@ -408,35 +432,21 @@ void step_forward(const Run& r, const FlowStep& s, std::vector<int64_t>& k, cons
 void step_backward(const Run& r, const FlowStep& s, std::vector<int64_t>& k, const Grid& go,
                    RansMessage& m, Tally& tally) {
   const Grid& gn = kStateGrid;
-  if (s.kind == FlowStep::Kind::kLogit) {
-    const Logit g{s.alpha};
-    for (int64_t i = s.channels * s.height * s.width; i-- > 0;) {
-      const auto [mu, inv_slope] = g.inverse(gn.value(k[i]));
-      const int64_t x = CellGaussian(mu, std::max(r.noise * inv_slope, 2 * go.step), go, r.p_draws)
-                            .pop(m, tally.bits);
-      const double xv = go.value(x);
-      tally.bits += CellGaussian(g.forward(xv), r.noise, gn, !r.p_draws).push(m, k[i]);
-      tally.log2_density += log2_det(g.slope(xv));
-      k[i] = x;
-    }
-    return;
-  }
-  const Affine f = affine_of(r, s, values_of(k, gn));
-  for (size_t j = f.coord.size(); j-- > 0;) {
-    const double a = f.a[j], t = f.t[j], sq = q_scale(r, go, a);
-    if (a == 0) throw Error("flow coder: a step with slope 0");
-    const int64_t i = f.coord[j];
-    const int64_t x =
-        CellGaussian((gn.value(k[i]) - t) / a, sq / std::fabs(a), go, r.p_draws).pop(m, tally.bits);
-    tally.bits += CellGaussian(a * go.value(x) + t, sq, gn, !r.p_draws).push(m, k[i]);
-    tally.log2_density += log2_det(std::fabs(a));
+  const CoordinateMap f(r, s, values_of(k, gn), go);
+  for (int64_t j = f.size(); j-- > 0;) {
+    const int64_t i = f.coord(j);
+    const Gaussian p = f.p(j, gn.value(k[i]));
+    const int64_t x = CellGaussian(p.mean, p.scale, go, r.p_draws).pop(m, tally.bits);
+    const double xv = go.value(x);
+    const Gaussian q = f.q(j, xv);
+    tally.bits += CellGaussian(q.mean, q.scale, gn, !r.p_draws).push(m, k[i]);
+    tally.log2_density += f.log2_slope(j, xv);
     k[i] = x;
   }
 }
 
-double log2_normal(double z) {
-  return (-0.5 * z * z) * kLog2E - 1.3257480647361593;
-}  // log2 sqrt(2 pi)
+constexpr double kLog2SqrtTwoPi = 1.3257480647361593;
+double log2_normal(double z) { return (-0.5 * z * z) * kLog2E - kLog2SqrtTwoPi; }
 
 // The index of the first step that codes (a logit over the whole state, the
 // constructor checks): its x side is the data grid, every later one the state's.
@@ -446,8 +456,9 @@ size_t first_coding(const FlowProgram& p) {
   return i;
 }
 
-void permute(const FlowStep& s, std::vector<int64_t>& k, bool forward) {
-  std::vector<int64_t> old(k.begin(), k.begin() + static_cast<int64_t>(s.from.size()));
+template <class T>
+void permute(const FlowStep& s, std::vector<T>& k, bool forward) {
+  const std::vector<T> old(k.begin(), k.begin() + static_cast<int64_t>(s.from.size()));
   for (size_t i = 0; i < s.from.size(); ++i)
     if (forward)
       k[i] = old[s.from[i]];
@@ -494,23 +505,17 @@ std::vector<int64_t> pop_program(const Run& r, RansMessage& m, Tally& tally) {
 
 std::vector<double> flow_map(const FlowProgram& p, std::vector<double> v, const float* context,
                              double* log_det) {
-  const Run r{p, kStateGrid, 1.0, false, context, p.context ? p.context->output().channels : 0};
+  const Run r{p, kStateGrid, 1.0, false, context};
   for (const FlowStep& s : p.steps) {
     if (s.kind == FlowStep::Kind::kPermute) {
-      const std::vector<double> old(v.begin(), v.begin() + static_cast<int64_t>(s.from.size()));
-      for (size_t i = 0; i < s.from.size(); ++i) v[i] = old[s.from[i]];
-    } else if (s.kind == FlowStep::Kind::kLogit) {
-      const Logit g{s.alpha};
-      for (int64_t i = 0, n = s.channels * s.height * s.width; i < n; ++i) {
-        *log_det += det_log_double(g.slope(v[i]));
-        v[i] = g.forward(v[i]);
-      }
-    } else {
-      const Affine f = affine_of(r, s, v);
-      for (size_t j = 0; j < f.coord.size(); ++j) {
-        v[f.coord[j]] = f.a[j] * v[f.coord[j]] + f.t[j];
-        *log_det += det_log_double(std::fabs(f.a[j]));
-      }
+      permute(s, v, true);
+      continue;
+    }
+    const CoordinateMap f(r, s, v, kStateGrid);
+    for (int64_t j = 0; j < f.size(); ++j) {
+      const int64_t i = f.coord(j);
+      *log_det += f.log2_slope(j, v[i]) / kLog2E;
+      v[i] = f.apply(j, v[i]);
     }
   }
   return v;
@@ -653,15 +658,14 @@ Grid noise_grid(int q) { return {std::ldexp(1.0, -q), 0.5, 0, (int64_t{1} << q) 
 // The image's flow as one image's run sees it, and q(u|x)'s for image x (its
 // context map computed into `context`).
 Run flow_run(const FlowProgram& p, int64_t levels, int q) {
-  return {p, pixel_grid(levels, q), std::ldexp(1.0, -kFlowNoiseBits), false, nullptr, 0};
+  return {p, pixel_grid(levels, q), std::ldexp(1.0, -kFlowNoiseBits), false, nullptr};
 }
 Run dequantizer_run(const FlowProgram& p, const uint16_t* x, ImageSize size, int64_t levels, int q,
                     std::vector<float>& context) {
   context.resize(p.context->output().size());
   const std::vector<float> unit = unit_image(x, size, levels);
   p.context->run(unit.data(), context.data());
-  return {p,    noise_grid(q),  std::ldexp(1.0, -kDequantizerNoiseBits),
-          true, context.data(), p.context->output().channels};
+  return {p, noise_grid(q), std::ldexp(1.0, -kDequantizerNoiseBits), true, context.data()};
 }
 }  // namespace
 
