@@ -247,20 +247,29 @@ torch::Tensor DiscretizedLogisticMixture::log_prob(const torch::Tensor& x) const
 
 torch::Tensor DiscretizedLogisticMixture::conditional_log_pmf(const torch::Tensor& x,
                                                               int64_t c) const {
+  const auto loc = locations(x);
+  return conditional_log_pmf(loc, logistic_log_mass(loc, log_scale_, x.unsqueeze(1), levels_), c);
+}
+
+torch::Tensor DiscretizedLogisticMixture::conditional_log_pmf(const torch::Tensor& loc,
+                                                              const torch::Tensor& log_mass,
+                                                              int64_t c) const {
   // The components' weights given the channels before c, then channel c's
   // level masses under each.
   auto log_w = logits_;
-  if (c > 0) log_w = log_w + component_log_mass(x).slice(2, 0, c).sum(2);
+  if (c > 0) log_w = log_w + log_mass.slice(2, 0, c).sum(2);
   log_w = torch::log_softmax(log_w, 1);  // [B, M, H, W]
-  auto loc = locations(x).select(2, c).unsqueeze(1), ls = log_scale_.select(2, c).unsqueeze(1);
-  auto k = torch::arange(levels_, torch::TensorOptions().dtype(torch::kLong).device(loc.device()))
+  auto lc = loc.select(2, c).unsqueeze(1), ls = log_scale_.select(2, c).unsqueeze(1);
+  auto k = torch::arange(levels_, torch::TensorOptions().dtype(torch::kLong).device(lc.device()))
                .view({1, levels_, 1, 1, 1});
-  return torch::logsumexp(logistic_log_mass(loc, ls, k, levels_) + log_w.unsqueeze(1), 2);
+  return torch::logsumexp(logistic_log_mass(lc, ls, k, levels_) + log_w.unsqueeze(1), 2);
 }
 
 torch::Tensor DiscretizedLogisticMixture::log_pmf() const {
+  const auto loc = locations(values_);
+  const auto log_mass = logistic_log_mass(loc, log_scale_, values_.unsqueeze(1), levels_);
   std::vector<torch::Tensor> out;
-  for (int64_t c = 0; c < channels_; ++c) out.push_back(conditional_log_pmf(values_, c));
+  for (int64_t c = 0; c < channels_; ++c) out.push_back(conditional_log_pmf(loc, log_mass, c));
   return torch::stack(out, 2);
 }
 

@@ -160,6 +160,10 @@ class DiscretizedLogisticMixture : public PixelDistribution {
   torch::Tensor component_log_mass(const torch::Tensor& x) const;
   // log p(x_c = k | x_<c) of channel c given the values x: [B, K, H, W].
   torch::Tensor conditional_log_pmf(const torch::Tensor& x, int64_t c) const;
+  // The same from x's locations and component masses (locations(x),
+  // component_log_mass(x)), for callers that need every channel of one x.
+  torch::Tensor conditional_log_pmf(const torch::Tensor& loc, const torch::Tensor& log_mass,
+                                    int64_t c) const;
 
   torch::Tensor features_, values_;
   torch::Tensor logits_;                  // [B, M, H, W]

@@ -268,6 +268,21 @@ std::vector<double> doubles(const torch::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
+// Squeeze's permutation of a [C, H, W] state: entry n of the squeezed
+// [4C, H/2, W/2] state comes from entry from[n].
+std::vector<int64_t> squeeze_from(ImageShape in) {
+  const int64_t C = in.channels, H = in.height, W = in.width, h = H / 2, w = W / 2;
+  if (H % 2 != 0 || W % 2 != 0) throw Error("squeeze needs an even height and width");
+  std::vector<int64_t> from(C * H * W);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t dy = 0; dy < 2; ++dy)
+      for (int64_t dx = 0; dx < 2; ++dx)
+        for (int64_t i = 0; i < h; ++i)
+          for (int64_t j = 0; j < w; ++j)
+            from[((c * 4 + dy * 2 + dx) * h + i) * w + j] = (c * H + 2 * i + dy) * W + 2 * j + dx;
+  return from;
+}
+
 // A coupling step over the whole prefix: its net reads the masked state.
 FlowStep coupling_step(ImageShape in, const torch::Tensor& mask, const Conditioner& net,
                        bool additive, double bound) {
@@ -296,12 +311,10 @@ ImageShape Inverse::add_steps(FlowProgram& p, ImageShape in) const {
     throw Error("this flow inverts a transform the codec has no form for");
   // The squeeze's permutation of a [C, 2h, 2w] prefix, reversed.
   const ImageShape out{in.channels / 4, 2 * in.height, 2 * in.width};
-  FlowProgram squeeze;
-  Squeeze().add_steps(squeeze, out);
+  const std::vector<int64_t> squeeze = squeeze_from(out);
   FlowStep s = step_of(FlowStep::Kind::kPermute, out);
-  s.from.resize(squeeze.steps[0].from.size());
-  for (size_t i = 0; i < s.from.size(); ++i)
-    s.from[squeeze.steps[0].from[i]] = static_cast<int64_t>(i);
+  s.from.resize(squeeze.size());
+  for (size_t i = 0; i < squeeze.size(); ++i) s.from[squeeze[i]] = static_cast<int64_t>(i);
   p.steps.push_back(std::move(s));
   return out;
 }
@@ -335,18 +348,10 @@ ImageShape AffineCoupling::add_steps(FlowProgram& p, ImageShape in) const {
 }
 
 ImageShape Squeeze::add_steps(FlowProgram& p, ImageShape in) const {
-  const int64_t C = in.channels, H = in.height, W = in.width, h = H / 2, w = W / 2;
-  if (H % 2 != 0 || W % 2 != 0) throw Error("squeeze needs an even height and width");
   FlowStep s = step_of(FlowStep::Kind::kPermute, in);
-  s.from.resize(C * H * W);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t dy = 0; dy < 2; ++dy)
-      for (int64_t dx = 0; dx < 2; ++dx)
-        for (int64_t i = 0; i < h; ++i)
-          for (int64_t j = 0; j < w; ++j)
-            s.from[((c * 4 + dy * 2 + dx) * h + i) * w + j] = (c * H + 2 * i + dy) * W + 2 * j + dx;
+  s.from = squeeze_from(in);
   p.steps.push_back(std::move(s));
-  return {4 * C, h, w};
+  return {4 * in.channels, in.height / 2, in.width / 2};
 }
 
 ImageShape ActNorm::add_steps(FlowProgram& p, ImageShape in) const {
