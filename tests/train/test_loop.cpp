@@ -333,8 +333,11 @@ TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) {
     ASSERT_EQ(r.code, 0) << r.err;
     auto got = nlohmann::json::parse(r.out);
     auto want = nlohmann::json::parse(read_file(tmp / ("v1/" + expected_file)));
-    EXPECT_DOUBLE_EQ(got["nll_nats"].get<double>(), want["nll_nats"].get<double>())
-        << expected_file;
+    // To float rounding: oneDNN and BLAS pick their kernels by CPU (the fixture
+    // was written on another machine; an AMD EPYC one differs in the 9th digit),
+    // while a checkpoint read wrongly moves the number by far more.
+    const double w = want["nll_nats"].get<double>();
+    EXPECT_NEAR(got["nll_nats"].get<double>(), w, 1e-6 * w) << expected_file;
   };
   expect_eval("expected-eval.json");
   auto r = tame::testing::run_tame(
