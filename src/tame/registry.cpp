@@ -6,6 +6,7 @@
 #include "tame/models/autoregressive/nade.h"
 #include "tame/models/autoregressive/pixelcnn.h"
 #include "tame/models/autoregressive/pixelcnn_pp.h"
+#include "tame/models/autoregressive/pixelrnn.h"
 #include "tame/models/autoregressive/transformer.h"
 #include "tame/models/flows/glow.h"
 #include "tame/models/flows/nice.h"
@@ -83,6 +84,13 @@ std::vector<ModelEntry> autoregressive_entries() {
           "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal gated stacks, no blind "
           "spot",
           // the input layer and one later gated layer: both kinds of layer
+          {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
+      entry<PixelRNNOptions, PixelRNN>(
+          "pixelrnn", "autoregressive",
+          "PixelRNN (van den Oord et al. 2016): 7x7 mask-A input, residual Row LSTM or Diagonal "
+          "BiLSTM layers (layer=), K-way softmax; cached steps keep two rows of states",
+          // one layer runs the input, an LSTM and the head; the Row LSTM (the
+          // default) here, the Diagonal BiLSTM in the model tests
           {{"hidden", 6}, {"layers", 1}, {"out_hidden", 6}}),
       entry<PixelCnnPPOptions, PixelCnnPP>(
           "pixelcnn++", "autoregressive",

@@ -19,12 +19,17 @@ using namespace tame;
 
 namespace {
 
-std::shared_ptr<AutoregressiveModel> random_model(const std::string& name, ImageShape shape,
+// A model name, or "pixelrnn/<layer>" for one PixelRNN layer kind.
+std::shared_ptr<AutoregressiveModel> random_model(std::string name, ImageShape shape,
                                                   int64_t levels) {
   torch::manual_seed(11);
   nlohmann::json hp = name == "pixelcnn"
                           ? nlohmann::json{{"hidden", 6}, {"blocks", 2}, {"out_hidden", 12}}
                           : nlohmann::json{{"hidden", 6}, {"layers", 3}, {"out_hidden", 12}};
+  if (const auto slash = name.find('/'); slash != std::string::npos) {
+    hp["layer"] = name.substr(slash + 1);
+    name = name.substr(0, slash);
+  }
   auto m = std::dynamic_pointer_cast<AutoregressiveModel>(make_model(name, hp, shape, levels));
   torch::NoGradGuard g;
   // Larger than initial weights, so that the logits are far from uniform and a
@@ -106,8 +111,16 @@ TEST_P(Cached, BatchDoesNotChangeBits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Cached,
-                         ::testing::Combine(::testing::Values("pixelcnn", "gated-pixelcnn"),
-                                            ::testing::Values(int64_t{1}, int64_t{3})));
+                         ::testing::Combine(::testing::Values("pixelcnn", "gated-pixelcnn",
+                                                              "pixelrnn/row-lstm",
+                                                              "pixelrnn/diagonal-bilstm"),
+                                            ::testing::Values(int64_t{1}, int64_t{3})),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param);
+                           for (auto& ch : n)
+                             if (ch == '-' || ch == '/') ch = '_';
+                           return n + "_C" + std::to_string(std::get<1>(info.param));
+                         });
 
 // The fingerprint follows the weights, and not the image size.
 TEST(StepEngine, FingerprintChangesWithWeights) {

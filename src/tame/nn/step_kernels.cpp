@@ -173,6 +173,72 @@ TAME_CLONES void gate(const float* in, int64_t n, float* out) {
   }
 }
 
+namespace {
+
+TAME_INLINE void lstm8(const float* g, const float* c_prev, int64_t n, float* c, float* h) {
+  const v8 i = sigmoid8(load8(g)), f = sigmoid8(load8(g + n)), o = sigmoid8(load8(g + 2 * n));
+  const v8 cell = f * load8(c_prev) + i * tanh8(load8(g + 3 * n));
+  store8(c, cell);
+  store8(h, o * tanh8(cell));
+}
+
+}  // namespace
+
+TAME_CLONES void lstm_cell(const float* gates, const float* c_prev, int64_t n, float* c, float* h) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    // The four gates of lanes k..k+7 sit n apart; lstm8 reads them through g.
+    float g[32];
+    for (int q = 0; q < 4; ++q) std::memcpy(g + 8 * q, gates + q * n + k, sizeof(float) * 8);
+    lstm8(g, c_prev + k, 8, c + k, h + k);
+  }
+  if (k < n) {
+    const int64_t r = n - k;
+    float g[32] = {}, cp[8] = {}, cc[8], hh[8];
+    for (int q = 0; q < 4; ++q) std::memcpy(g + 8 * q, gates + q * n + k, sizeof(float) * r);
+    std::memcpy(cp, c_prev + k, sizeof(float) * r);
+    lstm8(g, cp, 8, cc, hh);
+    std::memcpy(c + k, cc, sizeof(float) * r);
+    std::memcpy(h + k, hh, sizeof(float) * r);
+  }
+}
+
+namespace {
+
+// Lanes k..k+7 of lstm_cell_backward; dh, dc may be null (zero).
+TAME_INLINE void lstm8_backward(const float* g, const float* c_prev, const float* dh,
+                                const float* dc, float* dg, float* dcp) {
+  const v8 one = splat(1.0f);
+  const v8 i = sigmoid8(load8(g)), f = sigmoid8(load8(g + 8)), o = sigmoid8(load8(g + 16));
+  const v8 gg = tanh8(load8(g + 24)), cp = load8(c_prev);
+  const v8 tc = tanh8(f * cp + i * gg);
+  const v8 vdh = dh ? load8(dh) : splat(0.0f);
+  const v8 dcell = (dc ? load8(dc) : splat(0.0f)) + vdh * o * (one - tc * tc);
+  store8(dg, dcell * gg * i * (one - i));
+  store8(dg + 8, dcell * cp * f * (one - f));
+  store8(dg + 16, vdh * tc * o * (one - o));
+  store8(dg + 24, dcell * i * (one - gg * gg));
+  store8(dcp, dcell * f);
+}
+
+}  // namespace
+
+TAME_CLONES void lstm_cell_backward(const float* gates, const float* c_prev, int64_t n,
+                                    const float* dh, const float* dc, float* dgates,
+                                    float* dc_prev) {
+  for (int64_t k = 0; k < n; k += 8) {
+    const int64_t r = n - k < 8 ? n - k : 8;
+    float g[32] = {}, cp[8] = {}, h[8] = {}, c[8] = {}, dg[32], dcp[8];
+    for (int q = 0; q < 4; ++q) std::memcpy(g + 8 * q, gates + q * n + k, sizeof(float) * r);
+    std::memcpy(cp, c_prev + k, sizeof(float) * r);
+    if (dh) std::memcpy(h, dh + k, sizeof(float) * r);
+    if (dc) std::memcpy(c, dc + k, sizeof(float) * r);
+    lstm8_backward(g, cp, dh ? h : nullptr, dc ? c : nullptr, dg, dcp);
+    for (int q = 0; q < 4; ++q) std::memcpy(dgates + q * n + k, dg + 8 * q, sizeof(float) * r);
+    std::memcpy(dc_prev + k, dcp, sizeof(float) * r);
+  }
+}
+
 void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int64_t width,
                  int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
                  int64_t row_stride) {

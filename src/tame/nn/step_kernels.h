@@ -74,6 +74,17 @@ void sigmoid(const float* in, int64_t n, float* out);
 /// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.
 void gate(const float* in, int64_t n, float* out);
 
+/// One LSTM cell on n units, deterministic: gates [i | f | o | g] (4n
+/// pre-activations), c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o)
+/// tanh(c). c may be c_prev (updated in place).
+void lstm_cell(const float* gates, const float* c_prev, int64_t n, float* c, float* h);
+
+/// The gradient of lstm_cell: given dL/dh and dL/dc (either null: zero),
+/// writes dL/dgates [4n] and dL/dc_prev [n], recomputing the activations from
+/// the gates. Training uses it (nn/lstm.h); it needs no fixed order.
+void lstm_cell_backward(const float* gates, const float* c_prev, int64_t n, const float* dh,
+                        const float* dc, float* dgates, float* dc_prev);
+
 /// Hashes floats and integers into a 64-bit fingerprint (FNV-1a over bytes).
 class Fingerprint {
  public:

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "tame/dist/integer_cdf.h"
+#include "tame/models/autoregressive/engine_parts.h"
 #include "tame/parallel.h"
 #include "tame/random.h"
 
@@ -143,45 +144,11 @@ std::vector<uint16_t> draw_images(const StepEngine& engine, int64_t n, int64_t h
   return out;
 }
 
-namespace {
-
-void relu_copy(const float* in, int64_t n, float* out) {
-  for (int64_t k = 0; k < n; ++k) out[k] = in[k] > 0.0f ? in[k] : 0.0f;
-}
-
-// logits[b][k] = features[b][k * C + c]: the output feature of level k, colour c.
-void pick_colour(const float* features, int64_t n, int64_t levels, int64_t colours, int64_t c,
-                 float* logits) {
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t k = 0; k < levels; ++k)
-      logits[b * levels + k] = features[(b * levels + k) * colours + c];
-}
-
-void grow(std::vector<float>& v, int64_t size) {
-  if (static_cast<int64_t>(v.size()) < size) v.resize(size);
-}
-
-// Rows above the current one that a convolution's taps reach.
-int64_t reach(const steps::Conv& conv) {
-  int64_t up = 0;
-  for (const auto& t : conv.taps) up = std::max(up, -t.dy);
-  return up;
-}
-
-size_t bytes_of(const std::vector<std::vector<float>>& maps) {
-  size_t total = 0;
-  for (const auto& m : maps) total += sizeof(float) * m.size();
-  return total;
-}
-
-// Writes ch floats per image into a ring [n][rows][W][ch] at pixel (i, j).
-void put_ring(float* ring, int64_t n, int64_t rows, int64_t W, int64_t ch, int64_t i, int64_t j,
-              const float* src) {
-  for (int64_t b = 0; b < n; ++b)
-    std::memcpy(ring + ((b * rows + i % rows) * W + j) * ch, src + b * ch, sizeof(float) * ch);
-}
-
-}  // namespace
+using engine_parts::bytes_of;
+using engine_parts::grow;
+using engine_parts::put_ring;
+using engine_parts::reach;
+using engine_parts::relu_copy;
 
 // ---------------------------------------------------------------- PixelCNN
 
@@ -249,11 +216,7 @@ void PixelCNNEngine::compute(SubPixel p, float* logits) {
     dense(B.expand, u_.data(), hid, n, e_.data(), h2);
     for (int64_t k = 0; k < n * h2; ++k) h_[k] = h_[k] + e_[k];
   }
-  relu_copy(h_.data(), n * h2, t_.data());
-  dense(N.out1, t_.data(), h2, n, o1_.data(), N.out1.out);
-  steps::relu_inplace(o1_.data(), n * N.out1.out);
-  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
-  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+  engine_parts::head(N.out1, N.out2, h_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);
 }
 
 // ---------------------------------------------------------- Gated PixelCNN
@@ -377,11 +340,9 @@ void GatedPixelCNNEngine::compute(SubPixel p, float* logits) {
   }
   horizontal(p.i, p.j);
   const float* top = h_.back().data();
-  for (int64_t b = 0; b < n; ++b) relu_copy(top + (b * W_ + p.j) * hid, hid, t_.data() + b * hid);
-  dense(N.out1, t_.data(), hid, n, o1_.data(), N.out1.out);
-  steps::relu_inplace(o1_.data(), n * N.out1.out);
-  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
-  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+  for (int64_t b = 0; b < n; ++b)
+    std::copy_n(top + (b * W_ + p.j) * hid, hid, pre_.data() + b * hid);
+  engine_parts::head(N.out1, N.out2, pre_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);
 }
 
 // ------------------------------------------------- PixelCNN with a context
@@ -457,10 +418,7 @@ void ConditionedPixelCNNEngine::compute(SubPixel p, float* logits) {
       }
     }
   }
-  dense(N.out1, h_.data(), F, n, o1_.data(), N.out1.out);
-  steps::relu_inplace(o1_.data(), n * N.out1.out);
-  dense(N.out2, o1_.data(), N.out1.out, n, o2_.data(), N.out2.out);
-  pick_colour(o2_.data(), n, K_, C_, p.c, logits);
+  engine_parts::head(N.out1, N.out2, h_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);  // h >= 0
 }
 
 }  // namespace tame
