@@ -21,6 +21,11 @@ class Flags {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : std::atoll(it->second.c_str());
   }
+  double number(const std::string& name, double fallback) {
+    seen_[name] = true;
+    auto it = values_.find(name);
+    return it == values_.end() ? fallback : std::atof(it->second.c_str());
+  }
   std::string text(const std::string& name, const std::string& fallback) {
     seen_[name] = true;
     auto it = values_.find(name);

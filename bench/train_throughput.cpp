@@ -1,11 +1,13 @@
 // Training throughput of every registered model on Fashion-MNIST-shaped
 // batches (1x28x28, 256 levels; --levels 2 for binarized digits): images per
-// second for forward + backward + Adam step, after warm-up. Prints one JSON
-// object per model; flows run twice, with uniform and with variational
-// dequantization. --set KEY=VALUE overrides a default of the one --model.
+// second for forward + backward + Adam step, as `tame train` steps (gradient
+// clipping at 1.0 by default, like its --clip), after --warmup steps (the first
+// steps allocate and tune the kernels). Prints one JSON object per model; flows
+// run twice, with uniform and with variational dequantization. --set
+// KEY=VALUE overrides a default of the one --model.
 //
-//   bench_train_throughput [--steps N] [--batch B] [--threads T] [--model NAME]
-//                          [--levels K] [--set KEY=VALUE]
+//   bench_train_throughput [--steps N] [--warmup N] [--clip C] [--batch B]
+//                          [--threads T] [--model NAME] [--levels K] [--set KEY=VALUE]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -16,7 +18,9 @@
 
 int main(int argc, char** argv) {
   tame::bench::Flags flags(argc, argv, 1);
-  const int64_t steps = flags.integer("--steps", 10);
+  const int64_t steps = flags.integer("--steps", 20);
+  const int64_t warmup = flags.integer("--warmup", 5);
+  const double clip = flags.number("--clip", 1.0);
   const int64_t batch = flags.integer("--batch", 32);  // the batch size the demo trains with
   int threads = static_cast<int>(flags.integer("--threads", 0));
   const std::string only = flags.text("--model", "");
@@ -39,12 +43,13 @@ int main(int argc, char** argv) {
     for (const auto& hp : variants) {
       torch::manual_seed(0);
       auto model = e.make(hp, shape, levels);
-      // The model's own optimizers and step, as tame train runs them (without clipping).
+      // The model's own optimizers and step, as tame train runs them.
       auto optimizers = model->make_optimizers(1e-3);
       auto x = torch::randint(0, levels, {batch, 1, 28, 28}).to(torch::kUInt8);
       tame::StepContext ctx;
+      ctx.clip = clip;
       auto step = [&] { model->train_step(x, optimizers, ctx); };
-      for (int i = 0; i < 2; ++i) step();
+      for (int64_t i = 0; i < warmup; ++i) step();
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < steps; ++i) step();
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -57,6 +62,8 @@ int main(int argc, char** argv) {
                               {"batch", batch},
                               {"threads", threads},
                               {"steps", steps},
+                              {"warmup", warmup},
+                              {"clip", clip},
                               {"parameters", params},
                               {"images_per_s", steps * batch / secs}});
       std::printf("%s\n", j.dump().c_str());
