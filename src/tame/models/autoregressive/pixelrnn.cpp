@@ -24,16 +24,16 @@ torch::Tensor unskew(const torch::Tensor& x) {
 namespace {
 
 // The state-to-state convolution's taps, moved from the coordinates it runs in
-// (the previous row, or the skewed map's previous column) to the image's, as
-// the engine reads its state rings.
-steps::Conv state_taps(steps::Conv c, int64_t dx_per_dy, int64_t dx0, bool row) {
-  for (auto& t : c.taps) {
-    if (row) {
-      t.dy = -1;
-    } else {
-      t.dx = dx0 + dx_per_dy * t.dy;
-    }
-  }
+// to the image's, as the engine reads its state rings. Row LSTM: the previous
+// row. Diagonal BiLSTM: the skewed map's previous column at offset dy is the
+// image's (dy, side (1 + dy)), side -1 left to right and +1 right to left
+// (mirrored).
+steps::Conv previous_row(steps::Conv c) {
+  for (auto& t : c.taps) t.dy = -1;
+  return c;
+}
+steps::Conv previous_column(steps::Conv c, int64_t side) {
+  for (auto& t : c.taps) t.dx = side * (1 + t.dy);
   return c;
 }
 
@@ -121,12 +121,10 @@ torch::Tensor PixelRNNLayerImpl::forward(const torch::Tensor& x) {
 PixelRNNEngine::Layer PixelRNNLayerImpl::to_steps() const {
   PixelRNNEngine::Layer l;
   l.fwd.is = to_step_conv(*is_);
-  // Row LSTM: the previous row. Diagonal, left to right: the skew's (dy, previous
-  // column) is the image's (dy, -1 - dy); right to left (mirrored): (dy, 1 + dy).
-  l.fwd.ss = state_taps(to_step_conv(*ss_), -1, -1, !diagonal_);
+  l.fwd.ss = diagonal_ ? previous_column(to_step_conv(*ss_), -1) : previous_row(to_step_conv(*ss_));
   if (diagonal_) {
     l.bwd.is = to_step_conv(*is_back_);
-    l.bwd.ss = state_taps(to_step_conv(*ss_back_), 1, 1, false);
+    l.bwd.ss = previous_column(to_step_conv(*ss_back_), 1);
   }
   l.out = to_step_dense(*out_);
   return l;

@@ -60,7 +60,7 @@ void PixelRNNEngine::start(int64_t n) {
   grow(rows_, n * max_in);
   grow(cur_, n * h);
   grow(g_, n * 4 * h);
-  grow(s_, n * std::max(4 * h, h));
+  grow(s_, n * 4 * h);
   grow(gb_, N.diagonal ? row * 4 : 0);
   zero_.assign(h, 0.0f);
 }

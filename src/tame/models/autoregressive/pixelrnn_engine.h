@@ -50,7 +50,8 @@ class PixelRNNEngine : public StepEngine {
   size_t layer_bytes() const override;
 
  private:
-  // The forward direction of layer l at (i, j) on its input cur [n][h]:
+  // The forward direction of layer l at (i, j), its input already in in_[l]
+  // (and in cur [n][h], which the Diagonal BiLSTM's 1x1 reads directly):
   // writes the new state and cell into h_[l] and c_[l].
   void forward_state(size_t l, int64_t i, int64_t j, const float* cur);
   void right_to_left_row(int64_t r);  // every layer's right-to-left states of row r
