@@ -96,7 +96,7 @@ std::vector<ModelEntry> autoregressive_entries() {
           "pixelcnn++", "autoregressive",
           "PixelCNN++ (Salimans et al. 2017): discretized logistic mixture with R->G->B mean "
           "coupling, down and down-right shifted streams of gated resnets over three "
-          "resolutions with skips; samples pixel by pixel, not yet a codec",
+          "resolutions with skips; cached steps run each resolution once per image",
           // one block per resolution and two components run every layer kind
           {{"filters", 4}, {"resnets", 1}, {"mixtures", 2}}),
       entry<TransformerOptions, Transformer>(

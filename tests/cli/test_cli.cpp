@@ -214,8 +214,9 @@ namespace {
 // Trains a tiny model for a few steps and returns its run directory.
 std::string tiny_run(const std::string& model, const std::string& data, const TempDir& tmp) {
   std::string run_dir = tmp / ("codec-" + model);
-  std::string hp = model == "pixelcnn" ? "--set hidden=8 --set blocks=1 --set out_hidden=16"
-                                       : "--set hidden=8 --set layers=1 --set out_hidden=16";
+  std::string hp = model == "pixelcnn"     ? "--set hidden=8 --set blocks=1 --set out_hidden=16"
+                   : model == "pixelcnn++" ? "--set filters=4 --set resnets=1 --set mixtures=2"
+                                           : "--set hidden=8 --set layers=1 --set out_hidden=16";
   auto r = run("train --model " + model + " --data " + data + " --out " + run_dir +
                    " --max-steps 6 --batch-size 16 --threads 1 --quiet " + hp,
                tmp);
@@ -235,9 +236,9 @@ std::vector<std::string> files_in(const std::string& dir) {
 }  // namespace
 
 // Files written with --threads 2 decode with --threads 1 in another process to
-// the identical images, and --threads 1 writes the identical file.
+// the identical images, and --threads 1 writes the identical file: a
+// categorical model and the mixture of PixelCNN++.
 TEST_F(Cli, CompressDecompressAcrossProcessesAndThreads) {
-  const std::string run_dir = tiny_run("gated-pixelcnn", data(), tmp);
   auto images = tame::testing::synthetic_images(4, 8, 8, 77);
   std::vector<std::string> inputs;
   for (int i = 0; i < 3; ++i) {
@@ -253,30 +254,29 @@ TEST_F(Cli, CompressDecompressAcrossProcessesAndThreads) {
   std::string list;
   for (const auto& p : inputs) list += " " + p;
 
-  auto r = run("compress " + run_dir + list + " --out " + (tmp / "a.tamez") +
-                   " --threads 2 --block 3 --verify",
-               tmp);
-  ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("round trip: ok"), std::string::npos) << r.out;
-  r = run("compress " + run_dir + list + " --out " + (tmp / "b.tamez") + " --threads 1 --block 3",
-          tmp);
-  ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(tame::read_file(tmp / "a.tamez"), tame::read_file(tmp / "b.tamez"));
+  for (const std::string model : {"gated-pixelcnn", "pixelcnn++"}) {
+    SCOPED_TRACE(model);
+    const std::string run_dir = tiny_run(model, data(), tmp);
+    const std::string a = tmp / (model + "-a.tamez"), b = tmp / (model + "-b.tamez"),
+                      out = tmp / (model + "-out");
+    auto r =
+        run("compress " + run_dir + list + " --out " + a + " --threads 2 --block 3 --verify", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("round trip: ok"), std::string::npos) << r.out;
+    r = run("compress " + run_dir + list + " --out " + b + " --threads 1 --block 3", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(tame::read_file(a), tame::read_file(b));
 
-  r = run("decompress " + run_dir + " " + (tmp / "a.tamez") + " --out " + (tmp / "out") +
-              " --threads 1",
-          tmp);
-  ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(files_in(tmp / "out"),
-            (std::vector<std::string>{"in0.png", "in1.png", "in2.png", "in3.png"}));
-  for (int i = 0; i < 4; ++i)
-    EXPECT_TRUE(
-        torch::equal(tame::read_png(tmp / ("out/in" + std::to_string(i) + ".png")), images[i]))
-        << i;
-  // A second decompress into the same folder overwrites nothing.
-  expect_clean_failure(
-      run("decompress " + run_dir + " " + (tmp / "a.tamez") + " --out " + (tmp / "out"), tmp),
-      "exists");
+    r = run("decompress " + run_dir + " " + a + " --out " + out + " --threads 1", tmp);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(files_in(out),
+              (std::vector<std::string>{"in0.png", "in1.png", "in2.png", "in3.png"}));
+    for (int i = 0; i < 4; ++i)
+      EXPECT_TRUE(torch::equal(tame::read_png(out + "/in" + std::to_string(i) + ".png"), images[i]))
+          << i;
+    // A second decompress into the same folder overwrites nothing.
+    expect_clean_failure(run("decompress " + run_dir + " " + a + " --out " + out, tmp), "exists");
+  }
 }
 
 // The dense models (FVSBN, NADE, MADE's ensemble) code a split across

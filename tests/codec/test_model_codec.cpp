@@ -25,6 +25,7 @@ std::unique_ptr<StepEngine> engine_for(const std::string& name, int64_t C, int64
                           ? nlohmann::json{{"hidden", 6}, {"blocks", 1}, {"out_hidden", 12}}
                           : nlohmann::json{{"hidden", 6}, {"layers", 2}, {"out_hidden", 12}};
   if (name == "pixelrnn") hp["layer"] = "diagonal-bilstm";  // the one with a row-late pass
+  if (name == "pixelcnn++") hp = {{"filters", 5}, {"resnets", 1}, {"mixtures", 3}};
   auto m = std::dynamic_pointer_cast<AutoregressiveModel>(
       make_model(name, hp, ImageShape{C, 8, 8}, levels));
   torch::NoGradGuard g;
@@ -51,7 +52,7 @@ ImageList concat(const ImageList& a, const ImageList& b) {
 
 TEST(ModelCodec, RoundTripAtTheModelsCostForAnyThreadsAndBlocks) {
   for (auto [name, C, K] : {std::tuple{"gated-pixelcnn", 1, 256}, std::tuple{"pixelcnn", 3, 16},
-                            std::tuple{"pixelrnn", 3, 16}}) {
+                            std::tuple{"pixelrnn", 3, 16}, std::tuple{"pixelcnn++", 3, 256}}) {
     auto e = engine_for(name, C, K, 1);
     const int64_t n = 13;
     auto images = test_images(*e, n, 6, 5);

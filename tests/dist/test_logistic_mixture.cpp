@@ -155,3 +155,42 @@ TEST(LogisticMixture, SamplesFollowThePmf) {
   EXPECT_EQ(mode[0][1][0][0].item<int64_t>(),
             at_mode.log_pmf()[0].select(1, 1).argmax().item<int64_t>());
 }
+
+// Temperature multiplies every scale: T = 1 is the plain table, bit for bit;
+// T = 2 doubles a centred logistic's spread (4x the variance, in levels); and
+// the same T over the earlier channel reweights the components as the widened
+// mixture does.
+TEST(LogisticMixture, TemperatureWidensTheTables) {
+  auto f = torch::zeros({mixture_features(1, 1)});
+  f[2] = -3.0;  // scale e^-3 on [-1, 1]: about 6 levels
+  std::vector<uint32_t> plain(K + 1), one(K + 1), two(K + 1);
+  const float* p = f.data_ptr<float>();
+  logistic_mixture_cdf(p, 1, 0, nullptr, 1, K, 24, plain.data());
+  logistic_mixture_cdf(p, 1, 0, nullptr, 1, K, 24, one.data(), -1, 1.0);
+  logistic_mixture_cdf(p, 1, 0, nullptr, 1, K, 24, two.data(), -1, 2.0);
+  EXPECT_EQ(plain, one);
+  auto variance = [](const std::vector<uint32_t>& cdf) {
+    double m = 0, m2 = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const double q = (cdf[k + 1] - cdf[k]) / 16777216.0;  // 2^24: the floor of 1 per level is ~0
+      m += q * k;
+      m2 += q * k * k;
+    }
+    return m2 - m * m;
+  };
+  EXPECT_NEAR(variance(two) / variance(one), 4.0, 0.1);
+  // Two components told apart by R: at T = 2 R's evidence is weaker, so G's
+  // table moves towards the other component.
+  auto g = torch::zeros({mixture_features(2, 2)});
+  auto ga = g.accessor<float, 1>();
+  // logits 0, 0; R locations -0.5, 0.5; G locations -0.5, 0.5; log-scales -3.
+  ga[2] = -0.5f, ga[3] = 0.5f, ga[4] = -0.5f, ga[5] = 0.5f;
+  for (int64_t k = 6; k < 10; ++k) ga[k] = -3.0f;
+  const uint16_t r[1] = {115};  // x = -0.098: 8 scales from component 0, 12 from component 1
+  std::vector<uint32_t> g1(K + 1), g2(K + 1);
+  logistic_mixture_cdf(g.data_ptr<float>(), 2, 1, r, 2, K, 16, g1.data(), -1, 1.0);
+  logistic_mixture_cdf(g.data_ptr<float>(), 2, 1, r, 2, K, 16, g2.data(), -1, 2.0);
+  const double upper1 = 1.0 - g1[K / 2] / 65536.0, upper2 = 1.0 - g2[K / 2] / 65536.0;
+  EXPECT_LT(upper1, 0.05);           // G given R: mostly component 0 at T = 1 (weight ~e^-4 on 1)
+  EXPECT_GT(upper2, upper1 + 0.05);  // ~e^-2 at T = 2
+}

@@ -119,7 +119,7 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
 
 double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t* earlier,
                             int64_t M, int64_t levels, uint32_t precision, uint32_t* cdf,
-                            int64_t value) {
+                            int64_t value, double temperature) {
   const float* logits = f;
   const float *loc = f + M, *log_scale = f + M + C * M, *coef = f + M + 2 * C * M;
   const float to_unit = 2.0f / static_cast<float>(levels - 1);
@@ -131,8 +131,10 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
                   (static_cast<float>(earlier[i]) * to_unit - 1.0f);
     return l;
   };
+  const float inv_t = temperature == 1.0 ? 1.0f : static_cast<float>(1.0 / temperature);
   auto inv_scale = [&](int64_t j, int64_t m) {
-    return steps::det_exp(-std::max(log_scale[j * M + m], kMinLogScale));
+    const float s = steps::det_exp(-std::max(log_scale[j * M + m], kMinLogScale));
+    return inv_t == 1.0f ? s : s * inv_t;
   };
   float top = logits[0];
   for (int64_t m = 1; m < M; ++m) top = logits[m] > top ? logits[m] : top;

@@ -48,10 +48,14 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
 /// the earlier channels' values `earlier` (c of them): the components weighted
 /// by softmax(logits)_m prod_{j<c} P_m(x_j), then frequencies as for the
 /// categorical. Returns -log2 of that conditional's float probability of
-/// `value` when value >= 0, else 0.
+/// `value` when value >= 0, else 0. Temperature T multiplies every scale
+/// (after the floor; the inverse scales times 1/T in float when T != 1): the
+/// conditional of the mixture whose components are so widened, as
+/// DiscretizedLogisticMixture::sample(T) draws from it.
 double logistic_mixture_cdf(const float* features, int64_t channels, int64_t c,
                             const uint16_t* earlier, int64_t components, int64_t levels,
-                            uint32_t precision, uint32_t* cdf, int64_t value = -1);
+                            uint32_t precision, uint32_t* cdf, int64_t value = -1,
+                            double temperature = 1.0);
 /// The mixture's parameters per pixel: M (1 + 2C + C (C - 1) / 2).
 constexpr int64_t mixture_features(int64_t channels, int64_t components) {
   return components * (1 + 2 * channels + channels * (channels - 1) / 2);

@@ -61,11 +61,6 @@ torch::Tensor MaskedConv2dImpl::forward(const torch::Tensor& x) {
   return F::conv2d(padded, w, F::Conv2dFuncOptions().bias(bias));
 }
 
-namespace {
-
-// weight [out][in][kh][kw] at the kernel positions (row, column), in order,
-// and the bias (zeros when undefined) as one Dense: row t * in + c holds
-// position t, input channel c.
 steps::Dense kernel_dense(const torch::Tensor& weight, const torch::Tensor& bias,
                           const std::vector<std::pair<int64_t, int64_t>>& positions) {
   auto w = weight.detach().to(torch::kCPU, torch::kFloat).contiguous();
@@ -87,8 +82,6 @@ steps::Dense kernel_dense(const torch::Tensor& weight, const torch::Tensor& bias
   }
   return d;
 }
-
-}  // namespace
 
 steps::Conv to_step_conv(const MaskedConv2dImpl& conv) {
   torch::NoGradGuard no_grad;

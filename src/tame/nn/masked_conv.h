@@ -20,6 +20,9 @@
 
 #include <torch/torch.h>
 
+#include <utility>
+#include <vector>
+
 #include "tame/nn/step_kernels.h"
 
 namespace tame {
@@ -68,6 +71,11 @@ steps::Dense to_step_dense(const MaskedConv2dImpl& conv);
 /// Dense, row (ky kw + kx) C + c holding position (ky, kx) of input channel c:
 /// the Dense of steps::Feedforward::add_conv, and for a 1x1 layer a Dense.
 steps::Dense to_step_dense(const torch::nn::Conv2dImpl& conv);
+/// A convolution's weight [out][in][kh][kw] at the kernel positions (row,
+/// column), in order, and its bias (zeros when undefined) as one Dense: row
+/// t * in + c holds position t, input channel c.
+steps::Dense kernel_dense(const torch::Tensor& weight, const torch::Tensor& bias,
+                          const std::vector<std::pair<int64_t, int64_t>>& positions);
 /// A linear layer as a Dense (input-major weights).
 steps::Dense to_step_dense(const torch::nn::LinearImpl& linear);
 

@@ -15,7 +15,7 @@ torch::Tensor AutoregressiveModel::nll(const torch::Tensor& x) {
 }
 
 torch::Tensor AutoregressiveModel::sample(int64_t n, double temperature) {
-  TORCH_CHECK(temperature > 0, "temperature must be positive, got ", temperature);
+  TORCH_CHECK(temperature >= 0, "temperature must be >= 0, got ", temperature);
   TORCH_CHECK(n > 0, "sample: n must be positive, got ", n);
   auto seed = static_cast<uint64_t>(
       torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());

@@ -34,7 +34,8 @@ class AutoregressiveModel : public ImageModel {
   /// width (the codec then stores each image's size); a dense one (FVSBN,
   /// NADE, MADE) overrides this with false.
   bool any_size() const override { return true; }
-  /// Draws through step_engine()'s CDFs. Image b draws from its own random
+  /// Draws through step_engine()'s CDFs (T = 0: each sub-pixel's most likely
+  /// value given the ones drawn before it). Image b draws from its own random
   /// stream, seeded from torch's generator and b, so the samples don't depend
   /// on the thread count.
   torch::Tensor sample(int64_t n, double temperature = 1.0) override;

@@ -47,8 +47,8 @@ class MadeEngine : public DenseEngine {
   size_t layer_bytes() const override {
     return sizeof(float) * (a1_.size() + a2_.size() + hl_.size() + w_.size() + comp_.size());
   }
-  double write_cdf(const float* params, uint32_t precision, double temperature, uint32_t* cdf,
-                   int64_t value) const override {
+  double write_cdf(int64_t, SubPixel, const float* params, uint32_t precision, double temperature,
+                   uint32_t* cdf, int64_t value) const override {
     return mixture_cdf(params, params + M_, M_, K_, precision, cdf, value, temperature);
   }
 

@@ -13,15 +13,22 @@
 // convolutions down, shifted transposed convolutions up), the down pass
 // reading every output of the up pass through a skip connection (one more
 // block per resolution on the way down); a 1x1 head to the mixture's
-// M (1 + 2C + C(C-1)/2) parameters.
-// Leaves out (for now): weight normalization, the exponential moving
-// average of the weights, a cached step engine (sampling runs the whole
-// network once per pixel, and the model is not yet a codec).
+// M (1 + 2C + C(C-1)/2) parameters. Any height and width: the maps of the
+// lower resolutions are ceil(H / 2) and ceil(H / 4) high, and each upsampled
+// map is cropped to its skip's size.
+// Cached steps (pixelcnn_pp_engine.h): every layer at its own resolution,
+// each position computed once when first read, the network once per pixel;
+// the engine samples and codes.
+// weight_norm=true: weight normalization (Salimans & Kingma 2016) of every
+// convolution, the gains starting at the weights' norms (so the network
+// starts as without it; the paper's data-dependent initialization is left
+// out).
+// Leaves out (for now): the exponential moving average of the weights.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include "tame/models/image_model.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 
 namespace tame {
 
@@ -30,6 +37,7 @@ struct PixelCnnPPOptions {
   int64_t resnets = 2;
   int64_t mixtures = 5;
   double dropout = 0.1;
+  bool weight_norm = false;
   /// What each hyper-parameter does: `tame models` prints it.
   static nlohmann::json help() {
     return {
@@ -37,24 +45,29 @@ struct PixelCnnPPOptions {
         {"resnets", "gated residual blocks per resolution on the way up (one more down)"},
         {"mixtures", "components M of the discretized logistic mixture"},
         {"dropout", "dropout inside each gated residual block (training only)"},
+        {"weight_norm",
+         "weight normalization of every convolution (w = g v / |v|, one gain per output "
+         "channel, starting at w = v)"},
     };
   }
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PixelCnnPPOptions, filters, resnets, mixtures,
-                                                dropout)
+                                                dropout, weight_norm)
 
-class PixelCnnPP : public ImageModel {
+class PixelCnnPP : public AutoregressiveModel {
  public:
   PixelCnnPP(const PixelCnnPPOptions& options, ImageShape shape, int64_t levels);
   /// The mixture's parameters of every pixel: [B, M (1 + 2C + C(C-1)/2), H, W],
   /// pixel (i, j)'s from the pixels before it in raster order only; input
   /// scaled to [-1, 1]. Tests take gradients through it.
-  torch::Tensor forward_unit(const torch::Tensor& x_unit);
+  torch::Tensor forward_unit(const torch::Tensor& x_unit) override;
+  /// Each sub-pixel's conditional log-probabilities given the sub-pixels before
+  /// it (the mixture reweighted by x's earlier channels in the pixel): [B, K,
+  /// C, H, W].
+  torch::Tensor logits(const torch::Tensor& x) override;
+  /// The mixture's joint log-likelihood of each pixel, summed.
   torch::Tensor nll(const torch::Tensor& x) override;
-  Bound bound() const override { return Bound::kExact; }
-  /// Pixel by pixel in raster order, the whole network once per pixel; T
-  /// multiplies the logistics' scales.
-  torch::Tensor sample(int64_t n, double temperature = 1.0) override;
+  std::unique_ptr<StepEngine> step_engine() override;
   const PixelCnnPPOptions options;
 
  private:

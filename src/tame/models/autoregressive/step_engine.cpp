@@ -53,15 +53,16 @@ const float* StepEngine::conditional() {
 double StepEngine::cdfs(uint32_t precision, uint32_t* cdf, const uint16_t* values,
                         double temperature) {
   const float* p = conditional();
+  const SubPixel at = next();
   double bits = 0;
   for (int64_t b = 0; b < n_; ++b)
-    bits += write_cdf(p + b * P_, precision, temperature, cdf + b * (K_ + 1),
+    bits += write_cdf(b, at, p + b * P_, precision, temperature, cdf + b * (K_ + 1),
                       values ? int64_t{values[b]} : -1);
   return bits;
 }
 
-double StepEngine::write_cdf(const float* params, uint32_t precision, double temperature,
-                             uint32_t* cdf, int64_t value) const {
+double StepEngine::write_cdf(int64_t, SubPixel, const float* params, uint32_t precision,
+                             double temperature, uint32_t* cdf, int64_t value) const {
   return categorical_cdf(params, K_, precision, cdf, value, temperature);
 }
 

@@ -129,10 +129,11 @@ class StepEngine : public ImageCoder {
   virtual void compute(SubPixel p, float* params) = 0;
   /// Bytes of the layer caches.
   virtual size_t layer_bytes() const = 0;
-  /// The head's CDF writer for one image's parameters; returns -log2 p(value)
-  /// when value >= 0. Default: categorical over P_ = levels logits.
-  virtual double write_cdf(const float* params, uint32_t precision, double temperature,
-                           uint32_t* cdf, int64_t value) const;
+  /// The head's CDF writer for image b's parameters of sub-pixel p (the
+  /// earlier sub-pixels are in images()); returns -log2 p(value) when value
+  /// >= 0. Default: categorical over P_ = levels logits.
+  virtual double write_cdf(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                           double temperature, uint32_t* cdf, int64_t value) const;
 
   /// Image b's context at pixel (i, j): context_features() floats.
   const float* context(int64_t b, int64_t i, int64_t j) const {
