@@ -120,6 +120,10 @@ TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {
       run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --set widht=3",
           tmp),
       "widht");
+  expect_clean_failure(
+      run("train --model pixelcnn --data " + data() + " --out " + (tmp / "r") + " --ema 1", tmp),
+      "--ema");
+  EXPECT_FALSE(tame::is_directory(tmp / "r"));
   expect_clean_failure(run("eval " + (tmp / "missing"), tmp), "no such run directory");
   expect_clean_failure(run("sample " + (tmp / "missing"), tmp), "no such run directory");
   expect_clean_failure(run("train --out " + (tmp / "missing") + " --resume", tmp),

@@ -345,3 +345,63 @@ TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) {
   ASSERT_EQ(r.code, 0) << r.err;
   expect_eval("expected-resumed-eval.json");
 }
+
+// The moving average of the weights: one update is its formula, swapping
+// exchanges it with the weights and back.
+TEST(WeightAverage, UpdateSwapAndCopy) {
+  torch::nn::Linear lin(2, 1);
+  {
+    torch::NoGradGuard g;
+    lin->weight.copy_(torch::tensor({{1.0f, 2.0f}}));
+  }
+  WeightAverage avg(*lin, 0.9);
+  {
+    torch::NoGradGuard g;
+    lin->weight.copy_(torch::tensor({{3.0f, 4.0f}}));
+  }
+  avg.update();
+  auto want = torch::tensor({{1.2f, 2.2f}});
+  EXPECT_TRUE(torch::allclose(avg.averages()[0], want));
+  {
+    WeightAverage::Swapped s(&avg);
+    EXPECT_TRUE(torch::allclose(lin->weight, want));
+  }
+  EXPECT_TRUE(torch::equal(lin->weight, torch::tensor({{3.0f, 4.0f}})));
+  avg.copy_to_model();
+  EXPECT_TRUE(torch::allclose(lin->weight, want));
+  EXPECT_THROW(WeightAverage(*lin, 1.0), std::invalid_argument);
+}
+
+// --ema: the loop evaluates with the averages (its last metrics line equals
+// tame eval's number on the loaded run), the loaded run's weights are the
+// averages and not the trained weights, and a resumed run carries the
+// averages exactly.
+TEST(Loop, MovingAverageIsWhatEvaluatesAndResumes) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 40, 8, 6, 6);
+  auto cfg = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  cfg.ema = 0.8;
+  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "ema-", cfg, 7);
+  expect_equal_models(cfg, straight, resumed);
+  auto trained = build_model(cfg), again = build_model(cfg);
+  WeightAverage a(*trained, cfg.ema), b(*again, cfg.ema);
+  load_checkpoint(checkpoint_path(straight), cfg, *trained, nullptr, &a);
+  load_checkpoint(checkpoint_path(resumed), cfg, *again, nullptr, &b);
+  for (size_t k = 0; k < a.averages().size(); ++k)
+    EXPECT_TRUE(torch::equal(a.averages()[k], b.averages()[k])) << a.names()[k];
+
+  auto loaded = load_trained_model(straight, nullptr);
+  double moved = 0;
+  for (size_t k = 0; k < a.names().size(); ++k) {
+    const torch::Tensor p = loaded->named_parameters()[a.names()[k]];
+    EXPECT_TRUE(torch::equal(p, a.averages()[k])) << a.names()[k];
+    moved += (p - trained->named_parameters()[a.names()[k]]).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 1e-3);  // the averages are not the trained weights
+  nlohmann::json last;
+  for (const auto& m : metrics(straight))
+    if (m["type"] == "eval") last = m;
+  ASSERT_TRUE(last.contains("nll_nats"));
+  auto r = evaluate(*loaded, load_dataset(cfg.data, "test").images, 32, 1, {});
+  EXPECT_NEAR(r.nll_nats, last["nll_nats"].get<double>(), 1e-9 * r.nll_nats);
+}

@@ -82,6 +82,8 @@ RunConfig new_config(const TrainArgs& a) {
       cfg.crop < 0)
     throw Error(
         "--epochs and --batch-size must be >= 1, --lr > 0, --time-limit, --clip and --crop >= 0");
+  if (!(cfg.ema >= 0 && cfg.ema < 1))
+    throw Error("--ema must be in [0, 1), got " + std::to_string(cfg.ema));
   nlohmann::json overrides = nlohmann::json::object();
   for (const auto& kv : a.set) {
     auto [k, v] = parse_hparam(kv);
@@ -170,6 +172,10 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
                   "8-bit images (the default for binarized sets); the test split stays fixed"),
       c->add_flag("--fixed-binarization", a.fixed_binarization,
                   "binarized data: train on the one fixed draw of the training split instead"),
+      c->add_option("--ema", a.cfg.ema,
+                    "keep a moving average of the weights with this decay (e.g. 0.999) and "
+                    "evaluate, sample and compress with it (0 = off)")
+          ->capture_default_str(),
       c->add_option("--crop", a.cfg.crop,
                     "train on random SxS crops, a function of (seed, epoch, image); evaluate on "
                     "whole images for fully convolutional models, central crops otherwise"),

@@ -34,9 +34,13 @@ void check_optimizer_names(const nlohmann::json& meta, const Optimizers& optimiz
 }  // namespace
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                     const Optimizers* optimizers, const TrainState& state) {
+                     const Optimizers* optimizers, const TrainState& state,
+                     WeightAverage* average) {
   torch::serialize::OutputArchive archive;
   write_weights(archive, model);
+  if (average)
+    for (size_t k = 0; k < average->names().size(); ++k)
+      archive.write("average." + average->names()[k], average->averages()[k].to(torch::kCPU));
   nlohmann::json names = nlohmann::json::array();
   if (optimizers) {
     for (const auto& o : *optimizers) {
@@ -60,6 +64,7 @@ void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& 
                          {"image_shape", {cfg.shape.channels, cfg.shape.height, cfg.shape.width}},
                          {"levels", cfg.levels},
                          {"optimizers", names},
+                         {"average", average != nullptr},
                          {"state",
                           {{"step", state.step},
                            {"epoch", state.epoch},
@@ -125,7 +130,7 @@ void load_optimizers(torch::serialize::InputArchive& archive, const Container& c
 }  // namespace
 
 TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                           Optimizers* optimizers) {
+                           Optimizers* optimizers, WeightAverage* average) {
   auto bad = [&](const std::string& why) { return Error(path + ": " + why); };
   const Container c = read_container(path, kMagic, "checkpoint", 1, kVersion);
   TrainState st = read_state(c.meta, cfg, bad);
@@ -138,6 +143,22 @@ TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageM
   }
   read_weights(archive, model, path);
   if (optimizers) load_optimizers(archive, c, *optimizers, bad);
+  if (average) {
+    if (!c.meta.value("average", false)) {
+      average->reset();
+      return st;
+    }
+    torch::NoGradGuard no_grad;
+    for (size_t k = 0; k < average->names().size(); ++k) {
+      const std::string& name = average->names()[k];
+      torch::Tensor t;
+      if (!archive.try_read("average." + name, t))
+        throw bad("checkpoint has no average of '" + name + "'");
+      if (t.sizes() != average->averages()[k].sizes())
+        throw bad("the average of '" + name + "' has another shape than the model's");
+      average->averages()[k].copy_(t);
+    }
+  }
   return st;
 }
 

@@ -7,8 +7,9 @@
 // is refused by name), the names of its optimizers and the training state;
 // the payload is a LibTorch archive of the parameters and buffers
 // ("model.<name>"), each optimizer's state ("optimizer.<name>") and the CPU
-// random generator ("rng"). Loading checks every tensor's presence and shape
-// before copying anything.
+// random generator ("rng"), and with `tame train --ema` the weight averages
+// ("average.<name>", train/weight_average.h; meta "average": true). Loading
+// checks every tensor's presence and shape before copying anything.
 //
 // Version 1 (before models owned their optimizers) stored one optimizer as
 // "optimizer"; such checkpoints still load, into a model with one optimizer.
@@ -21,6 +22,7 @@
 #include "tame/io/container.h"
 #include "tame/models/image_model.h"
 #include "tame/train/run.h"
+#include "tame/train/weight_average.h"
 
 namespace tame {
 
@@ -32,12 +34,14 @@ struct TrainState {
 };
 
 void save_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                     const Optimizers* optimizers, const TrainState& state);
+                     const Optimizers* optimizers, const TrainState& state,
+                     WeightAverage* average = nullptr);
 
 /// Loads weights (and, when given, every optimizer's state and the random
-/// generator) into `model`; returns the training state. Any mismatch or
-/// corruption is an Error naming the file.
+/// generator) into `model`; returns the training state. When `average` is
+/// given, it takes the stored averages, or restarts at the loaded weights if
+/// the file has none. Any mismatch or corruption is an Error naming the file.
 TrainState load_checkpoint(const std::string& path, const RunConfig& cfg, ImageModel& model,
-                           Optimizers* optimizers);
+                           Optimizers* optimizers, WeightAverage* average = nullptr);
 
 }  // namespace tame

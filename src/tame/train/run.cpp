@@ -29,6 +29,7 @@ nlohmann::json RunConfig::to_json() const {
             {"eval_limit", eval_limit},
             {"dynamic_binarization", dynamic_binarization},
             {"crop", crop},
+            {"ema", ema},
             {"device", device}}}};
 }
 
@@ -53,6 +54,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.eval_limit = t.at("eval_limit").get<int64_t>();
     c.dynamic_binarization = t.value("dynamic_binarization", false);  // absent before it existed
     c.crop = t.value("crop", int64_t{0});
+    c.ema = t.value("ema", 0.0);  // absent before it existed
     c.device = t.at("device").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
@@ -65,6 +67,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     throw Error(where + ": unknown schedule '" + c.schedule + "' (use cosine or constant)");
   if (c.levels < 2 || c.levels > kMaxLevels || c.shape.dims() <= 0 || c.crop < 0)
     throw Error(where + ": invalid image shape, levels or crop");
+  if (!(c.ema >= 0 && c.ema < 1)) throw Error(where + ": ema must be in [0, 1)");
   return c;
 }
 
@@ -126,7 +129,13 @@ std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunCo
   std::string ckpt = checkpoint_path(run_dir);
   if (!file_exists(ckpt)) throw Error(run_dir + ": no checkpoint yet (train it first)");
   auto model = build_model(cfg);
-  load_checkpoint(ckpt, cfg, *model, nullptr);
+  if (cfg.ema > 0) {  // evaluate, sample and code with the averaged weights
+    WeightAverage average(*model, cfg.ema);
+    load_checkpoint(ckpt, cfg, *model, nullptr, &average);
+    average.copy_to_model();
+  } else {
+    load_checkpoint(ckpt, cfg, *model, nullptr);
+  }
   model->to(parse_device(device.empty() ? cfg.device : device));
   model->eval();
   if (cfg_out) *cfg_out = cfg;

@@ -32,6 +32,7 @@ struct RunConfig {
   int64_t crop =
       0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
   std::string device = "cpu";
+  double ema = 0;  // decay of the weights' moving average used to evaluate (0 = none)
 
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j, const std::string& where);

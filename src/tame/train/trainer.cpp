@@ -95,6 +95,7 @@ class Loop {
   torch::Tensor test_images_;
   std::shared_ptr<ImageModel> model_;
   Optimizers optimizers_;
+  std::unique_ptr<WeightAverage> average_;  // --ema: the weights evaluations use
   TrainState st_;
   int64_t first_step_ = 0, total_steps_ = 0, last_eval_step_ = -1;
   Progress progress_;
@@ -135,11 +136,12 @@ void Loop::build_model(bool resume) {
   model_->to(device_);
   model_->train();
   optimizers_ = model_->make_optimizers(cfg_.lr);
+  if (cfg_.ema > 0) average_ = std::make_unique<WeightAverage>(*model_, cfg_.ema);
   test_images_ = images_to_score(cfg_, *model_, test_images_);
   if (!resume) return;
   const std::string ckpt = checkpoint_path(dir_);
   if (!file_exists(ckpt)) throw Error(dir_ + ": nothing to resume (no checkpoint.tame)");
-  st_ = load_checkpoint(ckpt, cfg_, *model_, &optimizers_);
+  st_ = load_checkpoint(ckpt, cfg_, *model_, &optimizers_, average_.get());
   if (writer())
     std::fprintf(stderr, "resuming %s at epoch %lld, step %lld\n", dir_.c_str(),
                  (long long)st_.epoch + 1, (long long)st_.step);
@@ -185,6 +187,7 @@ bool Loop::step() {
     append_metrics({{"type", "diverged"}, {"step", st_.step}});
     return false;
   }
+  if (average_) average_->update();
   ++st_.step;
   ++st_.batch_in_epoch;
   window_.add(r, batches_->global_batch());
@@ -228,6 +231,7 @@ void Loop::evaluate_test(const char* why) {
   last_eval_step_ = st_.step;
   progress_.finish();
   Progress eval_progress(30.0, opt_.quiet || !writer());
+  WeightAverage::Swapped averaged(average_.get());
   auto r = evaluate(*model_, test_images_, 32, 1, [&](int64_t done, int64_t total) {
     eval_progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) +
                          " test images");
@@ -254,7 +258,8 @@ void Loop::evaluate_test(const char* why) {
 
 void Loop::save() {
   st_.elapsed = elapsed();
-  if (writer()) save_checkpoint(checkpoint_path(dir_), cfg_, *model_, &optimizers_, st_);
+  if (writer())
+    save_checkpoint(checkpoint_path(dir_), cfg_, *model_, &optimizers_, st_, average_.get());
 }
 
 void Loop::append_metrics(const nlohmann::json& line) const {

@@ -8,6 +8,10 @@
 // gradient-norm clipping). Its data comes from a BatchSource (batches.h), which
 // shards by rank and crops.
 //
+// With --ema (RunConfig::ema) the loop keeps a moving average of the weights
+// (weight_average.h), updated after every step, evaluates with it, and
+// checkpoints it beside the trained weights.
+//
 // After each epoch: a test evaluation, a line in metrics.jsonl and an atomic
 // checkpoint; also at the end, at --time-limit, after --max-steps and when
 // `interrupt` is set (tame train sets it on SIGINT/SIGTERM; the library

@@ -64,6 +64,18 @@ Span term_rows(const PixelCnnPPEngine::Term& t, Span s, int64_t height) {
   return r;
 }
 
+// Where a term's taps are anchored for output (i, j), and which tap set it
+// uses; no conv where the term's shift makes it zero.
+struct Source {
+  int64_t y = 0, x = 0;
+  const steps::Conv* conv = nullptr;
+};
+Source source(const PixelCnnPPEngine::Term& t, int64_t i, int64_t j) {
+  if (t.up) return {i / 2, j / 2, &t.convs[(i % 2) * 2 + j % 2]};
+  if (i + t.shift_y < 0 || j + t.shift_x < 0) return {};
+  return {t.stride * (i + t.shift_y), t.stride * (j + t.shift_x), &t.convs[0]};
+}
+
 }  // namespace
 
 PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
@@ -204,17 +216,10 @@ void PixelCnnPPEngine::ensure(int64_t node, int64_t i, int64_t j) {
   const Node& nd = net_->nodes[node];
   if (nd.residual >= 0) ensure(nd.residual, i, j);
   for (const auto& t : nd.terms) {
-    int64_t y0 = 0, x0 = 0;
-    const steps::Conv* conv = &t.convs[0];
-    if (t.up) {
-      y0 = i / 2;
-      x0 = j / 2;
-      conv = &t.convs[(i % 2) * 2 + j % 2];
-    } else {
-      if (i + t.shift_y < 0 || j + t.shift_x < 0) continue;
-      y0 = t.stride * (i + t.shift_y);
-      x0 = t.stride * (j + t.shift_x);
-    }
+    const Source src = source(t, i, j);
+    if (!src.conv) continue;
+    const int64_t y0 = src.y, x0 = src.x;
+    const steps::Conv* conv = src.conv;
     for (int64_t in : t.inputs) {
       if (in == kImage) continue;
       const int64_t h = map_height(in), w = map_width(in);
@@ -233,17 +238,10 @@ void PixelCnnPPEngine::run(int64_t node, int64_t i, int64_t j) {
   const int64_t n = n_, out_ch = nd.residual >= 0 ? 2 * nd.channels : nd.channels;
   std::fill_n(acc_.begin(), n * out_ch, 0.0f);
   for (const auto& t : nd.terms) {
-    int64_t y0 = 0, x0 = 0;
-    const steps::Conv* conv = &t.convs[0];
-    if (t.up) {
-      y0 = i / 2;
-      x0 = j / 2;
-      conv = &t.convs[(i % 2) * 2 + j % 2];
-    } else {
-      if (i + t.shift_y < 0 || j + t.shift_x < 0) continue;
-      y0 = t.stride * (i + t.shift_y);
-      x0 = t.stride * (j + t.shift_x);
-    }
+    const Source src = source(t, i, j);
+    if (!src.conv) continue;
+    const int64_t y0 = src.y, x0 = src.x;
+    const steps::Conv* conv = src.conv;
     int64_t raw = 0;  // channels of the concatenation
     for (int64_t in : t.inputs) raw += in == kImage ? C_ + 1 : net_->nodes[in].channels;
     const int64_t per_tap = t.concat_elu ? 2 * raw : raw, in_dim = conv->dense.in;

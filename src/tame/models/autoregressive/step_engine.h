@@ -16,8 +16,8 @@
 // deterministic functions of dist/integer_cdf.h, so the encoder and the decoder
 // of the codec see identical tables whatever the thread count or batch. The
 // engine's head decides which CDF writer a conditional uses (categorical
-// here; a discretized logistic mixture would be another head, not another
-// codec). The torch models export their weights into an engine
+// here; MADE's ensemble and PixelCNN++'s discretized logistic mixture are
+// other heads, not other codecs). The torch models export their weights into an engine
 // (AutoregressiveModel::step_engine()); the engines are free of LibTorch.
 //
 // Caches: the engines here are fully convolutional, so one engine serves
@@ -26,12 +26,10 @@
 // by the next layer's taps only on the few rows those taps reach, so each layer keeps a ring of
 // that many rows (row r in slot r mod rows), not the whole image:
 // cache_bytes() is independent of the height and grows with the width.
-// Room for other resolutions: a strided layer (a downsampling stem) or an
-// upsampling one would keep its own ring at its own resolution, written when
-// the rows it depends on are complete (as the Gated PixelCNN's vertical stack
-// is computed one row late, below) and read through a tap map from output to
-// input coordinates (row i reads its ring's row i / stride); the step order
-// stays the engine's, so the codec and the sampler don't change.
+// Other resolutions: the PixelCNN++ engine (pixelcnn_pp_engine.h) keeps a
+// ring per layer at the layer's own resolution, strided and upsampling
+// layers included, and computes each position when it is first read; the
+// step order stays the engine's, so the codec and the sampler don't change.
 //
 // Within a pixel, the step for colour c runs the whole position again with
 // colours >= c not yet known (held at 0); the channel masks make the outputs of
