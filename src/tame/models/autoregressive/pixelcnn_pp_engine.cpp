@@ -24,6 +24,20 @@ constexpr int64_t kMaxChannels = 16;
 
 float elu(float x) { return x > 0.0f ? x : steps::det_exp(x) - 1.0f; }
 
+// out = [elu(v) | elu(-v)] for F values, through the vectorized exp (the same
+// bits as det_exp, so the same values as elu() above).
+void concat_elu(const float* v, int64_t F, float* out) {
+  for (int64_t q = 0; q < F; ++q) {
+    out[q] = std::min(v[q], 0.0f);
+    out[F + q] = std::min(-v[q], 0.0f);
+  }
+  steps::exp_shifted(out, 2 * F, 0.0f, out);
+  for (int64_t q = 0; q < F; ++q) {
+    out[q] = v[q] > 0.0f ? v[q] : out[q] - 1.0f;
+    out[F + q] = -v[q] > 0.0f ? -v[q] : out[F + q] - 1.0f;
+  }
+}
+
 // Rows [lo, hi] of a map; empty when lo > hi.
 struct Span {
   int64_t lo = 1, hi = 0;
@@ -84,6 +98,15 @@ PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t chann
   if (channels > kMaxChannels) throw std::invalid_argument("PixelCnnPPEngine: at most 16 channels");
   if (net_->nodes.empty() || net_->head.out != P_)
     throw std::invalid_argument("PixelCnnPPEngine: the head must give the mixture's parameters");
+  elu_read_.assign(net_->nodes.size(), 0);
+  for (const auto& node : net_->nodes)
+    for (const auto& t : node.terms)
+      for (int64_t in : t.inputs) {
+        if (!t.concat_elu) continue;
+        if (in == kImage)
+          throw std::invalid_argument("PixelCnnPPEngine: the image is read without concat_elu");
+        elu_read_[in] = 1;
+      }
 }
 
 std::unique_ptr<StepEngine> PixelCnnPPEngine::clone() const {
@@ -172,6 +195,7 @@ void PixelCnnPPEngine::start(int64_t n) {
     c.width = map_width(static_cast<int64_t>(k));
     c.rows = std::min(ring[k], c.height);
     c.data.assign(n * c.rows * c.width * nodes[k].channels, 0.0f);
+    if (elu_read_[k]) c.elu.assign(2 * c.data.size(), 0.0f);
     c.tag.assign(c.rows, -1);
     c.done.assign(c.rows * c.width, 0);
     for (const auto& t : nodes[k].terms)
@@ -185,22 +209,23 @@ void PixelCnnPPEngine::start(int64_t n) {
   grow(out_, n * max_out);
   grow(t_, n * net_->head.in);
   grow(pix_, n * P_);
-  ones_.assign(C_ + 1, 0.0f);
+  grow(gate_, n * max_out);
 }
 
 size_t PixelCnnPPEngine::layer_bytes() const {
   size_t total = 0;
-  for (const auto& c : cache_) total += sizeof(float) * c.data.size();
+  for (const auto& c : cache_) total += sizeof(float) * (c.data.size() + c.elu.size());
   return total;
 }
 
-const float* PixelCnnPPEngine::read(int64_t in, int64_t b, int64_t y, int64_t x) const {
+const float* PixelCnnPPEngine::read(int64_t in, int64_t b, int64_t y, int64_t x, bool elu) const {
   if (in == kImage) throw std::logic_error("PixelCnnPPEngine::read: the image is gathered");
   const Cache& c = cache_[in];
   const int64_t slot = y % c.rows;
   if (c.tag[slot] != y || !c.done[slot * c.width + x])
     throw std::logic_error("PixelCnnPPEngine: a cached row was overwritten before it was read");
-  return c.data.data() + ((b * c.rows + slot) * c.width + x) * net_->nodes[in].channels;
+  const int64_t at = ((b * c.rows + slot) * c.width + x) * net_->nodes[in].channels;
+  return elu ? c.elu.data() + 2 * at : c.data.data() + at;
 }
 
 void PixelCnnPPEngine::ensure(int64_t node, int64_t i, int64_t j) {
@@ -258,6 +283,11 @@ void PixelCnnPPEngine::run(int64_t node, int64_t i, int64_t j) {
           const bool inside = y >= 0 && y < map_height(in) && x >= 0 && x < map_width(in);
           if (!inside) {
             std::fill_n(seg + at, ch, 0.0f);
+            if (t.concat_elu) std::fill_n(seg + raw + at, ch, 0.0f);
+          } else if (t.concat_elu) {  // elu(x) here, elu(-x) after the concatenation
+            const float* e = read(in, b, y, x, true);
+            std::memcpy(seg + at, e, sizeof(float) * ch);
+            std::memcpy(seg + raw + at, e + ch, sizeof(float) * ch);
           } else if (in == kImage) {
             if (y * W_ + x >= pixel_)
               throw std::logic_error("PixelCnnPPEngine: read a pixel that is not known yet");
@@ -269,12 +299,6 @@ void PixelCnnPPEngine::run(int64_t node, int64_t i, int64_t j) {
           }
           at += ch;
         }
-        if (t.concat_elu)
-          for (int64_t q = 0; q < raw; ++q) {
-            const float v = seg[q];
-            seg[q] = elu(v);
-            seg[raw + q] = elu(-v);
-          }
       }
     }
     steps::dense(conv->dense, rows_.data(), in_dim, n, out_.data(), out_ch);
@@ -289,8 +313,10 @@ void PixelCnnPPEngine::run(int64_t node, int64_t i, int64_t j) {
       std::memcpy(dst, a, sizeof(float) * F);
     } else {
       const float* x = read(nd.residual, b, i, j);
-      for (int64_t q = 0; q < F; ++q) dst[q] = x[q] + a[q] * steps::det_sigmoid(a[F + q]);
+      steps::sigmoid(a + F, F, gate_.data());
+      for (int64_t q = 0; q < F; ++q) dst[q] = x[q] + a[q] * gate_[q];
     }
+    if (elu_read_[node]) concat_elu(dst, F, c.elu.data() + 2 * (dst - c.data.data()));
   }
 }
 

@@ -78,6 +78,7 @@ class PixelCnnPPEngine : public StepEngine {
   struct Cache {
     int64_t height = 0, width = 0, rows = 0;
     std::vector<float> data;   // [n][rows][width][channels], row r in slot r % rows
+    std::vector<float> elu;    // [n][rows][width][2 channels]: elu([x, -x]), if a term reads it
     std::vector<int64_t> tag;  // per slot: the row it holds (-1: none)
     std::vector<char> done;    // per slot and column: computed
   };
@@ -87,14 +88,15 @@ class PixelCnnPPEngine : public StepEngine {
   void run(int64_t node, int64_t i, int64_t j);
   // The raw channels of input node `in` at (y, x) for image b: its ring, or the
   // image (unknown pixels refused), zeros outside the map.
-  const float* read(int64_t in, int64_t b, int64_t y, int64_t x) const;
+  const float* read(int64_t in, int64_t b, int64_t y, int64_t x, bool elu = false) const;
   int64_t map_height(int64_t in) const;
   int64_t map_width(int64_t in) const;
 
   std::shared_ptr<const Net> net_;
+  std::vector<char> elu_read_;  // per node: some term reads it through concat_elu
   std::vector<Cache> cache_;
   int64_t pixel_ = 0;  // raster index of the pixel the head is computing
-  std::vector<float> pix_, rows_, acc_, out_, t_, ones_;
+  std::vector<float> pix_, rows_, acc_, out_, t_, gate_;
 };
 
 }  // namespace tame
