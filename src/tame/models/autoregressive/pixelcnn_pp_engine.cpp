@@ -100,13 +100,19 @@ PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t chann
     throw std::invalid_argument("PixelCnnPPEngine: the head must give the mixture's parameters");
   elu_read_.assign(net_->nodes.size(), 0);
   for (const auto& node : net_->nodes)
-    for (const auto& t : node.terms)
+    for (const auto& t : node.terms) {
+      int64_t raw = 0;  // channels of the concatenation
       for (int64_t in : t.inputs) {
+        raw += in == kImage ? C_ + 1 : net_->nodes[in].channels;
         if (!t.concat_elu) continue;
         if (in == kImage)
           throw std::invalid_argument("PixelCnnPPEngine: the image is read without concat_elu");
         elu_read_[in] = 1;
       }
+      for (const auto& conv : t.convs)
+        if (conv.dense.in != (t.concat_elu ? 2 : 1) * raw * static_cast<int64_t>(conv.taps.size()))
+          throw std::invalid_argument("PixelCnnPPEngine: a term's weights do not match its inputs");
+    }
 }
 
 std::unique_ptr<StepEngine> PixelCnnPPEngine::clone() const {
@@ -131,10 +137,10 @@ void PixelCnnPPEngine::hash(steps::Fingerprint& f) const {
 }
 
 int64_t PixelCnnPPEngine::map_height(int64_t in) const {
-  return in == kImage ? H_ : side(H_, net_->nodes[in].level);
+  return in == kImage ? H_ : cache_[in].height;
 }
 int64_t PixelCnnPPEngine::map_width(int64_t in) const {
-  return in == kImage ? W_ : side(W_, net_->nodes[in].level);
+  return in == kImage ? W_ : cache_[in].width;
 }
 
 std::vector<int64_t> PixelCnnPPEngine::ring_rows(int64_t height) const {
@@ -191,8 +197,8 @@ void PixelCnnPPEngine::start(int64_t n) {
   int64_t max_in = net_->head.in, max_out = P_;
   for (size_t k = 0; k < nodes.size(); ++k) {
     Cache& c = cache_[k];
-    c.height = map_height(static_cast<int64_t>(k));
-    c.width = map_width(static_cast<int64_t>(k));
+    c.height = side(H_, nodes[k].level);
+    c.width = side(W_, nodes[k].level);
     c.rows = std::min(ring[k], c.height);
     c.data.assign(n * c.rows * c.width * nodes[k].channels, 0.0f);
     if (elu_read_[k]) c.elu.assign(2 * c.data.size(), 0.0f);
@@ -270,8 +276,6 @@ void PixelCnnPPEngine::run(int64_t node, int64_t i, int64_t j) {
     int64_t raw = 0;  // channels of the concatenation
     for (int64_t in : t.inputs) raw += in == kImage ? C_ + 1 : net_->nodes[in].channels;
     const int64_t per_tap = t.concat_elu ? 2 * raw : raw, in_dim = conv->dense.in;
-    if (in_dim != per_tap * static_cast<int64_t>(conv->taps.size()))
-      throw std::logic_error("PixelCnnPPEngine: a term's weights do not match its inputs");
     for (int64_t b = 0; b < n; ++b) {
       float* row = rows_.data() + b * in_dim;
       for (size_t k = 0; k < conv->taps.size(); ++k) {

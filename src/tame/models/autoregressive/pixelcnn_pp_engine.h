@@ -89,6 +89,7 @@ class PixelCnnPPEngine : public StepEngine {
   // The raw channels of input node `in` at (y, x) for image b: its ring, or the
   // image (unknown pixels refused), zeros outside the map.
   const float* read(int64_t in, int64_t b, int64_t y, int64_t x, bool elu = false) const;
+  // The size of input node `in`'s map (the image's for kImage), once start() ran.
   int64_t map_height(int64_t in) const;
   int64_t map_width(int64_t in) const;
 
