@@ -4,9 +4,11 @@
 # (a run directory that already has a checkpoint is kept), then for each its
 # bits/dim and FID of FID_SAMPLES samples against the 10,000 test images, and
 # a grid of 64 samples. The VQ models are scored as the pair with their
-# priors (a gated PixelCNN over vqvae's codes, a transformer over vqgan's).
+# priors (a gated PixelCNN over vqvae's codes, a transformer over vqgan's;
+# for vqvae2 a transformer over its top codes, then a gated PixelCNN over its
+# bottom codes given the top ones).
 #
-#   scripts/fid_runs.sh              # ~70 minutes on 2 cores
+#   scripts/fid_runs.sh              # ~100 minutes on 2 cores
 #   OUT=runs/fid FID_SAMPLES=1000 scripts/fid_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,11 @@ train vqgan --model vqgan "${F[@]}" --time-limit 600 --lr 5e-4 --set perceptual=
   --set disc_start=500
 train vqgan-prior --model transformer --data "codes:$OUT/vqgan" --epochs 100 --batch-size 64 \
   --eval-limit 1000 --time-limit 480 --lr 1e-3 --set width=128 --set layers=4 --set mlp=256
+train vqvae2 --model vqvae2 "${F[@]}" --time-limit 600 --lr 1e-3
+train vqvae2-top --model transformer --data "codes:$OUT/vqvae2:top" --epochs 100 --batch-size 64 \
+  --eval-limit 1000 --time-limit 480 --lr 1e-3 --set width=128 --set layers=4 --set mlp=256
+train vqvae2-bottom --model gated-pixelcnn --data "codes:$OUT/vqvae2:bottom" --epochs 100 \
+  --batch-size 64 --eval-limit 1000 --time-limit 480 --lr 1e-3
 train dcgan --model dcgan "${F[@]}" --time-limit 480 --lr 2e-4 --schedule constant --warmup 0
 train gated-pixelcnn --model gated-pixelcnn --data fashion-mnist --time-limit 480 --epochs 3 \
   --batch-size 32 --lr 3e-3 --eval-limit 1000
@@ -49,3 +56,4 @@ score() {  # name, then the run (and --prior PRIOR)
 for name in gated-pixelcnn glow vae vlae dcgan; do score "$name" "$OUT/$name"; done
 score vqvae+prior "$OUT/vqvae" --prior "$OUT/vqvae-prior"
 score vqgan+prior "$OUT/vqgan" --prior "$OUT/vqgan-prior"
+score vqvae2+priors "$OUT/vqvae2" --prior "$OUT/vqvae2-top" --prior "$OUT/vqvae2-bottom"

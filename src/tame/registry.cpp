@@ -17,6 +17,7 @@
 #include "tame/models/latent/vlae.h"
 #include "tame/models/latent/vqgan.h"
 #include "tame/models/latent/vqvae.h"
+#include "tame/models/latent/vqvae2.h"
 
 namespace tame {
 namespace {
@@ -174,6 +175,13 @@ std::vector<ModelEntry> latent_and_gan_entries() {
           "codebook, straight-through gradient; a prior is a second run on codes:RUN",
           // one residual block each way keeps the block; four entries let restarts find unused
           // ones; the moving averages (the default) run
+          {{"codes", 4}, {"code_dim", 2}, {"hidden", 4}, {"res_blocks", 1}, {"restart", 2}}),
+      entry<VqVae2Options, VqVae2>(
+          "vqvae2", "latent",
+          "VQ-VAE-2 (Razavi et al. 2019): top and bottom code maps (H/4, H/2), the decoder "
+          "reading both; priors on codes:RUN:top (transformer) then codes:RUN:bottom (a "
+          "gated-pixelcnn given the top codes)",
+          // vqvae's tiny size for both levels
           {{"codes", 4}, {"code_dim", 2}, {"hidden", 4}, {"res_blocks", 1}, {"restart", 2}}),
       entry<VqGanOptions, VqGan>(
           "vqgan", "latent",

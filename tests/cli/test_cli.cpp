@@ -754,3 +754,65 @@ TEST_F(Cli, VqVaeWithPriorAndFid) {
                        "has no labels");
   EXPECT_FALSE(tame::file_exists(tmp / "x.fidc"));
 }
+
+// VQ-VAE-2 through the CLI: a vqvae2, a transformer on its top codes, a gated
+// PixelCNN on its bottom codes (made conditional on the top codes by the
+// data, with no flag), the pair evaluated with both priors and sampled; the
+// conditional prior alone evaluates over its own codes but does not sample;
+// each misuse is one line.
+TEST_F(Cli, VqVae2WithStagedPriors) {
+  std::string vq = tmp / "run-vq2", top = tmp / "run-top", bottom = tmp / "run-bottom";
+  auto r = train("vqvae2", vq,
+                 "--epochs 1 --batch-size 16 --set codes=8 --set code_dim=2 --set hidden=4 "
+                 "--set res_blocks=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  expect_clean_failure(run("train --model transformer --data codes:" + vq + " --out " +
+                               (tmp / "x") + " --epochs 1 --threads 1",
+                           tmp),
+                       "codes:RUN:top first");
+  expect_clean_failure(run("train --model pixelcnn --data codes:" + vq + ":bottom --out " +
+                               (tmp / "x") + " --epochs 1 --threads 1",
+                           tmp),
+                       "is not a conditional model (gated-pixelcnn is)");
+  r = run("train --model transformer --data codes:" + vq + ":top --out " + top +
+              " --epochs 1 --batch-size 16 --threads 1 --set width=4 --set layers=1 --set heads=2 "
+              "--set mlp=4",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("train --model gated-pixelcnn --data codes:" + vq + ":bottom --out " + bottom +
+              " --epochs 1 --batch-size 16 --threads 1 --set hidden=4 --set layers=1 "
+              "--set out_hidden=4",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto cfg = nlohmann::json::parse(tame::read_file(bottom + "/config.json"));
+  EXPECT_EQ(cfg["hparams"]["given"], 1);
+
+  const std::string priors = " --prior " + top + " --prior " + bottom;
+  r = run("eval " + vq + priors + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model"], "vqvae2+transformer+gated-pixelcnn");
+  EXPECT_EQ(j["bound"], "upper");
+  EXPECT_TRUE(j.contains("prior_nats_top") && j.contains("prior_nats_bottom") &&
+              j.contains("top_codebook_usage"));
+  std::string png = tmp / "pair2.png";
+  r = run("sample " + vq + priors + " -n 4 --out " + png + " --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(tame::file_exists(png));
+  r = run("eval " + bottom + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto jb = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(jb["bpd"].get<double>(), jb["nll_nats"].get<double>() / (16 * std::log(2.0)), 1e-6);
+  expect_clean_failure(run("sample " + bottom + " -n 2 --out " + (tmp / "b.png"), tmp),
+                       "is conditional");
+  expect_clean_failure(run("eval " + vq + " --prior " + top + " --threads 1", tmp),
+                       "give one --prior for each, in order; got 1");
+  expect_clean_failure(
+      run("eval " + vq + " --prior " + bottom + " --prior " + top + " --threads 1", tmp),
+      "must be over stage top");
+  expect_clean_failure(run("compress " + vq + priors + " --data " + data() + " --out " +
+                               (tmp / "v2.tamez") + " --threads 1",
+                           tmp),
+                       "cannot be used as a codec");
+  EXPECT_FALSE(tame::file_exists(tmp / "v2.tamez"));
+}

@@ -207,7 +207,7 @@ TEST(VqVae, CodePriorPairIsOneModel) {
   ASSERT_EQ(train(quiet(prior_dir), false), TrainStatus::kDone);
 
   RunConfig pair_cfg;
-  auto pair = load_code_pair(vq_dir, prior_dir, &pair_cfg);
+  auto pair = load_code_pair(vq_dir, {prior_dir}, &pair_cfg);
   EXPECT_EQ(pair_cfg.model, "vqvae+pixelcnn");
   EXPECT_EQ(pair->bound(), Bound::kUpper);
   auto vq = load_trained_model(vq_dir, nullptr);
@@ -244,7 +244,7 @@ TEST(VqVae, CodePriorPairIsOneModel) {
             std::vector<int32_t>(z0.data_ptr<int32_t>(), z0.data_ptr<int32_t>() + z0.numel()));
 
   // A prior over other codes (or over images) is refused, with one line.
-  auto msg = error_of([&] { load_code_pair(prior_dir, vq_dir, nullptr); });
+  auto msg = error_of([&] { load_code_pair(prior_dir, {vq_dir}, nullptr); });
   EXPECT_NE(msg.find("is not a prior over the codes of"), std::string::npos) << msg;
   msg = error_of([&] { CodePriorModel(vq, vq); });
   EXPECT_NE(msg.find("the prior models 256-level 1x8x8 maps, but the codes are 8-level 1x2x2"),

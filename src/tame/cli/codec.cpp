@@ -54,7 +54,7 @@ struct CodecModel {
   bool any_size = false;
 };
 
-CodecModel load_codec_model(const std::string& run_dir, const std::string& prior) {
+CodecModel load_codec_model(const std::string& run_dir, const std::vector<std::string>& prior) {
   CodecModel c;
   auto model = load_run_model(run_dir, prior, &c.cfg, "cpu");
   c.coder = model->coder();
@@ -75,7 +75,8 @@ void check_codable(const torch::Tensor& x, const CodecModel& m, const std::strin
 }
 
 struct CompressArgs {
-  std::string run_dir, prior, out, data, split = "test";
+  std::string run_dir, out, data, split = "test";
+  std::vector<std::string> prior;
   std::vector<std::string> inputs;
   int64_t limit = 0, block = 0, tile = 256;
   int threads = 0;
@@ -300,7 +301,8 @@ void add_compress(CLI::App& app) {
 namespace {
 
 struct DecompressArgs {
-  std::string run_dir, prior, file, out;
+  std::string run_dir, file, out;
+  std::vector<std::string> prior;
   int threads = 0;
   bool force = false, quiet = false;
 };

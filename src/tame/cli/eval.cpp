@@ -58,7 +58,8 @@ void print_eval(const RunConfig& cfg, const std::string& split, const EvalResult
 
 void add_eval(CLI::App& app) {
   struct Args {
-    std::string run_dir, prior, split = "test", device, classifier;
+    std::string run_dir, split = "test", device, classifier;
+    std::vector<std::string> prior;
     int64_t limit = 0, iw_samples = 1, fid = 0,
             batch_size = 32;  // 32 keeps 256-way logits under glibc's mmap threshold
     int threads = 0;
@@ -69,9 +70,11 @@ void add_eval(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("eval", "bits/dim of a trained model on a dataset split");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
-  c->add_option("--prior", a->prior,
-                "a prior trained on codes:RUN_DIR: evaluate the pair's bound "
-                "-log p(x|z) - log p(z)");
+  c->add_option(
+      "--prior", a->prior,
+      "a prior trained on codes:RUN_DIR (one per stage, in order, for vqvae2): evaluate the "
+      "pair's bound "
+      "-log p(x|z) - log p(z)");
   c->add_option("--split", a->split, "test or train")->capture_default_str();
   c->add_option("--limit", a->limit, "evaluate the first N images only (0 = all)");
   c->add_option("--iw-samples", a->iw_samples, "importance samples K for models with a bound")

@@ -16,7 +16,8 @@ namespace tame::cli {
 
 void add_sample(CLI::App& app) {
   struct Args {
-    std::string run_dir, prior, out, device, classifier;
+    std::string run_dir, out, device, classifier;
+    std::vector<std::string> prior;
     int64_t n = 64, columns = 0, max_draws = 0;
     double temperature = 1.0, min_confidence = 0.0;
     uint64_t seed = 0;
@@ -25,7 +26,9 @@ void add_sample(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("sample", "draw samples and write them as one PNG grid");
   c->add_option("run_dir", a->run_dir, "run directory")->required();
-  c->add_option("--prior", a->prior, "a prior trained on codes:RUN_DIR: sample the pair");
+  c->add_option(
+      "--prior", a->prior,
+      "a prior trained on codes:RUN_DIR (one per stage, in order, for vqvae2): sample the pair");
   c->add_option("-n", a->n, "number of samples")->capture_default_str();
   c->add_option("--out", a->out, "PNG file (default RUN_DIR/samples.png)");
   c->add_option("--temperature", a->temperature,

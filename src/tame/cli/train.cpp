@@ -95,6 +95,17 @@ RunConfig new_config(const TrainArgs& a) {
   cfg.hparams = resolve_hparams(a.model, overrides);
   cfg.data = a.data;
   parse_device(cfg.device);
+  // Data whose first channels are a condition trains a conditional model on them.
+  if (const int64_t given = run_data_given(cfg.data); given > 0) {
+    if (!cfg.hparams.contains("given"))
+      throw Error(cfg.data + " gives its first " + std::to_string(given) +
+                  " channel(s) as a condition, and " + a.model +
+                  " is not a conditional model (gated-pixelcnn is)");
+    if (overrides.contains("given") && overrides["given"] != given)
+      throw Error(cfg.data + " gives " + std::to_string(given) +
+                  " channel(s), not given=" + overrides["given"].dump());
+    cfg.hparams["given"] = given;
+  }
   // Read the data once up front: a wrong dataset fails before the run dir exists.
   Dataset probe = load_run_data(cfg.data, "test");
   cfg.shape = probe.shape();

@@ -44,6 +44,9 @@ struct Dataset {
   int64_t levels = 256;  // K
   torch::Tensor source;  // binarized sets: the 8-bit images the rule drew from; else undefined
   torch::Tensor labels;  // int64 [N] class labels where the set ships them (IDX label files)
+  /// The first `given` channels condition the others (codes:RUN:bottom): a
+  /// model trained on the set is conditional on them (ImageModel::given_channels).
+  int64_t given = 0;
   int64_t size() const { return images.size(0); }
   ImageShape shape() const { return {images.size(1), images.size(2), images.size(3)}; }
 };

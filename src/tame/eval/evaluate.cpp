@@ -27,7 +27,7 @@ EvalResult evaluate(ImageModel& model, const torch::Tensor& images, int64_t batc
   }
   model.train(was_training);
   r.nll_nats = n > 0 ? total / static_cast<double>(n) : 0.0;
-  r.bpd = bits_per_dim(r.nll_nats, images[0].numel());
+  r.bpd = bits_per_dim(r.nll_nats, model.modelled_dims(images));
   return r;
 }
 

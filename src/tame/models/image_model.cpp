@@ -44,6 +44,24 @@ torch::Tensor ImageModel::codes_nll(const torch::Tensor&, const torch::Tensor&) 
   throw Error(name() + " has no discrete codes");
 }
 
+torch::Tensor ImageModel::stage_codes(const torch::Tensor& codes, int64_t stage) const {
+  if (stage != 0) throw Error(name() + " has one stage of codes");
+  return codes;
+}
+
+torch::Tensor ImageModel::stage_given(const torch::Tensor&, int64_t) const {
+  throw Error(name() + " has one stage of codes");
+}
+
+torch::Tensor ImageModel::sample_given(const torch::Tensor&, double) {
+  throw Error(name() + " is not a conditional model");
+}
+
+int64_t ImageModel::modelled_dims(const torch::Tensor& x) const {
+  const int64_t C = x.size(1);
+  return x[0].numel() / C * (C - given_channels());
+}
+
 Optimizers ImageModel::make_optimizers(double lr) {
   Optimizers out;
   out.push_back({"adam",
@@ -64,7 +82,7 @@ StepResult ImageModel::train_step(const torch::Tensor& x, Optimizers& optimizers
               optimizers.size());
   auto& opt = *optimizers.front().optimizer;
   opt.zero_grad();
-  auto loss = this->loss(x) / static_cast<double>(x[0].numel());  // nats per dimension
+  auto loss = this->loss(x) / static_cast<double>(modelled_dims(x));  // nats per dimension
   StepResult r;
   r.loss = loss.item<double>();
   if (!std::isfinite(r.loss)) return r;

@@ -101,6 +101,17 @@ class ImageModel : public torch::nn::Module {
   /// with values < code_levels(). The default throws an Error.
   virtual torch::Tensor encode_codes(const torch::Tensor& x);
   virtual int64_t code_levels() const { return 0; }
+  /// The stages of the code maps, one prior each, by name: one unnamed stage
+  /// by default; VQ-VAE-2's "top" then "bottom". Stage s > 0's prior is
+  /// conditional (given_channels()): its maps carry what the stages before it
+  /// drew as their first channels. The last stage's maps are the code maps.
+  virtual std::vector<std::string> code_stages() const { return {""}; }
+  /// What stage s's prior models, from code maps as encode_codes() gives them
+  /// (the default: the maps themselves, for the one stage).
+  virtual torch::Tensor stage_codes(const torch::Tensor& codes, int64_t stage) const;
+  /// Stage s's given channels (s >= 1) from the maps stage s - 1's prior drew.
+  /// The default throws an Error.
+  virtual torch::Tensor stage_given(const torch::Tensor& previous, int64_t stage) const;
   /// Images drawn from p(x | codes) at temperature T for code maps as
   /// encode_codes() gives them: [n, C, H, W]. The default throws an Error.
   virtual torch::Tensor decode_codes(const torch::Tensor& codes, double temperature);
@@ -113,6 +124,18 @@ class ImageModel : public torch::nn::Module {
   virtual std::unique_ptr<ImageCoder> codes_coder(std::unique_ptr<ImageCoder> prior) {
     return nullptr;
   }
+
+  // ---- conditional models (the later stages' priors of staged code maps)
+  /// The first given_channels() channels of this model's images are a
+  /// condition, not modelled: nll() is of the other channels given them,
+  /// bits/dim counts the others (modelled_dims()), sample() is an Error and
+  /// sample_given() draws the others. 0: the model is not conditional.
+  virtual int64_t given_channels() const { return 0; }
+  /// Images [n, C, H, W] whose first channels are `given` [n, G, H, W] and
+  /// whose others are drawn at temperature T. The default throws an Error.
+  virtual torch::Tensor sample_given(const torch::Tensor& given, double temperature);
+  /// The dimensions bits/dim divides by for one image of batch x: (C - G) H W.
+  int64_t modelled_dims(const torch::Tensor& x) const;
 
   // ---- codec
   /// Whether coder() gives one (a class says so for the registry; a test

@@ -1,6 +1,7 @@
 #include "tame/train/run.h"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "tame/io/file.h"
@@ -94,14 +95,76 @@ void write_run_config(const std::string& run_dir, const RunConfig& cfg) {
   write_file_atomic(config_path(run_dir), cfg.to_json().dump(2) + "\n");
 }
 
+namespace {
+
+/// codes:RUN or codes:RUN:STAGE: the run dir and the stage's name ("" if none).
+std::pair<std::string, std::string> split_codes_spec(const std::string& rest) {
+  std::error_code ec;
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0 || std::filesystem::is_directory(rest, ec))
+    return {rest, ""};
+  return {rest.substr(0, colon), rest.substr(colon + 1)};
+}
+
+std::string stage_list(const std::vector<std::string>& stages) {
+  std::string s;
+  for (const auto& n : stages) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+/// The index of stage `name` of a model's code stages; "" names the only one.
+int64_t stage_index(const std::string& spec, const std::string& model,
+                    const std::vector<std::string>& stages, const std::string& name) {
+  if (name.empty()) {
+    if (stages.size() == 1) return 0;
+    throw Error(spec + ": " + model + " has " + std::to_string(stages.size()) +
+                " stages of codes (" + stage_list(stages) +
+                "): train a prior for each, codes:RUN:" + stages.front() + " first");
+  }
+  for (size_t s = 0; s < stages.size(); ++s)
+    if (stages[s] == name) return static_cast<int64_t>(s);
+  throw Error(spec + ": " + model + " has no code stage '" + name + "' (it has: " +
+              (stages.size() == 1 ? std::string("one, codes:RUN") : stage_list(stages)) + ")");
+}
+
+/// The channels stage s's maps carry from the stages before it (0 for s = 0),
+/// from one blank image of the model's shape.
+int64_t stage_given_channels(ImageModel& model, int64_t stage) {
+  if (stage == 0) return 0;
+  const auto& S = model.shape();
+  c10::InferenceMode guard;
+  auto probe = torch::zeros(
+      {1, S.channels, S.height, S.width},
+      torch::TensorOptions().dtype(image_dtype(model.levels())).device(model.device()));
+  auto earlier = model.stage_codes(model.encode_codes(probe), stage - 1);
+  return model.stage_given(earlier, stage).size(1);
+}
+
+/// A codes:RUN[:STAGE] spec's trained model and stage index.
+std::pair<std::shared_ptr<ImageModel>, int64_t> codes_source(const std::string& spec,
+                                                             RunConfig* cfg) {
+  const auto [run_dir, stage_name] = split_codes_spec(spec.substr(std::strlen("codes:")));
+  auto model = load_trained_model(run_dir, cfg);
+  if (!model->has_codes())
+    throw Error(spec + ": " + cfg->model + " has no discrete codes to train a prior on");
+  return {model, stage_index(spec, cfg->model, model->code_stages(), stage_name)};
+}
+
+}  // namespace
+
+int64_t run_data_given(const std::string& spec) {
+  if (spec.rfind("codes:", 0) != 0) return 0;
+  RunConfig cfg;
+  auto [model, stage] = codes_source(spec, &cfg);
+  return stage_given_channels(*model, stage);
+}
+
 Dataset load_run_data(const std::string& spec, const std::string& split) {
   const std::string prefix = "codes:";
   if (spec.rfind(prefix, 0) != 0) return load_dataset(spec, split);
-  const std::string run_dir = spec.substr(prefix.size());
   RunConfig cfg;
-  auto model = load_trained_model(run_dir, &cfg);
-  if (!model->has_codes())
-    throw Error(spec + ": " + cfg.model + " has no discrete codes to train a prior on");
+  auto [model, stage] = codes_source(spec, &cfg);
+  const std::string run_dir = split_codes_spec(spec.substr(prefix.size())).first;
   Dataset source = load_run_data(cfg.data, split);
   Dataset ds;
   ds.name = spec;
@@ -113,9 +176,10 @@ Dataset load_run_data(const std::string& spec, const std::string& split) {
   c10::InferenceMode guard;
   for (int64_t b = 0; b < source.size(); b += 256) {
     auto x = source.images.slice(0, b, std::min(source.size(), b + 256)).to(model->device());
-    parts.push_back(model->encode_codes(x).cpu());
+    parts.push_back(model->stage_codes(model->encode_codes(x), stage).cpu());
   }
   ds.images = torch::cat(parts);
+  ds.given = stage_given_channels(*model, stage);  // what the earlier stages fix
   return ds;
 }
 
@@ -142,29 +206,56 @@ std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunCo
   return model;
 }
 
-std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std::string& prior_dir,
+std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir,
+                                           const std::vector<std::string>& prior_dirs,
                                            RunConfig* cfg_out, const std::string& device) {
-  const RunConfig prior_cfg = read_run_config(prior_dir);
+  // Each prior's data must be codes of run_dir: codes:RUN_DIR[:STAGE].
   const std::string prefix = "codes:";
-  std::error_code ec;
-  if (prior_cfg.data.rfind(prefix, 0) != 0 ||
-      !std::filesystem::equivalent(prior_cfg.data.substr(prefix.size()), run_dir, ec))
-    throw Error(prior_dir + " is not a prior over the codes of " + run_dir + " (its data is " +
-                prior_cfg.data + ")");
+  std::vector<RunConfig> prior_cfgs;
+  std::vector<std::string> stage_of;
+  for (const auto& dir : prior_dirs) {
+    prior_cfgs.push_back(read_run_config(dir));
+    const std::string& data = prior_cfgs.back().data;
+    std::error_code ec;
+    std::pair<std::string, std::string> spec;
+    if (data.rfind(prefix, 0) == 0) spec = split_codes_spec(data.substr(prefix.size()));
+    if (spec.first.empty() || !std::filesystem::equivalent(spec.first, run_dir, ec))
+      throw Error(dir + " is not a prior over the codes of " + run_dir + " (its data is " + data +
+                  ")");
+    stage_of.push_back(spec.second);
+  }
   RunConfig cfg;
   auto codes = load_trained_model(run_dir, &cfg, device);
-  auto prior = load_trained_model(prior_dir, nullptr, device);
-  auto pair = std::make_shared<CodePriorModel>(codes, prior);
+  if (!codes->has_codes()) throw Error(run_dir + ": " + cfg.model + " has no discrete codes");
+  const auto stages = codes->code_stages();
+  if (prior_dirs.size() != stages.size())
+    throw Error(run_dir + " (" + cfg.model + ") has " + std::to_string(stages.size()) +
+                " stage(s) of codes" + (stages.size() > 1 ? " (" + stage_list(stages) + ")" : "") +
+                ": give one --prior for each, in order; got " + std::to_string(prior_dirs.size()));
+  std::vector<std::shared_ptr<ImageModel>> priors;
+  std::string names;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    if (stage_of[s] != stages[s])
+      throw Error(prior_dirs[s] + " is a prior over " +
+                  (stage_of[s].empty() ? std::string("no stage") : "stage " + stage_of[s]) +
+                  " of " + run_dir + "'s codes; --prior number " + std::to_string(s + 1) +
+                  " must be over stage " + stages[s] + " (" + prefix + run_dir + ":" + stages[s] +
+                  ")");
+    priors.push_back(load_trained_model(prior_dirs[s], nullptr, device));
+    names += "+" + prior_cfgs[s].model;
+  }
+  auto pair = std::make_shared<CodePriorModel>(codes, priors);
   pair->eval();
-  cfg.model += "+" + prior_cfg.model;
+  cfg.model += names;
   if (cfg_out) *cfg_out = cfg;
   return pair;
 }
 
-std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir, const std::string& prior_dir,
+std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir,
+                                           const std::vector<std::string>& prior_dirs,
                                            RunConfig* cfg_out, const std::string& device) {
-  return prior_dir.empty() ? load_trained_model(run_dir, cfg_out, device)
-                           : load_code_pair(run_dir, prior_dir, cfg_out, device);
+  return prior_dirs.empty() ? load_trained_model(run_dir, cfg_out, device)
+                            : load_code_pair(run_dir, prior_dirs, cfg_out, device);
 }
 
 }  // namespace tame

@@ -47,10 +47,16 @@ RunConfig read_run_config(const std::string& run_dir);
 void write_run_config(const std::string& run_dir, const RunConfig& cfg);
 
 /// The data of a run: a dataset spec (load_dataset, data/datasets.h), or
-/// `codes:RUN_DIR`, the split of RUN_DIR's data encoded by its trained model
-/// into discrete code maps (ImageModel::encode_codes), for training a prior on
-/// them. A model without codes is an Error.
+/// `codes:RUN_DIR[:STAGE]`, the split of RUN_DIR's data encoded by its trained
+/// model into discrete code maps (ImageModel::encode_codes), the maps of stage
+/// STAGE for a model with stages of codes (vqvae2: top, bottom; a later
+/// stage's maps carry the earlier stages' codes as given channels), for
+/// training a prior on them. A model without codes, a missing stage name where
+/// the model has several, or an unknown one is an Error.
 Dataset load_run_data(const std::string& spec, const std::string& split);
+/// The given channels of the data a spec names (Dataset::given), without
+/// loading it: what a codes:RUN:STAGE spec's earlier stages fix, else 0.
+int64_t run_data_given(const std::string& spec);
 
 /// Builds the model a config describes (fresh weights).
 std::shared_ptr<ImageModel> build_model(const RunConfig& cfg);
@@ -59,16 +65,20 @@ std::shared_ptr<ImageModel> build_model(const RunConfig& cfg);
 std::shared_ptr<ImageModel> load_trained_model(const std::string& run_dir, RunConfig* cfg_out,
                                                const std::string& device = "");
 
-/// The model of run_dir with the prior of prior_dir over its codes, as one
-/// model (models/latent/code_prior.h). prior_dir must have been trained on
-/// `codes:run_dir`; anything else is an Error. cfg_out gets run_dir's config,
-/// its model named "MODEL+PRIOR".
-std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir, const std::string& prior_dir,
+/// The model of run_dir with the priors of prior_dirs over its codes, one per
+/// stage in order (ImageModel::code_stages), as one model
+/// (models/latent/code_prior.h). prior_dirs[s] must have been trained on stage
+/// s's codes of run_dir (`codes:run_dir`, or `codes:run_dir:STAGE`); anything
+/// else, or a count other than the stages', is an Error. cfg_out gets
+/// run_dir's config, its model named "MODEL+PRIOR[+PRIOR]".
+std::shared_ptr<ImageModel> load_code_pair(const std::string& run_dir,
+                                           const std::vector<std::string>& prior_dirs,
                                            RunConfig* cfg_out, const std::string& device = "");
 
-/// What a command's RUN_DIR [--prior PRIOR_RUN] names: the run's model
-/// (load_trained_model), or with a prior the pair (load_code_pair).
-std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir, const std::string& prior_dir,
+/// What a command's RUN_DIR [--prior PRIOR_RUN]... names: the run's model
+/// (load_trained_model), or with priors the pair (load_code_pair).
+std::shared_ptr<ImageModel> load_run_model(const std::string& run_dir,
+                                           const std::vector<std::string>& prior_dirs,
                                            RunConfig* cfg_out, const std::string& device = "");
 
 }  // namespace tame

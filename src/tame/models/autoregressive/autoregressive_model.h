@@ -23,13 +23,26 @@ class AutoregressiveModel : public ImageModel {
   /// tests take gradients through it.
   virtual torch::Tensor forward_unit(const torch::Tensor& x_unit) = 0;
 
+  /// -log p of the modelled channels (all but the given ones) under logits(x).
   torch::Tensor nll(const torch::Tensor& x) override;
   Bound bound() const override { return Bound::kExact; }
-  /// The step engine over a CPU copy of the current weights.
+  /// The step engine over a CPU copy of the current weights; for a
+  /// conditional model it models the C - G modelled channels and takes
+  /// condition_context() as its context map.
   virtual std::unique_ptr<StepEngine> step_engine() = 0;
   /// The codec steps the engine through each block.
   static constexpr bool kCodec = true;
-  std::unique_ptr<ImageCoder> coder() override { return step_engine(); }
+  /// The engine; nullptr for a conditional model (its context is a torch
+  /// network's output, not a fixed-order one the decoder could repeat exactly).
+  std::unique_ptr<ImageCoder> coder() override {
+    return given_channels() > 0 ? nullptr : step_engine();
+  }
+  /// A conditional model's context map for its step engine from the given
+  /// channels [n, G, H, W]: float [n, H, W, context_features()] on the CPU.
+  /// The default throws an Error.
+  virtual torch::Tensor condition_context(const torch::Tensor& given);
+  /// Draws the modelled channels through the engine with condition_context(given).
+  torch::Tensor sample_given(const torch::Tensor& given, double temperature) override;
   /// Convolutional autoregressive networks take images of any height and
   /// width (the codec then stores each image's size); a dense one (FVSBN,
   /// NADE, MADE) overrides this with false.
@@ -37,7 +50,8 @@ class AutoregressiveModel : public ImageModel {
   /// Draws through step_engine()'s CDFs (T = 0: each sub-pixel's most likely
   /// value given the ones drawn before it). Image b draws from its own random
   /// stream, seeded from torch's generator and b, so the samples don't depend
-  /// on the thread count.
+  /// on the thread count. A conditional model's sample() is an Error (it
+  /// draws given a condition: sample_given()).
   torch::Tensor sample(int64_t n, double temperature = 1.0) override;
 };
 

@@ -241,7 +241,14 @@ void GatedPixelCNNEngine::hash(steps::Fingerprint& f) const {
   f.add(net_->out2);
 }
 
-StepEngine::Identity GatedPixelCNNEngine::identity() const { return {102, 2, {net_->hidden}}; }
+StepEngine::Identity GatedPixelCNNEngine::identity() const {
+  if (net_->conditioned) return {102, 0, {net_->hidden, 1}};
+  return {102, 2, {net_->hidden}};
+}
+
+int64_t GatedPixelCNNEngine::context_features() const {
+  return net_->conditioned ? 4 * net_->hidden * static_cast<int64_t>(net_->layers.size()) : 0;
+}
 
 // The first layer's vertical stack reads rows r - reach .. r of the input for
 // row r = i - 1, while row i is being observed.
@@ -292,6 +299,13 @@ void GatedPixelCNNEngine::vertical_row(int64_t r) {
       gather_taps(in, n, in_rows, H_, W_, in_ch, r, jj, L.v.taps, rows_.data() + jj * vin,
                   W_ * vin);
     dense(L.v.dense, rows_.data(), vin, n * W_, pre_.data(), twoN);
+    if (N.conditioned)
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t jj = 0; jj < W_; ++jj) {
+          float* p = pre_.data() + (b * W_ + jj) * twoN;
+          const float* z = context(b, r, jj) + l * 2 * twoN;
+          for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + z[m];
+        }
     dense(L.v2h, pre_.data(), twoN, n * W_, vh_[l].data(), twoN);
     float* v = v_[l].data();
     for (int64_t b = 0; b < n; ++b)
@@ -316,6 +330,10 @@ void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j) {
       float* p = pre_.data() + b * twoN;
       const float* q = link + (b * W_ + j) * twoN;
       for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + q[m];
+      if (N.conditioned) {
+        const float* z = context(b, i, j) + (2 * l + 1) * twoN;
+        for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + z[m];
+      }
       steps::gate(p, hid, g_.data() + b * hid);
     }
     float* out = h_[l].data();

@@ -209,9 +209,14 @@ class GatedPixelCNNEngine : public StepEngine {
     int64_t hidden = 0;
     std::vector<Layer> layers;
     steps::Dense out1, out2;
+    /// A conditional model's engine: each layer adds its slice of the context
+    /// map to its pre-activations, [vertical 2n][horizontal 2n] per layer.
+    bool conditioned = false;
   };
   GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels);
   std::unique_ptr<StepEngine> clone() const override;
+  /// 4 n per layer when conditioned, else 0.
+  int64_t context_features() const override;
 
  protected:
   Identity identity() const override;

@@ -6,39 +6,13 @@
 #include "tame/dist/likelihood.h"
 #include "tame/error.h"
 #include "tame/nn/masked_conv.h"
+#include "tame/nn/vq_blocks.h"
 
 namespace tame {
 
 namespace nn = torch::nn;
 
 namespace {
-
-constexpr double kLaplace = 1e-5;  // the moving averages' smoothing of the counts
-
-/// x + conv1x1(relu(conv3x3(relu(x)))), the paper's residual block.
-class ResBlockImpl : public nn::Module {
- public:
-  explicit ResBlockImpl(int64_t channels) {
-    c3_ = register_module("c3", nn::Conv2d(nn::Conv2dOptions(channels, channels, 3).padding(1)));
-    c1_ = register_module("c1", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return x + c1_(torch::relu(c3_(torch::relu(x))));
-  }
-  nn::Conv2d c3_{nullptr}, c1_{nullptr};
-};
-TORCH_MODULE(ResBlock);
-
-class Upsample2Impl : public nn::Module {
- public:
-  torch::Tensor forward(const torch::Tensor& x) {
-    namespace F = nn::functional;
-    return F::interpolate(x, F::InterpolateFuncOptions()
-                                 .scale_factor(std::vector<double>{2.0, 2.0})
-                                 .mode(torch::kNearest));
-  }
-};
-TORCH_MODULE(Upsample2);
 
 void add_conv(steps::Feedforward& f, const nn::Conv2dImpl& c) {
   const auto& o = c.options;
@@ -73,7 +47,9 @@ steps::Feedforward sequential_feedforward(const nn::Sequential& seq, steps::MapS
 }  // namespace
 
 VqVae::VqVae(const VqVaeOptions& o, ImageShape shape, int64_t levels)
-    : LatentModel(shape, levels, pixel_likelihood(o.likelihood, levels), 1.0, 1), options(o) {
+    : VqLatentModel(shape, levels, pixel_likelihood(o.likelihood, levels),
+                    (shape.height / 4) * (shape.width / 4), o.codes),
+      options(o) {
   TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0,
               "vqvae needs height and width divisible by 4, got ", shape.height, "x", shape.width);
   TORCH_CHECK(o.codes >= 2 && o.codes <= kMaxLevels, "vqvae: codes must be in [2, ", kMaxLevels,
@@ -102,11 +78,7 @@ VqVae::VqVae(const VqVaeOptions& o, ImageShape shape, int64_t levels)
   register_module("decoder", decoder_);
   // The paper's start, uniform in +-1/K; the first training step replaces it
   // by encodings when restarts are on.
-  const double a = 1.0 / static_cast<double>(o.codes);
-  codebook_ = register_parameter("codebook", torch::rand({o.codes, D}) * (2 * a) - a);
-  ema_count_ = register_buffer("ema_count", torch::ones({o.codes}));
-  ema_sum_ = register_buffer("ema_sum", codebook_.detach().clone());
-  usage_ = register_buffer("usage", torch::zeros({o.codes}));
+  book_.emplace(*this, "", o.codes, D, o.gamma);
   step_ = register_buffer("step", torch::zeros({}, torch::kDouble));
 }
 
@@ -115,54 +87,12 @@ torch::Tensor VqVae::encode_rows(const torch::Tensor& x) {
   return z.permute({0, 2, 3, 1}).reshape({-1, options.code_dim});
 }
 
-Quantized VqVae::quantize(const torch::Tensor& z_e) const {
-  const auto z = z_e.detach(), e = codebook_.detach();
-  auto d = z.pow(2).sum(1, true) - 2 * torch::matmul(z, e.t()) + e.pow(2).sum(1).unsqueeze(0);
-  Quantized q;
-  q.index = d.argmin(1);
-  auto chosen = codebook_.index_select(0, q.index);
-  q.z_q = z_e + (chosen - z_e).detach();
-  q.codebook = (z - chosen).pow(2).sum(1);
-  q.commitment = (z_e - chosen.detach()).pow(2).sum(1);
-  return q;
-}
-
-void VqVae::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
-  torch::NoGradGuard g;
-  const double gamma = options.gamma;
-  auto onehot = torch::one_hot(index, options.codes).to(z_e.dtype());  // [N, K]
-  ema_count_.mul_(gamma).add_(onehot.sum(0), 1 - gamma);
-  ema_sum_.mul_(gamma).add_(torch::matmul(onehot.t(), z_e.detach()), 1 - gamma);
-  const auto n = ema_count_.sum();
-  auto smoothed = (ema_count_ + kLaplace) / (n + options.codes * kLaplace) * n;
-  codebook_.copy_(ema_sum_ / smoothed.unsqueeze(1));
-}
-
-int64_t VqVae::restart_unused(const torch::Tensor& z_e) {
-  torch::NoGradGuard g;
-  auto dead = (usage_ == 0).nonzero().squeeze(1);
-  const int64_t n = dead.size(0), rows = z_e.size(0);
-  if (n > 0 && rows > 0) {
-    auto pick =
-        n <= rows
-            ? torch::randperm(rows, torch::TensorOptions().device(z_e.device())).slice(0, 0, n)
-            : torch::randint(rows, {n},
-                             torch::TensorOptions().dtype(torch::kLong).device(z_e.device()));
-    auto fresh = z_e.detach().index_select(0, pick);
-    codebook_.index_copy_(0, dead, fresh);
-    ema_sum_.index_copy_(0, dead, fresh);
-    ema_count_.index_fill_(0, dead, 1.0);
-  }
-  usage_.zero_();
-  return n;
-}
-
 VqVae::Terms VqVae::terms(const torch::Tensor& x) {
   auto z_e = encode_rows(x);
   const int64_t B = x.size(0), L = positions();
   Terms t;
   if (is_training() && options.restart > 0 && step_.item<double>() == 0) {
-    usage_.zero_();
+    book_->clear_usage();
     t.restarted = restart_unused(z_e);  // every entry: the data-dependent start
   }
   auto q = quantize(z_e);
@@ -175,7 +105,7 @@ VqVae::Terms VqVae::terms(const torch::Tensor& x) {
   if (is_training()) {
     torch::NoGradGuard g;
     if (options.ema) ema_update(z_e, q.index);
-    usage_.add_(torch::bincount(q.index, {}, options.codes).to(usage_.dtype()));
+    book_->count(q.index);
     step_.add_(1.0);
     const auto step = static_cast<int64_t>(step_.item<double>());
     if (options.restart > 0 && step % options.restart == 0) t.restarted += restart_unused(z_e);
@@ -201,7 +131,7 @@ torch::Tensor VqVae::decode_rows(const torch::Tensor& z_q, int64_t m) {
 
 torch::Tensor VqVae::pixel_params(const torch::Tensor& z, const torch::Tensor&) {
   const int64_t m = z.size(0);
-  return decode_rows(torch::matmul(z.reshape({-1, options.codes}), codebook_), m);
+  return decode_rows(book_->mix(z.reshape({-1, options.codes})), m);
 }
 
 Posterior VqVae::encode(const torch::Tensor& x) {
@@ -209,33 +139,6 @@ Posterior VqVae::encode(const torch::Tensor& x) {
   auto q = quantize(z_e);
   const int64_t B = x.size(0), L = positions();
   return {q.index.view({B, L}), z_e.view({B, L, options.code_dim})};
-}
-
-torch::Tensor VqVae::posterior_mode(const Posterior& q) {
-  return torch::one_hot(q.a, options.codes).to(q.b.dtype());  // [B, L, K]
-}
-
-torch::Tensor VqVae::draw(const Posterior& q, int64_t n, bool) {
-  auto z = posterior_mode(q);
-  return z.unsqueeze(0).expand({n, z.size(0), z.size(1), z.size(2)});
-}
-
-torch::Tensor VqVae::log_q(const Posterior&, const torch::Tensor& z) {
-  return torch::zeros({z.size(0), z.size(1)}, z.options());
-}
-
-torch::Tensor VqVae::log_prior(const torch::Tensor& z) {
-  return torch::full({z.size(0), z.size(1)}, -uniform_prior_nats(), z.options());
-}
-
-torch::Tensor VqVae::kl(const Posterior& q) {
-  return torch::full({q.a.size(0)}, uniform_prior_nats(), q.b.options());
-}
-
-torch::Tensor VqVae::prior_draw(int64_t n) {
-  auto index = torch::randint(options.codes, {n, positions()},
-                              torch::TensorOptions().dtype(torch::kLong).device(device()));
-  return torch::one_hot(index, options.codes).to(torch::kFloat);
 }
 
 torch::Tensor VqVae::encode_codes(const torch::Tensor& x) {
@@ -261,7 +164,7 @@ std::unique_ptr<ImageCoder> VqVae::codes_coder(std::unique_ptr<ImageCoder> prior
   CodeNets nets;
   nets.encoder = sequential_feedforward(encoder_, {H, W, C});
   nets.decoder = sequential_feedforward(decoder_, {H / 4, W / 4, options.code_dim});
-  auto e = codebook_.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  auto e = book_->entries().detach().to(torch::kCPU, torch::kFloat).contiguous();
   nets.codebook.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
   nets.codes = options.codes;
   nets.dim = options.code_dim;
@@ -288,13 +191,12 @@ nlohmann::json VqVae::diagnostics(const torch::Tensor& images) {
     counts += torch::bincount(q.a.flatten(), {}, options.codes).cpu().to(torch::kDouble);
   }
   const double N = std::max<int64_t>(1, n), peak = static_cast<double>(levels_ - 1);
-  auto p = counts / std::max(1.0, counts.sum().item<double>());
-  const double entropy = -(p * torch::log(p.clamp_min(1e-300))).sum().item<double>();
+  const auto [usage, perplexity] = codebook_usage(counts);
   const double mse = squared / (N * static_cast<double>(shape_.dims()));
   return {{"recon_nats", recon / N},
           {"kl_nats", uniform_prior_nats()},
-          {"codebook_usage", (counts > 0).sum().item<double>() / double(options.codes)},
-          {"perplexity", std::exp(entropy)},
+          {"codebook_usage", usage},
+          {"perplexity", perplexity},
           {"psnr_db", mse > 0 ? 10 * std::log10(peak * peak / mse) : 99.0}};
 }
 

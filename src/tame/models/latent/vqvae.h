@@ -25,10 +25,11 @@
 // Leaves out: the paper's larger residual stacks and its 3-level audio model.
 #pragma once
 
-#include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 
-#include "tame/models/latent/latent_model.h"
+#include "tame/models/latent/codebook.h"
+#include "tame/models/latent/vq_latent.h"
 
 namespace tame {
 
@@ -62,46 +63,25 @@ struct VqVaeOptions {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VqVaeOptions, codes, code_dim, hidden, res_blocks,
                                                 beta, ema, gamma, restart, likelihood)
 
-/// The quantization of a batch of encodings.
-struct Quantized {
-  torch::Tensor z_q;         // z_e + sg[e - z_e]: e forward, the identity backward; [N, D]
-  torch::Tensor index;       // nearest entries, long [N]
-  torch::Tensor codebook;    // ||sg[z_e] - e||^2 per row [N] (moves the entries)
-  torch::Tensor commitment;  // ||z_e - sg[e]||^2 per row [N] (moves the encoder)
-};
-
-class VqVae : public LatentModel {
+class VqVae : public VqLatentModel {
  public:
   VqVae(const VqVaeOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor loss(const torch::Tensor& x) override;
-  int64_t latent_dims() const override { return positions() * options.codes; }
-  /// Code positions L (the encoder's map, height/4 x width/4).
-  int64_t positions() const { return (shape_.height / 4) * (shape_.width / 4); }
-  /// -log of the uniform prior over the code maps, L log K nats (the KL of the
-  /// one-hot posterior).
-  double uniform_prior_nats() const {
-    return static_cast<double>(positions()) * std::log(static_cast<double>(options.codes));
-  }
 
   /// The encoder's output z_e as rows [B L, D], position-major within an image.
   torch::Tensor encode_rows(const torch::Tensor& x);
   /// Nearest-entry quantization of rows z_e [N, D] with the straight-through gradient.
-  Quantized quantize(const torch::Tensor& z_e) const;
+  Quantized quantize(const torch::Tensor& z_e) const { return book_->quantize(z_e); }
   /// One moving-average step of the codebook on rows z_e [N, D] assigned to
   /// `index` [N] (the formula in the header).
-  void ema_update(const torch::Tensor& z_e, const torch::Tensor& index);
+  void ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
+    book_->ema_update(z_e, index);
+  }
   /// Entries unused since the last restart set to rows of z_e; returns how many.
-  int64_t restart_unused(const torch::Tensor& z_e);
-  torch::Tensor codebook() const { return codebook_; }
+  int64_t restart_unused(const torch::Tensor& z_e) { return book_->restart_unused(z_e); }
+  torch::Tensor codebook() const { return book_->entries(); }
 
   Posterior encode(const torch::Tensor& x) override;  // {index [B, L], z_e [B, L, D]}
-  torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
-  torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
-  torch::Tensor log_prior(const torch::Tensor& z) override;
-  torch::Tensor kl(const Posterior& q) override;
-  torch::Tensor prior_draw(int64_t n) override;
-  torch::Tensor posterior_mode(const Posterior& q) override;
-  torch::Tensor posterior_mean(const Posterior& q) override { return posterior_mode(q).flatten(1); }
   /// recon and kl (nats/image), the codebook's usage over `images` (the share
   /// of entries chosen at least once) and perplexity (exp of the entropy of
   /// the entries' frequencies), and the reconstructions' PSNR in dB.
@@ -144,10 +124,8 @@ class VqVae : public LatentModel {
   /// The decoder's pixel parameters from quantized rows [M L, D].
   torch::Tensor decode_rows(const torch::Tensor& z_q, int64_t m);
   torch::nn::Sequential encoder_{nullptr}, decoder_{nullptr};
-  torch::Tensor codebook_;             // [K, D], a parameter
-  torch::Tensor ema_count_, ema_sum_;  // N_k [K] and m_k [K, D]
-  torch::Tensor usage_;                // encodings per entry since the last restart [K]
-  torch::Tensor step_;                 // training steps taken (a buffer: resumes keep it)
+  std::optional<Codebook> book_;  // K x D, named codebook, ema_count, ema_sum, usage
+  torch::Tensor step_;            // training steps taken (a buffer: resumes keep it)
 };
 
 }  // namespace tame

@@ -1,0 +1,90 @@
+#include "tame/models/latent/codebook.h"
+
+#include <cmath>
+
+namespace tame {
+
+namespace {
+constexpr double kLaplace = 1e-5;  // the moving averages' smoothing of the counts
+}
+
+Codebook::Codebook(torch::nn::Module& owner, const std::string& prefix, int64_t codes, int64_t dim,
+                   double gamma)
+    : codes_(codes), dim_(dim), gamma_(gamma) {
+  const double a = 1.0 / static_cast<double>(codes);
+  entries_ = owner.register_parameter(prefix + "codebook", torch::rand({codes, dim}) * (2 * a) - a);
+  ema_count_ = owner.register_buffer(prefix + "ema_count", torch::ones({codes}));
+  ema_sum_ = owner.register_buffer(prefix + "ema_sum", entries_.detach().clone());
+  usage_ = owner.register_buffer(prefix + "usage", torch::zeros({codes}));
+}
+
+Quantized Codebook::quantize(const torch::Tensor& z_e) const {
+  const auto z = z_e.detach(), e = entries_.detach();
+  auto d = z.pow(2).sum(1, true) - 2 * torch::matmul(z, e.t()) + e.pow(2).sum(1).unsqueeze(0);
+  Quantized q;
+  q.index = d.argmin(1);
+  auto chosen = entries_.index_select(0, q.index);
+  q.z_q = z_e + (chosen - z_e).detach();
+  q.codebook = (z - chosen).pow(2).sum(1);
+  q.commitment = (z_e - chosen.detach()).pow(2).sum(1);
+  return q;
+}
+
+void Codebook::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
+  torch::NoGradGuard g;
+  auto onehot = torch::one_hot(index, codes_).to(z_e.dtype());  // [N, K]
+  ema_count_.mul_(gamma_).add_(onehot.sum(0), 1 - gamma_);
+  ema_sum_.mul_(gamma_).add_(torch::matmul(onehot.t(), z_e.detach()), 1 - gamma_);
+  const auto n = ema_count_.sum();
+  auto smoothed = (ema_count_ + kLaplace) / (n + codes_ * kLaplace) * n;
+  entries_.copy_(ema_sum_ / smoothed.unsqueeze(1));
+}
+
+void Codebook::count(const torch::Tensor& index) {
+  torch::NoGradGuard g;
+  usage_.add_(torch::bincount(index.flatten(), {}, codes_).to(usage_.dtype()));
+}
+
+void Codebook::clear_usage() {
+  torch::NoGradGuard g;
+  usage_.zero_();
+}
+
+int64_t Codebook::restart_unused(const torch::Tensor& z_e) {
+  torch::NoGradGuard g;
+  auto dead = (usage_ == 0).nonzero().squeeze(1);
+  const int64_t n = dead.size(0), rows = z_e.size(0);
+  if (n > 0 && rows > 0) {
+    auto pick =
+        n <= rows
+            ? torch::randperm(rows, torch::TensorOptions().device(z_e.device())).slice(0, 0, n)
+            : torch::randint(rows, {n},
+                             torch::TensorOptions().dtype(torch::kLong).device(z_e.device()));
+    auto fresh = z_e.detach().index_select(0, pick);
+    entries_.index_copy_(0, dead, fresh);
+    ema_sum_.index_copy_(0, dead, fresh);
+    ema_count_.index_fill_(0, dead, 1.0);
+  }
+  usage_.zero_();
+  return n;
+}
+
+torch::Tensor Codebook::lookup(const torch::Tensor& index) const {
+  auto flat = entries_.index_select(0, index.flatten().to(torch::kLong));
+  auto sizes = index.sizes().vec();
+  sizes.push_back(dim_);
+  return flat.view(sizes);
+}
+
+torch::Tensor Codebook::mix(const torch::Tensor& weights) const {
+  return torch::matmul(weights, entries_);
+}
+
+std::pair<double, double> codebook_usage(const torch::Tensor& counts) {
+  auto c = counts.to(torch::kCPU, torch::kDouble);
+  auto p = c / std::max(1.0, c.sum().item<double>());
+  const double entropy = -(p * torch::log(p.clamp_min(1e-300))).sum().item<double>();
+  return {(c > 0).sum().item<double>() / static_cast<double>(c.numel()), std::exp(entropy)};
+}
+
+}  // namespace tame
