@@ -189,6 +189,43 @@ TEST(VqVae, CodesRoundTripAndResumeIsExact) {
                            vq->reconstruct(source.images)));
 }
 
+// codes:RUN encodes a split once: the maps are cached beside the checkpoint
+// and read back equal; a cache that is corrupt or was written for another
+// checkpoint is encoded afresh (and rewritten), never trusted.
+TEST(VqVae, CodesAreCachedUntilTheCheckpointChanges) {
+  TempDir tmp;
+  auto cfg = run8(tmp, "vqvae", {{"codes", 8}, {"code_dim", 2}, {"hidden", 4}, {"res_blocks", 1}});
+  cfg.epochs = 1;
+  const std::string vq = new_run(tmp, "vq", cfg);
+  ASSERT_EQ(train(quiet(vq), false), TrainStatus::kDone);
+  const std::string cache = vq + "/codes-test.cache";
+  EXPECT_FALSE(file_exists(cache));
+  const auto fresh = load_run_data("codes:" + vq, "test").images;
+  ASSERT_TRUE(file_exists(cache));
+  EXPECT_TRUE(torch::equal(load_run_data("codes:" + vq, "test").images, fresh));
+  // What the cached maps are is what encoding gives.
+  auto model = load_trained_model(vq, nullptr);
+  EXPECT_TRUE(torch::equal(model->encode_codes(load_run_data(cfg.data, "test").images), fresh));
+
+  // A flipped byte in the maps: re-encoded, the same codes, the file rewritten whole.
+  std::string bytes = read_file(cache);
+  bytes[bytes.size() - 10] ^= 1;
+  write_file_atomic(cache, bytes);
+  EXPECT_TRUE(torch::equal(load_run_data("codes:" + vq, "test").images, fresh));
+  EXPECT_NE(read_file(cache), bytes);
+
+  // Another checkpoint (one more epoch): the old maps are not used.
+  const std::string before = read_file(cache);
+  auto more = read_run_config(vq);
+  more.epochs = 2;
+  write_run_config(vq, more);
+  ASSERT_EQ(train(quiet(vq), true), TrainStatus::kDone);
+  auto retrained = load_trained_model(vq, nullptr);
+  const auto now = load_run_data("codes:" + vq, "test").images;
+  EXPECT_TRUE(torch::equal(now, retrained->encode_codes(load_run_data(cfg.data, "test").images)));
+  EXPECT_NE(read_file(cache), before);
+}
+
 // The pair: nll = -log p(x | z) - log p_prior(z), sampling decodes the prior's
 // code maps, and a prior of other maps is refused.
 TEST(VqVae, CodePriorPairIsOneModel) {

@@ -150,6 +150,66 @@ std::pair<std::shared_ptr<ImageModel>, int64_t> codes_source(const std::string& 
   return {model, stage_index(spec, cfg->model, model->code_stages(), stage_name)};
 }
 
+/// The code maps of a split, cached in the codes model's run dir beside its
+/// checkpoint: RUN_DIR/codes-<split>.cache holds the maps with the CRC-32s of
+/// the checkpoint and of the source images they were encoded from, so a
+/// retrained model or other data re-encodes. Every stage's prior reads the
+/// same maps. Layout: "TAMECODE" u32 version, u32 checkpoint CRC, u64
+/// checkpoint bytes, u32 images CRC, u64 N C H W, u32 bytes per value, the
+/// values, u32 CRC-32 of everything before.
+constexpr uint32_t kCodesCacheVersion = 1;
+
+std::string codes_cache_path(const std::string& run_dir, const std::string& split) {
+  return join_path(run_dir, "codes-" + split + ".cache");
+}
+
+std::string codes_cache_key(const std::string& run_dir, const torch::Tensor& source) {
+  const std::string ckpt = read_file(checkpoint_path(run_dir));
+  auto images = source.contiguous();
+  std::string key;
+  put_u32(key, crc32_of(ckpt));
+  put_u64(key, ckpt.size());
+  put_u32(key, crc32_of(images.data_ptr(), images.numel() * images.element_size()));
+  return key;
+}
+
+/// The cached maps if the file is whole and its key matches; else undefined.
+torch::Tensor read_codes_cache(const std::string& path, const std::string& key, int64_t levels) {
+  if (!file_exists(path)) return {};
+  const std::string f = read_file(path);
+  const size_t head = 8 + 4 + key.size() + 4 * 8 + 4;
+  if (f.size() < head + 4 || f.compare(0, 8, "TAMECODE") != 0 ||
+      get_u32(f, 8) != kCodesCacheVersion || f.compare(12, key.size(), key) != 0 ||
+      get_u32(f, f.size() - 4) != crc32_of(f.data(), f.size() - 4))
+    return {};
+  size_t at = 12 + key.size();
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 4; ++i, at += 8) sizes.push_back(static_cast<int64_t>(get_u64(f, at)));
+  const uint32_t width = get_u32(f, at);
+  at += 4;
+  const auto dtype = image_dtype(levels);
+  auto out = torch::empty(sizes, dtype);
+  if (width != out.element_size() || f.size() != head + out.numel() * width + 4) return {};
+  std::memcpy(out.data_ptr(), f.data() + at, out.numel() * width);
+  return out;
+}
+
+void write_codes_cache(const std::string& path, const std::string& key, const torch::Tensor& maps) {
+  auto m = maps.contiguous();
+  std::string f = "TAMECODE";
+  put_u32(f, kCodesCacheVersion);
+  f += key;
+  for (int i = 0; i < 4; ++i) put_u64(f, static_cast<uint64_t>(m.size(i)));
+  put_u32(f, static_cast<uint32_t>(m.element_size()));
+  f.append(static_cast<const char*>(m.data_ptr()), m.numel() * m.element_size());
+  put_u32(f, crc32_of(f));
+  try {
+    write_file_atomic(path, f);
+  } catch (const Error& e) {  // a read-only run dir: the codes are encoded every time
+    std::fprintf(stderr, "not caching the codes: %s\n", e.what());
+  }
+}
+
 }  // namespace
 
 int64_t run_data_given(const std::string& spec) {
@@ -170,15 +230,25 @@ Dataset load_run_data(const std::string& spec, const std::string& split) {
   ds.name = spec;
   ds.split = split;
   ds.levels = model->code_levels();
-  std::fprintf(stderr, "encoding %lld %s images with %s\n", (long long)source.size(), split.c_str(),
-               run_dir.c_str());
-  std::vector<torch::Tensor> parts;
+  const std::string cache = codes_cache_path(run_dir, split);
+  const std::string key = codes_cache_key(run_dir, source.images);
+  torch::Tensor maps = read_codes_cache(cache, key, ds.levels);
   c10::InferenceMode guard;
-  for (int64_t b = 0; b < source.size(); b += 256) {
-    auto x = source.images.slice(0, b, std::min(source.size(), b + 256)).to(model->device());
-    parts.push_back(model->stage_codes(model->encode_codes(x), stage).cpu());
+  if (maps.defined() && maps.size(0) == source.size()) {
+    std::fprintf(stderr, "codes of %lld %s images from %s\n", (long long)source.size(),
+                 split.c_str(), cache.c_str());
+  } else {
+    std::fprintf(stderr, "encoding %lld %s images with %s\n", (long long)source.size(),
+                 split.c_str(), run_dir.c_str());
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < source.size(); b += 256) {
+      auto x = source.images.slice(0, b, std::min(source.size(), b + 256)).to(model->device());
+      parts.push_back(model->encode_codes(x).cpu());
+    }
+    maps = torch::cat(parts);
+    write_codes_cache(cache, key, maps);
   }
-  ds.images = torch::cat(parts);
+  ds.images = model->stage_codes(maps, stage).contiguous();
   ds.given = stage_given_channels(*model, stage);  // what the earlier stages fix
   return ds;
 }
