@@ -84,7 +84,7 @@ torch::Tensor VqVae2::decode(const torch::Tensor& top, const torch::Tensor& bott
   return dec_->forward(torch::cat({up_t_->forward(top), bottom}, 1));
 }
 
-VqVae2::Terms VqVae2::terms(const torch::Tensor& x, bool update) {
+VqVae2::Terms VqVae2::terms(const torch::Tensor& x, bool update, bool decode) {
   const int64_t B = x.size(0), H = shape_.height, W = shape_.width;
   const bool start = update && options.restart > 0 && step_.item<double>() == 0;
   Terms t;
@@ -102,14 +102,15 @@ VqVae2::Terms VqVae2::terms(const torch::Tensor& x, bool update) {
     t.restarted += bottom_->restart_unused(zb_e);
   }
   auto qb = bottom_->quantize(zb_e);
-  t.params = decode(top, map(qb.z_q, B, H / 2, W / 2));
+  t.top_index = qt.index.view({B, -1});
+  t.bottom_index = qb.index.view({B, -1});
+  if (!decode) return t;
+  t.params = this->decode(top, map(qb.z_q, B, H / 2, W / 2));
   t.recon = -pixels(t.params)->log_prob(x);
   t.codebook = qt.codebook.view({B, -1}).sum(1) + qb.codebook.view({B, -1}).sum(1);
   t.commitment = qt.commitment.view({B, -1}).sum(1) + qb.commitment.view({B, -1}).sum(1);
   t.objective = t.recon + options.beta * t.commitment;
   if (!options.ema) t.objective = t.objective + t.codebook;
-  t.top_index = qt.index.view({B, -1});
-  t.bottom_index = qb.index.view({B, -1});
   if (update) {
     torch::NoGradGuard g;
     if (options.ema) {
@@ -142,13 +143,13 @@ torch::Tensor VqVae2::pixel_params(const torch::Tensor& z, const torch::Tensor&)
 }
 
 Posterior VqVae2::encode(const torch::Tensor& x) {
-  auto t = terms(x, false);
-  return {torch::cat({t.top_index, t.bottom_index}, 1), t.recon.detach()};
+  auto t = terms(x, false, false);
+  return {torch::cat({t.top_index, t.bottom_index}, 1), torch::zeros({x.size(0)}, x.device())};
 }
 
 torch::Tensor VqVae2::encode_codes(const torch::Tensor& x) {
   c10::InferenceMode guard;
-  auto t = terms(x, false);
+  auto t = terms(x, false, false);
   const int64_t B = x.size(0), H = shape_.height, W = shape_.width;
   auto top = repeat2(t.top_index.view({B, 1, H / 4, W / 4}));
   auto bottom = t.bottom_index.view({B, 1, H / 2, W / 2});

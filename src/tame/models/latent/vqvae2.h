@@ -74,12 +74,13 @@ class VqVae2 : public VqLatentModel {
 
   /// One batch's terms, nats per image [B] (as VqVae::Terms, both levels
   /// summed); the top and bottom indices [B, L]. With `update` (training)
-  /// also the codebooks' updates and the step counter.
+  /// also the codebooks' updates and the step counter; without `decode` the
+  /// indices alone (the decoder does not run).
   struct Terms {
     torch::Tensor recon, codebook, commitment, objective, params, top_index, bottom_index;
     int64_t restarted = 0;
   };
-  Terms terms(const torch::Tensor& x, bool update);
+  Terms terms(const torch::Tensor& x, bool update, bool decode = true);
   const VqVae2Options options;
 
  protected:
