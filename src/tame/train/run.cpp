@@ -151,10 +151,10 @@ std::pair<std::shared_ptr<ImageModel>, int64_t> codes_source(const std::string& 
 }
 
 /// The code maps of a split, cached in the codes model's run dir beside its
-/// checkpoint: RUN_DIR/codes-<split>.cache holds the maps with the CRC-32s of
-/// the checkpoint and of the source images they were encoded from, so a
+/// checkpoint: RUN_DIR/codes-<split>.cache holds the maps with hashes of the
+/// checkpoint and of the source images they were encoded from, so a
 /// retrained model or other data re-encodes. Every stage's prior reads the
-/// same maps. Layout: "TAMECODE" u32 version, u32 checkpoint CRC, u64
+/// same maps. Layout: "TAMECODE" u32 version, u64 checkpoint FNV-1a, u64
 /// checkpoint bytes, u32 images CRC, u64 N C H W, u32 bytes per value, the
 /// values, u32 CRC-32 of everything before.
 constexpr uint32_t kCodesCacheVersion = 1;
@@ -163,11 +163,19 @@ std::string codes_cache_path(const std::string& run_dir, const std::string& spli
   return join_path(run_dir, "codes-" + split + ".cache");
 }
 
+/// FNV-1a, 64 bits. Not CRC-32: a checkpoint ends with its own CRC-32, and
+/// the CRC-32 of bytes followed by their CRC-32 is the same for every file.
+uint64_t fnv1a64(const std::string& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
 std::string codes_cache_key(const std::string& run_dir, const torch::Tensor& source) {
   const std::string ckpt = read_file(checkpoint_path(run_dir));
   auto images = source.contiguous();
   std::string key;
-  put_u32(key, crc32_of(ckpt));
+  put_u64(key, fnv1a64(ckpt));
   put_u64(key, ckpt.size());
   put_u32(key, crc32_of(images.data_ptr(), images.numel() * images.element_size()));
   return key;
