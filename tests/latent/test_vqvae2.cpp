@@ -214,22 +214,23 @@ TEST(VqVae2, StagedPriorsAreOnePairModel) {
   EXPECT_EQ(bottom.given, 1);
   EXPECT_EQ(bottom.levels, 8);
 
-  auto top_cfg = run_config(tmp / "data", "transformer",
-                            {{"width", 4}, {"layers", 1}, {"heads", 2}, {"mlp", 4}}, 4);
-  top_cfg.data = "codes:" + vq_dir + ":top";
-  top_cfg.shape = top.shape();
-  top_cfg.levels = 8;
-  top_cfg.epochs = 1;
-  const std::string top_dir = new_run(tmp, "top", top_cfg);
-  ASSERT_EQ(train(quiet(top_dir), false), TrainStatus::kDone);
-  auto bottom_cfg = run_config(tmp / "data", "gated-pixelcnn",
-                               {{"hidden", 4}, {"layers", 1}, {"out_hidden", 4}, {"given", 1}}, 5);
-  bottom_cfg.data = "codes:" + vq_dir + ":bottom";
-  bottom_cfg.shape = bottom.shape();
-  bottom_cfg.levels = 8;
-  bottom_cfg.epochs = 1;
-  const std::string bottom_dir = new_run(tmp, "bottom", bottom_cfg);
-  ASSERT_EQ(train(quiet(bottom_dir), false), TrainStatus::kDone);
+  // A one-epoch prior run over one stage's codes (8 levels).
+  auto train_prior = [&](const std::string& name, const std::string& model,
+                         const nlohmann::json& hp, const Dataset& codes, uint64_t seed) {
+    auto c = run_config(tmp / "data", model, hp, seed);
+    c.data = codes.name;
+    c.shape = codes.shape();
+    c.levels = codes.levels;
+    c.epochs = 1;
+    const std::string dir = new_run(tmp, name, c);
+    EXPECT_EQ(train(quiet(dir), false), TrainStatus::kDone);
+    return dir;
+  };
+  const std::string top_dir = train_prior(
+      "top", "transformer", {{"width", 4}, {"layers", 1}, {"heads", 2}, {"mlp", 4}}, top, 4);
+  const std::string bottom_dir =
+      train_prior("bottom", "gated-pixelcnn",
+                  {{"hidden", 4}, {"layers", 1}, {"out_hidden", 4}, {"given", 1}}, bottom, 5);
 
   RunConfig pair_cfg;
   auto pair = load_code_pair(vq_dir, {top_dir, bottom_dir}, &pair_cfg);
@@ -253,8 +254,8 @@ TEST(VqVae2, StagedPriorsAreOnePairModel) {
   EXPECT_EQ(s.sizes(), (std::vector<int64_t>{3, 1, 8, 8}));
   EXPECT_EQ(pair->coder(), nullptr);
   // The priors' bits/dim count the codes each models: 4 and 16 per image.
-  Dataset b = load_run_data(bottom_cfg.data, "test");
-  EXPECT_EQ(bp->modelled_dims(b.images), 16);
+  EXPECT_EQ(tp->modelled_dims(top.images), 4);
+  EXPECT_EQ(bp->modelled_dims(bottom.images), 16);
 
   msg = error_of([&] { load_code_pair(vq_dir, {top_dir}, nullptr); });
   EXPECT_NE(msg.find("give one --prior for each, in order; got 1"), std::string::npos) << msg;

@@ -53,6 +53,14 @@ torch::Tensor ImageModel::stage_given(const torch::Tensor&, int64_t) const {
   throw Error(name() + " has one stage of codes");
 }
 
+int64_t ImageModel::stage_given_channels(int64_t stage) {
+  if (stage == 0) return 0;
+  c10::InferenceMode guard;
+  auto probe = torch::zeros({1, shape_.channels, shape_.height, shape_.width},
+                            torch::TensorOptions().dtype(image_dtype(levels_)).device(device()));
+  return stage_given(stage_codes(encode_codes(probe), stage - 1), stage).size(1);
+}
+
 torch::Tensor ImageModel::sample_given(const torch::Tensor&, double) {
   throw Error(name() + " is not a conditional model");
 }

@@ -112,6 +112,9 @@ class ImageModel : public torch::nn::Module {
   /// Stage s's given channels (s >= 1) from the maps stage s - 1's prior drew.
   /// The default throws an Error.
   virtual torch::Tensor stage_given(const torch::Tensor& previous, int64_t stage) const;
+  /// How many channels stage s's maps carry from the stages before it (0 for
+  /// s = 0): what its prior's given_channels() must be. Encodes one blank image.
+  int64_t stage_given_channels(int64_t stage);
   /// Images drawn from p(x | codes) at temperature T for code maps as
   /// encode_codes() gives them: [n, C, H, W]. The default throws an Error.
   virtual torch::Tensor decode_codes(const torch::Tensor& codes, double temperature);

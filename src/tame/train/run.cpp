@@ -127,27 +127,18 @@ int64_t stage_index(const std::string& spec, const std::string& model,
               (stages.size() == 1 ? std::string("one, codes:RUN") : stage_list(stages)) + ")");
 }
 
-/// The channels stage s's maps carry from the stages before it (0 for s = 0),
-/// from one blank image of the model's shape.
-int64_t stage_given_channels(ImageModel& model, int64_t stage) {
-  if (stage == 0) return 0;
-  const auto& S = model.shape();
-  c10::InferenceMode guard;
-  auto probe = torch::zeros(
-      {1, S.channels, S.height, S.width},
-      torch::TensorOptions().dtype(image_dtype(model.levels())).device(model.device()));
-  auto earlier = model.stage_codes(model.encode_codes(probe), stage - 1);
-  return model.stage_given(earlier, stage).size(1);
-}
-
-/// A codes:RUN[:STAGE] spec's trained model and stage index.
-std::pair<std::shared_ptr<ImageModel>, int64_t> codes_source(const std::string& spec,
-                                                             RunConfig* cfg) {
+/// A codes:RUN[:STAGE] spec's run dir, its trained model and the stage's index.
+struct CodesSource {
+  std::string run_dir;
+  std::shared_ptr<ImageModel> model;
+  int64_t stage = 0;
+};
+CodesSource codes_source(const std::string& spec, RunConfig* cfg) {
   const auto [run_dir, stage_name] = split_codes_spec(spec.substr(std::strlen("codes:")));
   auto model = load_trained_model(run_dir, cfg);
   if (!model->has_codes())
     throw Error(spec + ": " + cfg->model + " has no discrete codes to train a prior on");
-  return {model, stage_index(spec, cfg->model, model->code_stages(), stage_name)};
+  return {run_dir, model, stage_index(spec, cfg->model, model->code_stages(), stage_name)};
 }
 
 /// The code maps of a split, cached in the codes model's run dir beside its
@@ -223,16 +214,15 @@ void write_codes_cache(const std::string& path, const std::string& key, const to
 int64_t run_data_given(const std::string& spec) {
   if (spec.rfind("codes:", 0) != 0) return 0;
   RunConfig cfg;
-  auto [model, stage] = codes_source(spec, &cfg);
-  return stage_given_channels(*model, stage);
+  auto source = codes_source(spec, &cfg);
+  return source.model->stage_given_channels(source.stage);
 }
 
 Dataset load_run_data(const std::string& spec, const std::string& split) {
   const std::string prefix = "codes:";
   if (spec.rfind(prefix, 0) != 0) return load_dataset(spec, split);
   RunConfig cfg;
-  auto [model, stage] = codes_source(spec, &cfg);
-  const std::string run_dir = split_codes_spec(spec.substr(prefix.size())).first;
+  const auto [run_dir, model, stage] = codes_source(spec, &cfg);
   Dataset source = load_run_data(cfg.data, split);
   Dataset ds;
   ds.name = spec;
@@ -257,7 +247,7 @@ Dataset load_run_data(const std::string& spec, const std::string& split) {
     write_codes_cache(cache, key, maps);
   }
   ds.images = model->stage_codes(maps, stage).contiguous();
-  ds.given = stage_given_channels(*model, stage);  // what the earlier stages fix
+  ds.given = model->stage_given_channels(stage);  // what the earlier stages fix
   return ds;
 }
 

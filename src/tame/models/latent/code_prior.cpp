@@ -33,12 +33,7 @@ CodePriorModel::CodePriorModel(std::shared_ptr<ImageModel> codes,
       throw Error("the prior" + stage + " models " + std::to_string(prior->levels()) + "-level " +
                   prior->shape().str() + " maps, but the codes are " +
                   std::to_string(codes_->code_levels()) + "-level " + code_shape.str() + " maps");
-    const int64_t given =
-        s == 0 ? 0
-               : codes_
-                     ->stage_given(codes_->stage_codes(map, static_cast<int64_t>(s) - 1),
-                                   static_cast<int64_t>(s))
-                     .size(1);
+    const int64_t given = codes_->stage_given_channels(static_cast<int64_t>(s));
     if (prior->given_channels() != given)
       throw Error("the prior" + stage + " is given " + std::to_string(prior->given_channels()) +
                   " channel(s), but the stage gives " + std::to_string(given));

@@ -10,7 +10,7 @@ constexpr double kLaplace = 1e-5;  // the moving averages' smoothing of the coun
 
 Codebook::Codebook(torch::nn::Module& owner, const std::string& prefix, int64_t codes, int64_t dim,
                    double gamma)
-    : codes_(codes), dim_(dim), gamma_(gamma) {
+    : codes_(codes), gamma_(gamma) {
   const double a = 1.0 / static_cast<double>(codes);
   entries_ = owner.register_parameter(prefix + "codebook", torch::rand({codes, dim}) * (2 * a) - a);
   ema_count_ = owner.register_buffer(prefix + "ema_count", torch::ones({codes}));
@@ -67,13 +67,6 @@ int64_t Codebook::restart_unused(const torch::Tensor& z_e) {
   }
   usage_.zero_();
   return n;
-}
-
-torch::Tensor Codebook::lookup(const torch::Tensor& index) const {
-  auto flat = entries_.index_select(0, index.flatten().to(torch::kLong));
-  auto sizes = index.sizes().vec();
-  sizes.push_back(dim_);
-  return flat.view(sizes);
 }
 
 torch::Tensor Codebook::mix(const torch::Tensor& weights) const {

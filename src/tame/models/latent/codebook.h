@@ -40,16 +40,12 @@ class Codebook {
   int64_t restart_unused(const torch::Tensor& z_e);
   /// Forgets the usage (before the data-dependent start, which restarts every entry).
   void clear_usage();
-  /// The entries chosen by index [...]: [..., D], differentiable in the entries.
-  torch::Tensor lookup(const torch::Tensor& index) const;
   /// Weights over the entries [..., K] times the entries: [..., D].
   torch::Tensor mix(const torch::Tensor& weights) const;
   torch::Tensor entries() const { return entries_; }
-  int64_t codes() const { return codes_; }
-  int64_t dim() const { return dim_; }
 
  private:
-  int64_t codes_, dim_;
+  int64_t codes_;
   double gamma_;
   torch::Tensor entries_, ema_count_, ema_sum_, usage_;
 };

@@ -46,18 +46,22 @@ steps::Feedforward sequential_feedforward(const nn::Sequential& seq, steps::MapS
 
 }  // namespace
 
+void check_vq_options(const VqVaeOptions& o, const char* model, ImageShape shape) {
+  TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0, model,
+              " needs height and width divisible by 4, got ", shape.height, "x", shape.width);
+  TORCH_CHECK(o.codes >= 2 && o.codes <= kMaxLevels, model, ": codes must be in [2, ", kMaxLevels,
+              "], got ", o.codes);
+  TORCH_CHECK(o.code_dim >= 1 && o.hidden >= 1 && o.res_blocks >= 0, model,
+              ": code_dim and hidden >= 1, res_blocks >= 0 required");
+  TORCH_CHECK(o.beta >= 0 && o.gamma > 0 && o.gamma < 1 && o.restart >= 0, model,
+              ": beta >= 0, 0 < gamma < 1 and restart >= 0 required");
+}
+
 VqVae::VqVae(const VqVaeOptions& o, ImageShape shape, int64_t levels)
     : VqLatentModel(shape, levels, pixel_likelihood(o.likelihood, levels),
                     (shape.height / 4) * (shape.width / 4), o.codes),
       options(o) {
-  TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0,
-              "vqvae needs height and width divisible by 4, got ", shape.height, "x", shape.width);
-  TORCH_CHECK(o.codes >= 2 && o.codes <= kMaxLevels, "vqvae: codes must be in [2, ", kMaxLevels,
-              "], got ", o.codes);
-  TORCH_CHECK(o.code_dim >= 1 && o.hidden >= 1 && o.res_blocks >= 0,
-              "vqvae: code_dim and hidden >= 1, res_blocks >= 0 required");
-  TORCH_CHECK(o.beta >= 0 && o.gamma > 0 && o.gamma < 1 && o.restart >= 0,
-              "vqvae: beta >= 0, 0 < gamma < 1 and restart >= 0 required");
+  check_vq_options(o, "vqvae", shape);
   const int64_t C = shape.channels, h = o.hidden, D = o.code_dim;
   encoder_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(C, h, 4).stride(2).padding(1)), nn::ReLU(),
                             nn::Conv2d(nn::Conv2dOptions(h, h, 4).stride(2).padding(1)), nn::ReLU(),

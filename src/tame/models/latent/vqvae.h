@@ -63,6 +63,10 @@ struct VqVaeOptions {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VqVaeOptions, codes, code_dim, hidden, res_blocks,
                                                 beta, ema, gamma, restart, likelihood)
 
+/// Throws unless the options and the image size suit a VQ model (vqvae,
+/// vqvae2, vqgan): height and width divisible by 4, 2 <= K <= 2^16, sizes >= 1.
+void check_vq_options(const VqVaeOptions& o, const char* model, ImageShape shape);
+
 class VqVae : public VqLatentModel {
  public:
   VqVae(const VqVaeOptions& options, ImageShape shape, int64_t levels);

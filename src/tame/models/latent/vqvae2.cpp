@@ -33,14 +33,7 @@ VqVae2::VqVae2(const VqVae2Options& o, ImageShape shape, int64_t levels)
                     (shape.height / 4) * (shape.width / 4) + (shape.height / 2) * (shape.width / 2),
                     o.codes),
       options(o) {
-  TORCH_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0,
-              "vqvae2 needs height and width divisible by 4, got ", shape.height, "x", shape.width);
-  TORCH_CHECK(o.codes >= 2 && o.codes <= kMaxLevels, "vqvae2: codes must be in [2, ", kMaxLevels,
-              "], got ", o.codes);
-  TORCH_CHECK(o.code_dim >= 1 && o.hidden >= 1 && o.res_blocks >= 0,
-              "vqvae2: code_dim and hidden >= 1, res_blocks >= 0 required");
-  TORCH_CHECK(o.beta >= 0 && o.gamma > 0 && o.gamma < 1 && o.restart >= 0,
-              "vqvae2: beta >= 0, 0 < gamma < 1 and restart >= 0 required");
+  check_vq_options(o, "vqvae2", shape);
   const int64_t C = shape.channels, h = o.hidden, D = o.code_dim, R = o.res_blocks;
   enc_b_ = nn::Sequential(conv(C, h, 4, 2), nn::ReLU(), conv(h, h, 3));
   add_res_blocks(enc_b_, h, R);
