@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU) with oneDNN and OpenMP
+  libgloo-dev             # Gloo's headers: c10d's ProcessGroupGloo.hpp (data-parallel training)
   libopenblas0-pthread    # without it libblas.so.3 is the reference BLAS, 14x slower
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libgtest-dev

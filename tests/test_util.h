@@ -85,14 +85,18 @@ struct CliResult {
   std::string out, err;
 };
 
-/// Runs the built tame binary with `args` (stdin closed), capturing its output in tmp.
-inline CliResult run_tame(const std::string& args, const TempDir& tmp) {
+/// Runs a shell command (stdin closed), capturing its output in tmp.
+inline CliResult run_shell(const std::string& command, const TempDir& tmp) {
   std::string out_file = tmp / "stdout.txt", err_file = tmp / "stderr.txt";
-  std::string cmd =
-      std::string(TAME_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  std::string cmd = command + " >" + out_file + " 2>" + err_file + " </dev/null";
   int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(out_file),
           read_file(err_file)};
+}
+
+/// Runs the built tame binary with `args`, as run_shell does.
+inline CliResult run_tame(const std::string& args, const TempDir& tmp) {
+  return run_shell(std::string(TAME_BINARY) + " " + args, tmp);
 }
 
 }  // namespace tame::testing

@@ -22,6 +22,30 @@ using namespace tame::testing;
 
 namespace {
 
+// A group of one rank that records what the loop asks of it, and may ask the
+// run to stop as another rank would.
+class RecordingRanks : public RankGroup {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void reduce_(const std::vector<torch::Tensor>& ts, Op op, double scale) override {
+    if (op == Op::kMax) {
+      for (const auto& t : ts) t.clamp_min_(stop_from_others);
+      return;
+    }
+    ++sums;
+    if (!ts.empty() && ts[0].defined() && ts[0].scalar_type() == torch::kFloat)
+      gradient_sets.push_back(ts.size());
+    for (const auto& t : ts)
+      if (t.defined()) t.mul_(scale);
+  }
+  void broadcast_(const std::vector<torch::Tensor>& ts) override { broadcast_tensors += ts.size(); }
+  int stop_from_others = 0;
+  int sums = 0;
+  size_t broadcast_tensors = 0;
+  std::vector<size_t> gradient_sets;
+};
+
 // A model in the shape of a GAN: no likelihood, two optimizers of different
 // kinds stepped in turn on two losses, and a sampler. Its numbers mean nothing;
 // what it proves is that the loop, the checkpoint and resume handle it.
@@ -65,7 +89,7 @@ class PairModel : public ImageModel {
     finish_gradients({b_}, ctx);
     opt[1].optimizer->step();
     StepResult r;
-    r.loss = (l1 + l2).item<double>();
+    r.loss = agreed_loss((l1 + l2).item<double>(), ctx);
     r.metrics = {{"first", l1.item<double>()},
                  {"second", l2.item<double>()},
                  {"lr_first", opt[0].optimizer->param_groups()[0].options().get_lr()},
@@ -98,13 +122,6 @@ RunConfig config(const std::string& data_dir, const std::string& model, const nl
   auto cfg = tame::testing::run_config(data_dir, model, hp, 5);
   cfg.schedule = "constant";
   return cfg;
-}
-
-std::vector<nlohmann::json> metrics(const std::string& dir) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(metrics_path(dir));
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
 }
 
 // A one-epoch run of the pair model over n_train 6x6 images in tmp/data.
@@ -149,7 +166,7 @@ TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
   std::string dir = new_run(tmp, "run", cfg);
   ASSERT_EQ(train(quiet(dir), false), TrainStatus::kDone);
   bool saw_eval = false, saw_train = false;
-  for (const auto& j : metrics(dir)) {
+  for (const auto& j : read_metrics(dir)) {
     if (j["type"] == "eval") {
       saw_eval = true;
       EXPECT_EQ(j["bound"], "none");
@@ -170,26 +187,27 @@ TEST(Loop, ModelWithoutLikelihoodIsEvaluatedWithoutNumbers) {
   EXPECT_THROW(m->nll(load_dataset(cfg.data, "test").images), Error);
 }
 
-// Every optimizer follows the schedule in proportion to its own base rate, and
-// reduce_gradients is called for each parameter set of the step.
+// Every optimizer follows the schedule in proportion to its own base rate; with
+// a rank group, the initial weights are broadcast, the gradients of each
+// parameter set of the step are reduced, and so is the loss.
 TEST(Loop, ScheduleScalesEveryOptimizerAndGradientsAreReduced) {
   TempDir tmp;
   auto cfg = pair_run(tmp, 16);
   std::string dir = new_run(tmp, "run", cfg);
   auto opt = quiet(dir);
-  int calls = 0;
-  opt.reduce_gradients = [&](const std::vector<torch::Tensor>& params) {
-    EXPECT_EQ(params.size(), 1u);
-    ++calls;
-  };
+  RecordingRanks ranks;
+  opt.ranks = &ranks;
   ASSERT_EQ(train(opt, false), TrainStatus::kDone);
-  EXPECT_EQ(calls, 2 * 2);  // 2 steps, 2 parameter sets each
+  EXPECT_EQ(ranks.broadcast_tensors, 2u);  // a and b
+  // 2 steps of 2 parameter sets of one tensor each, and a loss per step.
+  EXPECT_EQ(ranks.gradient_sets, std::vector<size_t>({1, 1, 1, 1}));
+  EXPECT_EQ(ranks.sums, 2 * 3);
   EXPECT_DOUBLE_EQ(learning_rate(cfg, 0, 10, 0, 2 * cfg.lr), 2 * learning_rate(cfg, 0, 10, 0));
   // The rates the loop applied, as the model's step saw them: steps 0 and 1
   // of the constant schedule with 3 warm-up steps, averaged over the metrics
   // window of 2 steps: (1/3 + 2/3) / 2 of each optimizer's base rate.
   int lines = 0;
-  for (const auto& j : metrics(dir)) {
+  for (const auto& j : read_metrics(dir)) {
     if (j["type"] != "train") continue;
     ++lines;
     EXPECT_DOUBLE_EQ(j["lr_first"].get<double>(), cfg.lr * 0.5);
@@ -199,7 +217,7 @@ TEST(Loop, ScheduleScalesEveryOptimizerAndGradientsAreReduced) {
 }
 
 // The stop request comes from outside (tame train's signal handler): the loop
-// stops at the next step with a checkpoint, and agree_stop has the last word.
+// stops at the next step with a checkpoint, and the ranks agree on the stop.
 TEST(Loop, InterruptAndAgreedStop) {
   TempDir tmp;
   tame::testing::write_idx_dataset(tmp / "data", 44, 8, 6, 6);
@@ -212,7 +230,9 @@ TEST(Loop, InterruptAndAgreedStop) {
   EXPECT_TRUE(file_exists(checkpoint_path(dir)));
   // Another rank asked to stop: this one stops too, though nothing stopped it.
   flag = 0;
-  opt.agree_stop = [](StopReason r) { return std::max(r, StopReason::kInterrupted); };
+  RecordingRanks ranks;
+  ranks.stop_from_others = static_cast<int>(StopReason::kInterrupted);
+  opt.ranks = &ranks;
   EXPECT_EQ(train(opt, true), TrainStatus::kInterrupted);
 }
 
@@ -306,7 +326,7 @@ TEST(Loop, PriorTrainsOnAnotherRunsCodes) {
   std::string prior_dir = new_run(tmp, "prior", prior);
   ASSERT_EQ(train(quiet(prior_dir), false), TrainStatus::kDone);
   double bpd = -1;
-  for (const auto& j : metrics(prior_dir))
+  for (const auto& j : read_metrics(prior_dir))
     if (j["type"] == "eval") bpd = j["bpd"].get<double>();
   EXPECT_GT(bpd, 0.0);
   EXPECT_LT(bpd, std::log2(300.0) + 1.0);
@@ -399,7 +419,7 @@ TEST(Loop, MovingAverageIsWhatEvaluatesAndResumes) {
   }
   EXPECT_GT(moved, 1e-3);  // the averages are not the trained weights
   nlohmann::json last;
-  for (const auto& m : metrics(straight))
+  for (const auto& m : read_metrics(straight))
     if (m["type"] == "eval") last = m;
   ASSERT_TRUE(last.contains("nll_nats"));
   auto r = evaluate(*loaded, load_dataset(cfg.data, "test").images, 32, 1, {});

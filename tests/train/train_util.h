@@ -1,8 +1,10 @@
 // Helpers of the training tests: run directories and quiet one-thread options.
 #pragma once
 
+#include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../test_util.h"
 #include "tame/io/file.h"
@@ -37,6 +39,14 @@ inline std::string new_run(const TempDir& tmp, const std::string& name, const Ru
   make_directories(dir);
   write_run_config(dir, cfg);
   return dir;
+}
+
+/// The lines of a run's metrics.jsonl.
+inline std::vector<nlohmann::json> read_metrics(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(metrics_path(dir));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 /// Options for train() on one thread, without progress, logging every 2 steps.

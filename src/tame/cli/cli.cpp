@@ -8,8 +8,10 @@
 namespace tame::cli {
 
 int g_exit_code = 0;
+std::vector<std::string> g_argv;
 
 int run_cli(int argc, char** argv) {
+  g_argv.assign(argv, argv + argc);
   CLI::App app{"tame: likelihood-based deep generative models of images"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tame ") + TAME_VERSION);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace tame::cli {
 
@@ -21,5 +23,9 @@ void add_classifier(CLI::App& app);   // the FID classifier of a data set
 
 /// Set by a subcommand's callback: the process exit code.
 extern int g_exit_code;
+
+/// The command line as run_cli got it (`tame train --nproc N` starts it again
+/// as each rank).
+extern std::vector<std::string> g_argv;
 
 }  // namespace tame::cli

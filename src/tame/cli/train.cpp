@@ -2,12 +2,15 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <memory>
+#include <thread>
 
 #include "tame/cli/cli.h"
 #include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/registry.h"
+#include "tame/train/data_parallel.h"
 #include "tame/train/trainer.h"
 
 namespace tame::cli {
@@ -43,6 +46,8 @@ struct TrainArgs {
   RunConfig cfg;  // the training settings, bound to their options
   int64_t log_every = 50, max_steps = 0;
   int threads = 0;
+  int nproc = 1;
+  double rank_timeout = 300;
   bool resume = false, quiet = false, fixed_binarization = false;
   std::vector<std::string> set;
   int64_t k = 1;
@@ -121,24 +126,76 @@ RunConfig new_config(const TrainArgs& a) {
   return cfg;
 }
 
-void run_train(const TrainArgs& a) {
+// Makes the run directory (a new run) or checks the resumed one: the config
+// the run trains with.
+RunConfig prepare_run(const TrainArgs& a, int world_size) {
   RunConfig cfg = a.resume ? resumed_config(a) : new_config(a);
+  if (cfg.batch_size < world_size)
+    throw Error("--batch-size " + std::to_string(cfg.batch_size) + " is smaller than the " +
+                std::to_string(world_size) + " ranks of the run");
   if (!a.resume) {
     make_directories(a.out);
     write_file_atomic(metrics_path(a.out), "");
   }
   write_run_config(a.out, cfg);
+  return cfg;
+}
+
+void run_train(const TrainArgs& a) {
+  const DistributedEnv env = distributed_env();
+  if (env.world_size == 1 && a.nproc > 1) {  // start the ranks, then wait for them
+    g_exit_code = run_local_ranks(a.nproc, g_argv, a.rank_timeout + 10);
+    return;
+  }
+  std::unique_ptr<RankGroup> ranks;
+  if (env.world_size > 1) ranks = connect_ranks(env, a.rank_timeout);
+  // Rank 0 alone prepares the run directory; the others learn whether it
+  // could (rank 0 says why, once) and then read its config.
+  RunConfig cfg;
+  std::exception_ptr failure;
+  if (!ranks || ranks->rank() == 0) {
+    try {
+      cfg = prepare_run(a, env.world_size);
+    } catch (...) {
+      if (!ranks) throw;
+      failure = std::current_exception();
+    }
+  }
+  if (ranks) {
+    if (ranks->max(failure ? 1 : 0) != 0) {
+      if (failure) std::rethrow_exception(failure);
+      g_exit_code = 1;
+      return;
+    }
+    if (ranks->rank() != 0) cfg = read_run_config(a.out);
+  }
   TrainOptions opt;
   opt.run_dir = a.out;
   opt.threads = a.threads;
+  if (opt.threads == 0 && env.local_world_size > 1)  // the machine's threads, shared
+    opt.threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env.local_world_size);
+  opt.ranks = ranks.get();
   opt.log_every = std::max<int64_t>(1, a.log_every);
   opt.quiet = a.quiet;
   opt.max_steps = std::max<int64_t>(0, a.max_steps);
-  switch (train_with_signals(opt, a.resume)) {
+  TrainStatus status;
+  try {
+    status = train_with_signals(opt, a.resume);
+  } catch (const Error& e) {
+    // Every rank runs the same checks; the others name themselves, so that an
+    // error only one machine sees says where it happened.
+    const std::string what = e.what();
+    if (!ranks || ranks->rank() == 0 || what.rfind("rank ", 0) == 0) throw;
+    throw Error("rank " + std::to_string(ranks->rank()) + " of " + std::to_string(ranks->size()) +
+                ": " + what);
+  }
+  switch (status) {
     case TrainStatus::kDone:
     case TrainStatus::kTimeLimit:
     case TrainStatus::kStepLimit:
-      std::printf("trained %s; run directory: %s\n", cfg.model.c_str(), a.out.c_str());
+      if (!ranks || ranks->rank() == 0)
+        std::printf("trained %s; run directory: %s\n", cfg.model.c_str(), a.out.c_str());
       g_exit_code = 0;
       break;
     case TrainStatus::kInterrupted:
@@ -193,7 +250,20 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
   };
   c->add_option("--max-steps", a.max_steps,
                 "stop after N steps of this call, with a checkpoint (continue with --resume)");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->capture_default_str();
+  c->add_option("--threads", a.threads,
+                "CPU threads (0 = all; with several ranks on a machine, an equal share each)")
+      ->capture_default_str();
+  c->add_option("--nproc", a.nproc,
+                "train as N processes on this machine, data-parallel through c10d (Gloo); for "
+                "several machines start each rank as torchrun does (RANK, WORLD_SIZE, "
+                "MASTER_ADDR, MASTER_PORT; see README)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--rank-timeout", a.rank_timeout,
+                "seconds a rank waits for the others in any collective before the whole run "
+                "stops with an error (a rank that dies stops the others at once)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   a.o_dev = c->add_option("--device", a.cfg.device, "cpu or cuda")->capture_default_str();
   a.o_eval = c->add_option("--eval-limit", a.cfg.eval_limit,
                            "test images evaluated after each epoch (0 = all)");

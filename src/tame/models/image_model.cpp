@@ -92,7 +92,7 @@ StepResult ImageModel::train_step(const torch::Tensor& x, Optimizers& optimizers
   opt.zero_grad();
   auto loss = this->loss(x) / static_cast<double>(modelled_dims(x));  // nats per dimension
   StepResult r;
-  r.loss = loss.item<double>();
+  r.loss = agreed_loss(loss.item<double>(), context);
   if (!std::isfinite(r.loss)) return r;
   loss.backward();
   r.grad_norm = finish_gradients(parameters(), context);

@@ -41,7 +41,17 @@ struct StepContext {
   /// Called on each parameter set after backward() and before clipping: where a
   /// multi-process run averages gradients over its ranks. Empty: one process.
   std::function<void(const std::vector<torch::Tensor>& params)> reduce_gradients;
+  /// Turns this process's loss into the run's (the global batch's): every rank
+  /// then sees the same loss and skips a non-finite one together. Empty: one
+  /// process. Steps call it through agreed_loss() before checking the loss.
+  std::function<double(double)> agree_loss;
 };
+
+/// The step's loss as the run sees it (context.agree_loss), in one process
+/// `loss` itself.
+inline double agreed_loss(double loss, const StepContext& context) {
+  return context.agree_loss ? context.agree_loss(loss) : loss;
+}
 
 /// What one step did: its loss (nats per dimension; the loop stops on a
 /// non-finite one, and a step that sees one must not update anything), the

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tame/dist/likelihood.h"
 #include "tame/eval/evaluate.h"
 #include "tame/io/file.h"
 #include "tame/train/batches.h"
@@ -55,6 +56,7 @@ struct Window {
   nlohmann::json terms = nlohmann::json::object();  // the model's metrics, summed
   int64_t steps = 0, images = 0;
   Clock::time_point start = Clock::now();
+  CollectiveStats comm;  // the rank group's totals when the window opened
 
   void add(const StepResult& r, int64_t batch) {
     loss += r.loss;
@@ -72,7 +74,7 @@ class Loop {
   TrainStatus run();
 
  private:
-  bool writer() const { return opt_.rank == 0; }
+  bool writer() const { return !opt_.ranks || opt_.ranks->rank() == 0; }
   double elapsed() const {
     return elapsed_before_ + std::chrono::duration<double>(Clock::now() - session_start_).count();
   }
@@ -109,7 +111,7 @@ Loop::Loop(const TrainOptions& opt, bool resume)
       dir_(opt.run_dir),
       cfg_(read_run_config(opt.run_dir)),
       device_(parse_device(cfg_.device)),
-      progress_(30.0, opt.quiet || opt.rank != 0) {
+      progress_(30.0, opt.quiet || (opt.ranks && opt.ranks->rank() != 0)) {
   set_threads(opt.threads);
   load_data();
   build_model(resume);
@@ -122,7 +124,9 @@ Loop::Loop(const TrainOptions& opt, bool resume)
 void Loop::load_data() {
   Dataset train_set = load_run_data(cfg_.data, "train");
   check_run_data(cfg_, train_set);
-  batches_ = std::make_unique<BatchSource>(std::move(train_set), cfg_, opt_.rank, opt_.world_size);
+  batches_ =
+      std::make_unique<BatchSource>(std::move(train_set), cfg_, opt_.ranks ? opt_.ranks->rank() : 0,
+                                    opt_.ranks ? opt_.ranks->size() : 1);
   Dataset test_set = load_run_data(cfg_.data, "test");
   test_images_ = test_set.images;
   if (cfg_.eval_limit > 0 && cfg_.eval_limit < test_images_.size(0))
@@ -135,6 +139,12 @@ void Loop::build_model(bool resume) {
   model_ = tame::build_model(cfg_);
   model_->to(device_);
   model_->train();
+  if (opt_.ranks) {  // every rank starts from rank 0's weights (a resume reads them anyway)
+    std::vector<torch::Tensor> state = model_->parameters();
+    for (const auto& b : model_->buffers()) state.push_back(b);
+    opt_.ranks->broadcast_(state);
+  }
+  window_.comm = opt_.ranks ? opt_.ranks->stats() : CollectiveStats{};
   optimizers_ = model_->make_optimizers(cfg_.lr);
   if (cfg_.ema > 0) average_ = std::make_unique<WeightAverage>(*model_, cfg_.ema);
   test_images_ = images_to_score(cfg_, *model_, test_images_);
@@ -162,7 +172,7 @@ StopReason Loop::stop_reason() const {
   if (opt_.max_steps > 0 && st_.step - first_step_ >= opt_.max_steps) r = StopReason::kStepLimit;
   if (cfg_.time_limit > 0 && elapsed() >= cfg_.time_limit) r = StopReason::kTimeLimit;
   if (opt_.interrupt && opt_.interrupt->load() != 0) r = StopReason::kInterrupted;
-  return opt_.agree_stop ? opt_.agree_stop(r) : r;
+  return opt_.ranks ? static_cast<StopReason>(opt_.ranks->max(static_cast<int>(r))) : r;
 }
 
 bool Loop::step() {
@@ -176,14 +186,27 @@ bool Loop::step() {
   StepContext ctx;
   ctx.step = st_.step;
   ctx.clip = cfg_.clip;
-  ctx.reduce_gradients = opt_.reduce_gradients;
+  if (opt_.ranks) {
+    // The one-process gradient of a batch mean is the shards' gradients
+    // weighted by their share of the global batch; so is the loss.
+    const double share = static_cast<double>(batches_->shard_end() - batches_->shard_begin()) /
+                         static_cast<double>(batches_->global_batch());
+    ctx.reduce_gradients = [this, share](const std::vector<torch::Tensor>& params) {
+      std::vector<torch::Tensor> grads;
+      for (const auto& p : params) grads.push_back(p.grad());  // undefined ones are skipped
+      opt_.ranks->reduce_(grads, RankGroup::Op::kSum, share);
+    };
+    ctx.agree_loss = [this, share](double loss) { return opt_.ranks->sum(loss * share); };
+  }
   StepResult r = model_->train_step(x, optimizers_, ctx);
   if (!std::isfinite(r.loss)) {
     progress_.finish();
-    std::fprintf(stderr,
-                 "tame: error: the loss became %s at step %lld; stopping. The last good checkpoint "
-                 "is kept (lower --lr or --clip and --resume).\n",
-                 std::isnan(r.loss) ? "NaN" : "infinite", (long long)st_.step);
+    if (writer())  // every rank sees the same (agreed) loss; one says so
+      std::fprintf(
+          stderr,
+          "tame: error: the loss became %s at step %lld; stopping. The last good checkpoint "
+          "is kept (lower --lr or --clip and --resume).\n",
+          std::isnan(r.loss) ? "NaN" : "infinite", (long long)st_.step);
     append_metrics({{"type", "diverged"}, {"step", st_.step}});
     return false;
   }
@@ -223,8 +246,16 @@ void Loop::report(const StepResult& r, double lr) {
                       {"images_per_s", rate},
                       {"time", elapsed()}};
   for (const auto& [key, sum] : window_.terms.items()) j[key] = sum.get<double>() / window_.steps;
+  Window next;
+  if (opt_.ranks) {  // what the collectives cost this rank per step
+    next.comm = opt_.ranks->stats();
+    j["ranks"] = opt_.ranks->size();
+    j["comm_s_per_step"] = (next.comm.seconds - window_.comm.seconds) / window_.steps;
+    j["comm_bytes_per_step"] =
+        static_cast<double>(next.comm.bytes - window_.comm.bytes) / window_.steps;
+  }
   append_metrics(j);
-  window_ = Window();
+  window_ = next;
 }
 
 void Loop::evaluate_test(const char* why) {
@@ -232,11 +263,25 @@ void Loop::evaluate_test(const char* why) {
   progress_.finish();
   Progress eval_progress(30.0, opt_.quiet || !writer());
   WeightAverage::Swapped averaged(average_.get());
-  auto r = evaluate(*model_, test_images_, 32, 1, [&](int64_t done, int64_t total) {
-    eval_progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) +
-                         " test images");
-  });
+  // Rank r of W scores images [r N / W, (r + 1) N / W); the sums are reduced.
+  const int64_t N = test_images_.size(0);
+  const int64_t W = opt_.ranks ? opt_.ranks->size() : 1, R = opt_.ranks ? opt_.ranks->rank() : 0;
+  auto shard = test_images_.slice(0, N * R / W, N * (R + 1) / W);
+  EvalResult r;
+  r.bound = model_->bound();
+  if (shard.size(0) > 0)
+    r = evaluate(*model_, shard, 32, 1, [&](int64_t done, int64_t total) {
+      eval_progress.update("eval  " + std::to_string(done) + "/" + std::to_string(total) +
+                           " test images" + (W > 1 ? " (this rank's share)" : ""));
+    });
   eval_progress.finish();
+  if (opt_.ranks && r.bound != Bound::kNone) {
+    const double total = opt_.ranks->sum(r.nll_nats * static_cast<double>(r.images));
+    r.images = N;
+    r.nll_nats = total / static_cast<double>(N);
+    r.bpd = bits_per_dim(r.nll_nats, model_->modelled_dims(test_images_));
+  }
+  r.images = N;
   nlohmann::json line = {{"type", "eval"},     {"split", "test"},    {"step", st_.step},
                          {"epoch", st_.epoch}, {"images", r.images}, {"bound", bound_name(r.bound)},
                          {"time", elapsed()},  {"why", why}};
@@ -244,9 +289,10 @@ void Loop::evaluate_test(const char* why) {
     line["nll_nats"] = r.nll_nats;
     line["bpd"] = r.bpd;
   }
+  if (!writer()) return;
   line.update(model_->diagnostics(test_images_));
   append_metrics(line);
-  if (opt_.quiet || !writer()) return;
+  if (opt_.quiet) return;
   const double epochs = double(st_.step) / double(batches_->steps_per_epoch());
   if (r.bound == Bound::kNone)
     std::fprintf(stderr, "evaluated after %.2f epochs, step %lld (no likelihood)\n", epochs,
@@ -313,6 +359,9 @@ TrainStatus Loop::finish(StopReason why) {
 
 }  // namespace
 
-TrainStatus train(const TrainOptions& options, bool resume) { return Loop(options, resume).run(); }
+TrainStatus train(const TrainOptions& options, bool resume) {
+  ScopedTrainingRanks ranks(options.ranks);  // what the models' own reductions use
+  return Loop(options, resume).run();
+}
 
 }  // namespace tame

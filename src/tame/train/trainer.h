@@ -19,8 +19,8 @@
 // overwriting the last good checkpoint. Data order is a function of (seed,
 // epoch), and the checkpoint stores step, epoch, the batch within the epoch,
 // every optimizer's state and the random generator, so --resume continues
-// exactly. In a run of several processes every rank takes the same stop
-// decision (agree_stop), and rank 0 alone writes.
+// exactly. A run of several processes (TrainOptions::ranks) is the same run
+// as one process's, to float rounding.
 #pragma once
 
 #include <atomic>
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tame/data/datasets.h"
+#include "tame/ranks.h"
 #include "tame/train/run.h"
 
 namespace tame {
@@ -59,13 +60,15 @@ struct TrainOptions {
       0;  // stop (with a checkpoint, resumable) after this many steps in this call; 0 = no cap
   /// When non-zero at a step boundary, the run stops with a checkpoint (kInterrupted).
   const std::atomic<int>* interrupt = nullptr;
-  /// This process's place in a multi-process run; rank 0 alone writes files.
-  int rank = 0, world_size = 1;
-  /// Turns this rank's stop reason into the one every rank acts on (e.g. the
-  /// maximum over ranks); empty: this process decides alone.
-  std::function<StopReason(StopReason)> agree_stop;
-  /// Averages gradients over the ranks (StepContext::reduce_gradients).
-  std::function<void(const std::vector<torch::Tensor>&)> reduce_gradients;
+  /// The ranks of a data-parallel run (ranks.h; train/data_parallel.h connects
+  /// them), or nullptr: this process trains alone. With a group, rank r trains
+  /// on its shard of every global batch; the initial weights come from rank 0;
+  /// each step's gradients and loss are the shards' sums weighted by their
+  /// share of the global batch, so the run is the one-process run; every rank
+  /// stops on the same step (the latest reason any rank has); the test split
+  /// is evaluated in shards and summed; rank 0 alone writes files and computes
+  /// the model's diagnostics.
+  RankGroup* ranks = nullptr;
 };
 
 enum class TrainStatus { kDone, kTimeLimit, kInterrupted, kStepLimit, kDiverged };

@@ -5,6 +5,7 @@
 #include "tame/codec/bits_back.h"  // det_exp_double
 #include "tame/error.h"
 #include "tame/nn/masked_conv.h"  // to_step_dense
+#include "tame/ranks.h"
 
 namespace tame::flows {
 
@@ -149,9 +150,14 @@ ActNorm::ActNorm(int64_t channels) {
 Result ActNorm::forward(const torch::Tensor& x) {
   if (initialized.item<float>() == 0.0f) {
     // Data-dependent initialization: this first batch leaves with zero mean and
-    // unit variance per channel.
+    // unit variance per channel. The moments come from sums, so that a
+    // data-parallel run takes those of the global batch (sum_over_ranks_).
     torch::NoGradGuard g;
-    auto mean = x.mean({0, 2, 3}), std = x.std({0, 2, 3}, /*unbiased=*/false);
+    auto xd = x.to(torch::kDouble);
+    auto n = torch::full({1}, static_cast<double>(x.size(0) * x.size(2) * x.size(3)), xd.options());
+    auto sum = xd.sum({0, 2, 3}), squares = xd.pow(2).sum({0, 2, 3});
+    sum_over_ranks_({n, sum, squares});
+    auto mean = sum / n, std = (squares / n - mean.pow(2)).clamp_min(0).sqrt();
     bias.copy_(-mean);
     log_scale.copy_(-torch::log(std + 1e-6));
     initialized.fill_(1.0);

@@ -85,7 +85,7 @@ StepResult Dcgan::train_step(const torch::Tensor& x, Optimizers& optimizers,
   loss_g.backward();
   finish_gradients(optimizers[0].optimizer->param_groups()[0].params(), context);
   g_opt.step();
-  r.loss = loss_d.item<double>() + loss_g.item<double>();
+  r.loss = agreed_loss(loss_d.item<double>() + loss_g.item<double>(), context);
   r.metrics = {{"loss_d", loss_d.item<double>()},
                {"loss_g", loss_g.item<double>()},
                {"d_real", torch::sigmoid(d_real).mean().item<double>()},

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "tame/ranks.h"
+
 namespace tame {
 
 namespace {
@@ -33,8 +35,10 @@ Quantized Codebook::quantize(const torch::Tensor& z_e) const {
 void Codebook::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
   torch::NoGradGuard g;
   auto onehot = torch::one_hot(index, codes_).to(z_e.dtype());  // [N, K]
-  ema_count_.mul_(gamma_).add_(onehot.sum(0), 1 - gamma_);
-  ema_sum_.mul_(gamma_).add_(torch::matmul(onehot.t(), z_e.detach()), 1 - gamma_);
+  auto counts = onehot.sum(0), sums = torch::matmul(onehot.t(), z_e.detach());
+  sum_over_ranks_({counts, sums});  // a data-parallel run: the global batch's
+  ema_count_.mul_(gamma_).add_(counts, 1 - gamma_);
+  ema_sum_.mul_(gamma_).add_(sums, 1 - gamma_);
   const auto n = ema_count_.sum();
   auto smoothed = (ema_count_ + kLaplace) / (n + codes_ * kLaplace) * n;
   entries_.copy_(ema_sum_ / smoothed.unsqueeze(1));
@@ -42,7 +46,9 @@ void Codebook::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) 
 
 void Codebook::count(const torch::Tensor& index) {
   torch::NoGradGuard g;
-  usage_.add_(torch::bincount(index.flatten(), {}, codes_).to(usage_.dtype()));
+  auto counts = torch::bincount(index.flatten(), {}, codes_).to(usage_.dtype());
+  sum_over_ranks_({counts});
+  usage_.add_(counts);
 }
 
 void Codebook::clear_usage() {
@@ -64,6 +70,9 @@ int64_t Codebook::restart_unused(const torch::Tensor& z_e) {
     entries_.index_copy_(0, dead, fresh);
     ema_sum_.index_copy_(0, dead, fresh);
     ema_count_.index_fill_(0, dead, 1.0);
+    // Every rank has the same dead entries (the usage is summed), but each
+    // restarts them from its own shard: rank 0's restart is the run's.
+    copy_from_rank0_({entries_, ema_sum_, ema_count_});
   }
   usage_.zero_();
   return n;

@@ -130,7 +130,7 @@ StepResult VqGan::train_step(const torch::Tensor& x, Optimizers& optimizers,
     g_loss = gan.item<double>();
   }
   StepResult r;
-  r.loss = total.item<double>();
+  r.loss = agreed_loss(total.item<double>(), context);
   if (!std::isfinite(r.loss)) return r;
   total.backward();
   r.grad_norm = finish_gradients(ae_opt.param_groups()[0].params(), context);
