@@ -132,6 +132,29 @@ TEST_P(RegistrySmoke, TrainResumeEvaluateSampleCode) {
   }
 }
 
+// The same on a GPU, where tame is built against a CUDA LibTorch and one is
+// present: train, resume, evaluate and sample with --device cuda; the codec
+// reads the run onto its CPU kernels and codes exactly. Skipped otherwise.
+TEST_P(RegistrySmoke, OnCudaWhenPresent) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  const tame::ModelEntry& e = GetParam();
+  const std::string run_dir = tmp / "run";
+  auto r = run("train --model " + e.name + " --data " + data() + " --out " + run_dir +
+                   " --epochs 1 --max-steps 2 --batch-size " + std::to_string(kBatch) +
+                   " --device cuda --quiet" + tiny_sets(e),
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("train --out " + run_dir + " --resume --quiet", tmp);  // the epoch's end evaluates
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(logged_steps(run_dir, "eval"), (std::vector<int64_t>{3}));
+  r = run("eval " + run_dir + " --json --limit 8", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("sample " + run_dir + " -n 4 --out " + (tmp / "s.png"), tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GT(tame::read_png(tmp / "s.png").numel(), 4 * kSide * kSide);
+  if (e.codec) code_round_trip(run_dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, RegistrySmoke, ::testing::ValuesIn(tame::model_registry()),
                          [](const ::testing::TestParamInfo<tame::ModelEntry>& info) {
                            std::string name = info.param.name;
