@@ -1,6 +1,10 @@
 // Data-parallel training through c10d (Gloo) as users run it, `tame train
 // --nproc N`: every test starts real processes on this machine.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -109,6 +113,38 @@ TEST_F(DataParallel, CodebookAveragesSumTheShards) {
   r = tame(train("two", "--nproc 2", "vqvae", sets));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_LT(max_difference("one", "two"), kSameRun);
+}
+
+// A port that was free a moment ago.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Ranks started one by one with torchrun's environment, as on several
+// machines, train the run --nproc trains.
+TEST_F(DataParallel, RanksStartedAsTorchrunStartsThem) {
+  auto r = tame(train("one", ""));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string port = std::to_string(free_port());
+  std::string script;
+  for (int rank : {1, 0})
+    script += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
+              " LOCAL_WORLD_SIZE=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " " +
+              TAME_BINARY + " " + train("env", "") + " 2>" +
+              (tmp / ("rank" + std::to_string(rank))) + " &\n";
+  script += "wait %1 && wait %2\n";
+  write_file_atomic(tmp / "ranks.sh", script);
+  r = run_shell("sh " + (tmp / "ranks.sh"), tmp);
+  ASSERT_EQ(r.code, 0) << read_file(tmp / "rank0") << read_file(tmp / "rank1");
+  EXPECT_LT(max_difference("one", "env"), kSameRun);
 }
 
 // A 2-rank run stopped after 3 steps and resumed on 2 ranks, or on 1, ends

@@ -225,7 +225,13 @@ int run_local_ranks(int nproc, const std::vector<std::string>& argv, double grac
   sigaction(SIGTERM, &on, &old_term);
   for (int r = 0; r < nproc; ++r) {
     const pid_t pid = fork();
-    if (pid < 0) throw Error("could not start rank " + std::to_string(r));
+    if (pid < 0) {  // none of the run can go on: stop the ranks already started
+      for (const auto& [p, rank] : running) kill(p, SIGKILL);
+      for (const auto& [p, rank] : running) waitpid(p, nullptr, 0);
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+      throw Error("could not start rank " + std::to_string(r) + " of " + std::to_string(nproc));
+    }
     if (pid == 0) {
       // Its own process group: a Ctrl-C at the terminal reaches this launcher
       // alone, which passes it on once, so a rank never sees it twice.
