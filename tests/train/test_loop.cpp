@@ -288,6 +288,54 @@ TEST(Batches, CropsAreDeterministicAndVary) {
       torch::equal(center_crop(images, 4)[0][0], images[0][0].slice(0, 4, 8).slice(1, 3, 7)));
 }
 
+// --crops-per-image K: an epoch takes every image K times, each item with a
+// crop of its own, in one permutation of the N K items; K = 1 is the plain
+// epoch, crop for crop.
+TEST(Batches, EveryImageGivesKCropsAnEpoch) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 6, 4, 12, 10);
+  auto cfg = config(tmp / "data", "pixelcnn", nlohmann::json::object());
+  Dataset train_set = load_dataset(cfg.data, "train");
+  cfg.crop = 4;
+  cfg.batch_size = 6;
+  BatchSource plain(train_set, cfg);
+  EXPECT_EQ(plain.steps_per_epoch(), 1);
+  cfg.crops_per_image = 3;
+  BatchSource three(train_set, cfg);
+  ASSERT_EQ(three.steps_per_epoch(), 3);
+  // Each crop is found in exactly one image; every image gives 3 crops.
+  std::vector<int> from(6, 0);
+  std::vector<torch::Tensor> crops;
+  for (int64_t b = 0; b < 3; ++b) {
+    auto x = three.batch(2, b, 0);
+    for (int64_t r = 0; r < x.size(0); ++r) {
+      crops.push_back(x[r]);
+      int owner = -1;
+      for (int64_t i = 0; i < 6 && owner < 0; ++i)
+        for (int64_t t = 0; t + 4 <= 12 && owner < 0; ++t)
+          for (int64_t l = 0; l + 4 <= 10 && owner < 0; ++l)
+            if (torch::equal(train_set.images[i].slice(1, t, t + 4).slice(2, l, l + 4), x[r]))
+              owner = static_cast<int>(i);
+      ASSERT_GE(owner, 0);
+      ++from[static_cast<size_t>(owner)];
+    }
+  }
+  EXPECT_EQ(from, std::vector<int>(6, 3));
+  int distinct = 0;  // the repeats are other windows (a few may coincide by chance)
+  for (size_t i = 0; i < crops.size(); ++i) {
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) seen = torch::equal(crops[i], crops[j]);
+    distinct += seen ? 0 : 1;
+  }
+  EXPECT_GE(distinct, 15);
+  EXPECT_TRUE(torch::equal(three.batch(2, 1, 0), BatchSource(train_set, cfg).batch(2, 1, 0)));
+  // Too few items for a batch: the error says how to get more.
+  cfg.crops_per_image = 1;
+  cfg.batch_size = 7;
+  EXPECT_NE(error_of([&] { BatchSource(train_set, cfg); }).find("--crops-per-image"),
+            std::string::npos);
+}
+
 // Training on random crops stops and resumes exactly.
 TEST(Batches, CropTrainingResumesExactly) {
   TempDir tmp;

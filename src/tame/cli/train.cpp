@@ -84,9 +84,11 @@ RunConfig new_config(const TrainArgs& a) {
     throw Error(a.out + " already holds a run; use --resume to continue it, or another --out");
   RunConfig cfg = a.cfg;
   if (cfg.epochs < 1 || cfg.batch_size < 1 || cfg.lr <= 0 || cfg.time_limit < 0 || cfg.clip < 0 ||
-      cfg.crop < 0)
+      cfg.crop < 0 || cfg.crops_per_image < 1)
     throw Error(
-        "--epochs and --batch-size must be >= 1, --lr > 0, --time-limit, --clip and --crop >= 0");
+        "--epochs, --batch-size and --crops-per-image must be >= 1, --lr > 0, --time-limit, "
+        "--clip and --crop >= 0");
+  if (cfg.crops_per_image != 1 && cfg.crop == 0) throw Error("--crops-per-image needs --crop S");
   if (!(cfg.ema >= 0 && cfg.ema < 1))
     throw Error("--ema must be in [0, 1), got " + std::to_string(cfg.ema));
   nlohmann::json overrides = nlohmann::json::object();
@@ -247,6 +249,10 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
       c->add_option("--crop", a.cfg.crop,
                     "train on random SxS crops, a function of (seed, epoch, image); evaluate on "
                     "whole images for fully convolutional models, central crops otherwise"),
+      c->add_option("--crops-per-image", a.cfg.crops_per_image,
+                    "with --crop: an epoch takes K crops of every training image, each at an "
+                    "offset of its own (a few large images make epochs of many patches)")
+          ->capture_default_str(),
   };
   c->add_option("--max-steps", a.max_steps,
                 "stop after N steps of this call, with a checkpoint (continue with --resume)");

@@ -9,26 +9,31 @@ BatchSource::BatchSource(Dataset train, const RunConfig& cfg, int rank, int worl
   if (world_ < 1 || rank_ < 0 || rank_ >= world_)
     throw Error("rank " + std::to_string(rank_) + " is outside a world of " +
                 std::to_string(world_) + " processes");
-  if (data_.size() < batch_)
-    throw Error("--batch-size " + std::to_string(batch_) + " is larger than the " +
-                std::to_string(data_.size()) + " training images");
+  items_ = data_.size() * cfg.crops_per_image;
+  if (items_ < batch_)
+    throw Error(
+        "--batch-size " + std::to_string(batch_) + " is larger than the " +
+        std::to_string(data_.size()) + " training images" +
+        (cfg.crops_per_image > 1
+             ? " x " + std::to_string(cfg.crops_per_image) + " crops of each"
+             : std::string(cfg.crop > 0 ? " (--crops-per-image K takes K crops of each)" : "")));
   if (batch_ < world_)
     throw Error("--batch-size " + std::to_string(batch_) + " leaves some of the " +
                 std::to_string(world_) + " processes no images");
-  steps_per_epoch_ = data_.size() / batch_;
+  steps_per_epoch_ = items_ / batch_;
 }
 
 torch::Tensor BatchSource::batch(int64_t epoch, int64_t index, int64_t step) {
   if (epoch != perm_epoch_) {
-    auto perm = epoch_permutation(data_.size(), cfg_.seed, epoch);
-    perm_ = torch::from_blob(perm.data(), {data_.size()}, torch::kLong).clone();
+    auto perm = epoch_permutation(items_, cfg_.seed, epoch);
+    perm_ = torch::from_blob(perm.data(), {items_}, torch::kLong).clone();
     perm_epoch_ = epoch;
   }
   const int64_t first = index * batch_ + shard_begin();
   auto idx = perm_.slice(0, first, index * batch_ + shard_end());
   const auto& from = cfg_.dynamic_binarization ? data_.source : data_.images;
   auto x = cfg_.crop > 0 ? random_crops(from, idx, cfg_.crop, cfg_.seed, epoch)
-                         : from.index_select(0, idx);
+                         : from.index_select(0, idx);  // without --crop, items_ is N
   // Dynamic binarization draws keyed by the step: a resumed run sees the same pixels.
   if (cfg_.dynamic_binarization) x = binarize(x, 2 + step, shard_begin());
   return x;
@@ -36,7 +41,7 @@ torch::Tensor BatchSource::batch(int64_t epoch, int64_t index, int64_t step) {
 
 torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& indices, int64_t size,
                            uint64_t seed, int64_t epoch) {
-  const int64_t H = images.size(2), W = images.size(3), R = indices.size(0);
+  const int64_t N = images.size(0), H = images.size(2), W = images.size(3), R = indices.size(0);
   if (size < 1 || size > H || size > W)
     throw Error("--crop " + std::to_string(size) + " does not fit " + std::to_string(H) + "x" +
                 std::to_string(W) + " images");
@@ -50,7 +55,7 @@ torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& ind
     const int64_t top = static_cast<int64_t>((h >> 32) % static_cast<uint64_t>(H - size + 1));
     const int64_t left =
         static_cast<int64_t>((h & 0xffffffffULL) % static_cast<uint64_t>(W - size + 1));
-    out[r].copy_(images[ip[r]].slice(1, top, top + size).slice(2, left, left + size));
+    out[r].copy_(images[ip[r] % N].slice(1, top, top + size).slice(2, left, left + size));
   }
   return out;
 }

@@ -1,10 +1,12 @@
 // The training data as the loop sees it, one global batch at a time.
 //
-// Global batch b of epoch e holds the training images perm(seed, e)[b B, (b + 1) B)
-// (epoch_permutation, data/datasets.h), each
+// An epoch has N K items, N training images each taken K times (K =
+// --crops-per-image, 1 unless --crop); item i is image i mod N. Global batch b
+// of epoch e holds the items perm(seed, e)[b B, (b + 1) B) (epoch_permutation,
+// data/datasets.h), each
 //  - cropped to S x S (--crop S) at an offset drawn from splitmix64 of (seed,
-//    epoch, image index), so a few large images give many patches and a resumed
-//    run sees the same ones;
+//    epoch, item), so a few large images give many patches, each item its own,
+//    and a resumed run sees the same ones;
 //  - binarized afresh from its 8-bit source when the run asks
 //    (--dynamic-binarization), keyed by the step and the image's row in the
 //    global batch.
@@ -38,13 +40,14 @@ class BatchSource {
   Dataset data_;
   RunConfig cfg_;
   int rank_, world_;
-  int64_t batch_, steps_per_epoch_;
+  int64_t batch_, items_, steps_per_epoch_;  // items_: N x crops per image
   int64_t perm_epoch_ = -1;
   torch::Tensor perm_;  // the permutation of perm_epoch_
 };
 
-/// images[indices[r]] cropped to size x size at the offsets (seed, epoch,
-/// indices[r]) give: uint8 [R, C, size, size]. size must not exceed H or W.
+/// Item indices[r] is images[indices[r] mod N], cropped to size x size at the
+/// offset that (seed, epoch, indices[r]) gives: uint8 [R, C, size, size]. size
+/// must not exceed H or W.
 torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& indices, int64_t size,
                            uint64_t seed, int64_t epoch);
 /// The central size x size window of every image (the evaluation's crop).

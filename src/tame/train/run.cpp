@@ -30,6 +30,7 @@ nlohmann::json RunConfig::to_json() const {
             {"eval_limit", eval_limit},
             {"dynamic_binarization", dynamic_binarization},
             {"crop", crop},
+            {"crops_per_image", crops_per_image},
             {"ema", ema},
             {"device", device}}}};
 }
@@ -55,7 +56,8 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.eval_limit = t.at("eval_limit").get<int64_t>();
     c.dynamic_binarization = t.value("dynamic_binarization", false);  // absent before it existed
     c.crop = t.value("crop", int64_t{0});
-    c.ema = t.value("ema", 0.0);  // absent before it existed
+    c.crops_per_image = t.value("crops_per_image", int64_t{1});  // absent before it existed
+    c.ema = t.value("ema", 0.0);                                 // absent before it existed
     c.device = t.at("device").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
@@ -66,8 +68,9 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.data = c.data == "mnist" ? "mnist-10k" : "mnist-10k-bin";
   if (c.schedule != "cosine" && c.schedule != "constant")
     throw Error(where + ": unknown schedule '" + c.schedule + "' (use cosine or constant)");
-  if (c.levels < 2 || c.levels > kMaxLevels || c.shape.dims() <= 0 || c.crop < 0)
-    throw Error(where + ": invalid image shape, levels or crop");
+  if (c.levels < 2 || c.levels > kMaxLevels || c.shape.dims() <= 0 || c.crop < 0 ||
+      c.crops_per_image < 1 || (c.crop == 0 && c.crops_per_image != 1))
+    throw Error(where + ": invalid image shape, levels, crop or crops_per_image");
   if (!(c.ema >= 0 && c.ema < 1)) throw Error(where + ": ema must be in [0, 1)");
   return c;
 }

@@ -31,6 +31,7 @@ struct RunConfig {
   bool dynamic_binarization = false;  // binarized data: fresh Bernoulli draws for every batch
   int64_t crop =
       0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
+  int64_t crops_per_image = 1;  // with crop: an epoch takes this many crops of every image
   std::string device = "cpu";
   double ema = 0;  // decay of the weights' moving average used to evaluate (0 = none)
 
