@@ -55,6 +55,14 @@ class RegistrySmoke : public ::testing::TestWithParam<tame::ModelEntry> {
  protected:
   void SetUp() override { tame::testing::write_idx_dataset(tmp / "data", kTrain, 8, kSide, kSide); }
   std::string data() const { return "idx:" + (tmp / "data"); }
+  // Two steps of the entry's tiny model on the 8x8 set into run_dir.
+  tame::testing::CliResult train_two_steps(const tame::ModelEntry& e, const std::string& run_dir,
+                                           const std::string& flags) {
+    return run("train --model " + e.name + " --data " + data() + " --out " + run_dir +
+                   " --epochs 1 --max-steps 2 --batch-size " + std::to_string(kBatch) + " " +
+                   flags + tiny_sets(e),
+               tmp);
+  }
   void code_round_trip(const std::string& run_dir);
   TempDir tmp;
 };
@@ -87,10 +95,7 @@ TEST_P(RegistrySmoke, TrainResumeEvaluateSampleCode) {
   const tame::ModelEntry& e = GetParam();
   ASSERT_NO_THROW(tame::resolve_hparams(e.name, e.tiny)) << "tiny names unknown hyper-parameters";
   const std::string run_dir = tmp / "run";
-  auto r = run("train --model " + e.name + " --data " + data() + " --out " + run_dir +
-                   " --epochs 1 --max-steps 2 --batch-size " + std::to_string(kBatch) +
-                   " --threads 1 --quiet --log-every 1" + tiny_sets(e),
-               tmp);
+  auto r = train_two_steps(e, run_dir, "--threads 1 --quiet --log-every 1");
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* f : {"config.json", "metrics.jsonl", "checkpoint.tame"})
     EXPECT_TRUE(tame::file_exists(tame::join_path(run_dir, f))) << f;
@@ -139,10 +144,7 @@ TEST_P(RegistrySmoke, OnCudaWhenPresent) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this build or machine";
   const tame::ModelEntry& e = GetParam();
   const std::string run_dir = tmp / "run";
-  auto r = run("train --model " + e.name + " --data " + data() + " --out " + run_dir +
-                   " --epochs 1 --max-steps 2 --batch-size " + std::to_string(kBatch) +
-                   " --device cuda --quiet" + tiny_sets(e),
-               tmp);
+  auto r = train_two_steps(e, run_dir, "--device cuda --quiet");
   ASSERT_EQ(r.code, 0) << r.err;
   r = run("train --out " + run_dir + " --resume --quiet", tmp);  // the epoch's end evaluates
   ASSERT_EQ(r.code, 0) << r.err;

@@ -18,8 +18,6 @@ int RankGroup::max(int value) {
   return static_cast<int>(t.item<int64_t>());
 }
 
-RankGroup* training_ranks() { return g_training_ranks; }
-
 ScopedTrainingRanks::ScopedTrainingRanks(RankGroup* group) : previous_(g_training_ranks) {
   g_training_ranks = group;
 }

@@ -20,7 +20,6 @@ namespace tame {
 struct CollectiveStats {
   double seconds = 0;  // waiting in collectives, this rank's clock
   int64_t bytes = 0;   // reduced or broadcast, per rank
-  int64_t calls = 0;   // collectives run
 };
 
 class RankGroup {
@@ -45,11 +44,8 @@ class RankGroup {
   int max(int value);
 };
 
-/// The group of the training that runs in this process, or nullptr (one
-/// process). Set by ScopedTrainingRanks.
-RankGroup* training_ranks();
-
-/// Makes `group` the running training's group while it lives.
+/// Makes `group` the group of the training running in this process while it
+/// lives (what sum_over_ranks_ and copy_from_rank0_ use; nullptr: one process).
 class ScopedTrainingRanks {
  public:
   explicit ScopedTrainingRanks(RankGroup* group);

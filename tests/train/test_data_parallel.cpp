@@ -1,10 +1,6 @@
 // Data-parallel training through c10d (Gloo) as users run it, `tame train
 // --nproc N`: every test starts real processes on this machine.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,6 +9,7 @@
 #include "tame/io/file.h"
 #include "tame/registry.h"
 #include "tame/train/checkpoint.h"
+#include "tame/train/data_parallel.h"
 #include "tame/train/run.h"
 #include "train_util.h"
 
@@ -115,25 +112,12 @@ TEST_F(DataParallel, CodebookAveragesSumTheShards) {
   EXPECT_LT(max_difference("one", "two"), kSameRun);
 }
 
-// A port that was free a moment ago.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Ranks started one by one with torchrun's environment, as on several
 // machines, train the run --nproc trains.
 TEST_F(DataParallel, RanksStartedAsTorchrunStartsThem) {
   auto r = tame(train("one", ""));
   ASSERT_EQ(r.code, 0) << r.err;
-  const std::string port = std::to_string(free_port());
+  const std::string port = std::to_string(free_local_port());
   std::string script;
   for (int rank : {1, 0})
     script += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +

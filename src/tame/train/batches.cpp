@@ -11,12 +11,10 @@ BatchSource::BatchSource(Dataset train, const RunConfig& cfg, int rank, int worl
                 std::to_string(world_) + " processes");
   items_ = data_.size() * cfg.crops_per_image;
   if (items_ < batch_)
-    throw Error(
-        "--batch-size " + std::to_string(batch_) + " is larger than the " +
-        std::to_string(data_.size()) + " training images" +
-        (cfg.crops_per_image > 1
-             ? " x " + std::to_string(cfg.crops_per_image) + " crops of each"
-             : std::string(cfg.crop > 0 ? " (--crops-per-image K takes K crops of each)" : "")));
+    throw Error("--batch-size " + std::to_string(batch_) + " is larger than an epoch's " +
+                std::to_string(items_) + " items (" + std::to_string(data_.size()) +
+                " training images x --crops-per-image " + std::to_string(cfg.crops_per_image) +
+                ")");
   if (batch_ < world_)
     throw Error("--batch-size " + std::to_string(batch_) + " leaves some of the " +
                 std::to_string(world_) + " processes no images");

@@ -84,28 +84,18 @@ class GlooRanks final : public RankGroup {
   CollectiveStats stats() const override { return stats_; }
 
   void reduce_(const std::vector<torch::Tensor>& tensors, Op op, double scale) override {
-    torch::NoGradGuard no_grad;
-    for (auto& bucket : buckets(tensors)) {
-      auto flat = flatten(bucket);
-      if (scale != 1.0) flat.mul_(scale);
-      c10d::AllreduceOptions o;
-      o.reduceOp = op == Op::kMax ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
-      std::vector<at::Tensor> one{flat};
-      run([&] { return group_->allreduce(one, o); }, flat);
-      unflatten(flat, bucket);
-    }
+    c10d::AllreduceOptions o;
+    o.reduceOp = op == Op::kMax ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
+    each_bucket(tensors, [&](std::vector<at::Tensor>& flat) {
+      if (scale != 1.0) flat[0].mul_(scale);
+      return group_->allreduce(flat, o);
+    });
   }
 
   void broadcast_(const std::vector<torch::Tensor>& tensors) override {
-    torch::NoGradGuard no_grad;
-    for (auto& bucket : buckets(tensors)) {
-      auto flat = flatten(bucket);
-      c10d::BroadcastOptions o;
-      o.rootRank = 0;
-      std::vector<at::Tensor> one{flat};
-      run([&] { return group_->broadcast(one, o); }, flat);
-      unflatten(flat, bucket);
-    }
+    c10d::BroadcastOptions o;
+    o.rootRank = 0;
+    each_bucket(tensors, [&](std::vector<at::Tensor>& flat) { return group_->broadcast(flat, o); });
   }
 
  private:
@@ -150,18 +140,24 @@ class GlooRanks final : public RankGroup {
     }
   }
 
+  // Flattens each bucket of `tensors`, runs `start` (one collective on the
+  // flat tensor) and waits for it, and copies the result back.
   template <class Start>
-  void run(Start start, const torch::Tensor& flat) {
-    const auto t0 = Clock::now();
-    try {
-      start()->wait();
-    } catch (const std::exception& e) {
-      throw Error(who() + "lost contact with the run's other ranks (" + first_line(e) +
-                  "); every rank stops. Waits are bounded by " + seconds());
+  void each_bucket(const std::vector<torch::Tensor>& tensors, Start start) {
+    torch::NoGradGuard no_grad;
+    for (auto& bucket : buckets(tensors)) {
+      std::vector<at::Tensor> flat{flatten(bucket)};
+      const auto t0 = Clock::now();
+      try {
+        start(flat)->wait();
+      } catch (const std::exception& e) {
+        throw Error(who() + "lost contact with the run's other ranks (" + first_line(e) +
+                    "); every rank stops. Waits are bounded by " + seconds());
+      }
+      stats_.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+      stats_.bytes += flat[0].numel() * static_cast<int64_t>(flat[0].element_size());
+      unflatten(flat[0], bucket);
     }
-    stats_.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    stats_.bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
-    stats_.calls += 1;
   }
 
   int rank_, size_;
@@ -171,8 +167,12 @@ class GlooRanks final : public RankGroup {
   CollectiveStats stats_;
 };
 
-// A port that was free a moment ago on the loopback interface.
-int free_port() {
+volatile sig_atomic_t g_pending_signal = 0;
+void remember_signal(int sig) { g_pending_signal = sig; }
+
+}  // namespace
+
+int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw Error("no socket for a free port");
   sockaddr_in a{};
@@ -183,16 +183,11 @@ int free_port() {
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     ::close(fd);
-    throw Error("could not find a free port on 127.0.0.1 for --nproc");
+    throw Error("could not find a free port on 127.0.0.1");
   }
   ::close(fd);
   return ntohs(a.sin_port);
 }
-
-volatile sig_atomic_t g_pending_signal = 0;
-void remember_signal(int sig) { g_pending_signal = sig; }
-
-}  // namespace
 
 DistributedEnv distributed_env() {
   DistributedEnv env;
@@ -214,7 +209,7 @@ std::unique_ptr<RankGroup> connect_ranks(const DistributedEnv& env, double timeo
 
 int run_local_ranks(int nproc, const std::vector<std::string>& argv, double grace_s) {
   if (nproc < 1) throw Error("--nproc must be >= 1");
-  const std::string port = std::to_string(free_port());
+  const std::string port = std::to_string(free_local_port());
   std::map<pid_t, int> running;  // pid -> rank
   std::vector<int> codes(static_cast<size_t>(nproc), -1);
   struct sigaction on {
@@ -254,7 +249,7 @@ int run_local_ranks(int nproc, const std::vector<std::string>& argv, double grac
     running[pid] = r;
   }
   Clock::time_point failed_at{};
-  bool failed = false;
+  bool failed = false, killed = false;
   while (!running.empty()) {
     if (const int sig = g_pending_signal) {
       g_pending_signal = 0;
@@ -272,9 +267,10 @@ int run_local_ranks(int nproc, const std::vector<std::string>& argv, double grac
       }
       continue;
     }
-    if (failed && std::chrono::duration<double>(Clock::now() - failed_at).count() > grace_s) {
+    if (failed && !killed &&
+        std::chrono::duration<double>(Clock::now() - failed_at).count() > grace_s) {
       for (const auto& [p, r] : running) kill(p, SIGKILL);
-      failed_at = Clock::now() + std::chrono::hours(1);  // kill once, then reap
+      killed = true;  // then reap them
     }
     std::this_thread::sleep_for(milliseconds(20));
   }

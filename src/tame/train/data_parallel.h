@@ -40,6 +40,9 @@ DistributedEnv distributed_env();
 /// all of them (and for rank 0's store); throws an Error when they do not come.
 std::unique_ptr<RankGroup> connect_ranks(const DistributedEnv& env, double timeout_s);
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (--nproc's MASTER_PORT).
+int free_local_port();
+
 /// Runs `argv` (argv[0] ignored: this program is started again) as ranks
 /// 0..nproc-1 of one run on this machine, with MASTER_ADDR 127.0.0.1 and a
 /// free MASTER_PORT, each in a process group of its own. SIGINT and SIGTERM

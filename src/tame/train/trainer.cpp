@@ -119,6 +119,7 @@ Loop::Loop(const TrainOptions& opt, bool resume)
   first_step_ = st_.step;
   elapsed_before_ = st_.elapsed;
   session_start_ = Clock::now();
+  if (opt_.ranks) window_.comm = opt_.ranks->stats();  // the start broadcast is no step's
 }
 
 void Loop::load_data() {
@@ -144,7 +145,6 @@ void Loop::build_model(bool resume) {
     for (const auto& b : model_->buffers()) state.push_back(b);
     opt_.ranks->broadcast_(state);
   }
-  window_.comm = opt_.ranks ? opt_.ranks->stats() : CollectiveStats{};
   optimizers_ = model_->make_optimizers(cfg_.lr);
   if (cfg_.ema > 0) average_ = std::make_unique<WeightAverage>(*model_, cfg_.ema);
   test_images_ = images_to_score(cfg_, *model_, test_images_);
@@ -277,7 +277,6 @@ void Loop::evaluate_test(const char* why) {
   eval_progress.finish();
   if (opt_.ranks && r.bound != Bound::kNone) {
     const double total = opt_.ranks->sum(r.nll_nats * static_cast<double>(r.images));
-    r.images = N;
     r.nll_nats = total / static_cast<double>(N);
     r.bpd = bits_per_dim(r.nll_nats, model_->modelled_dims(test_images_));
   }
