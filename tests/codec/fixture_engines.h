@@ -1,5 +1,6 @@
 // The step engines behind the committed codec fixtures (tests/codec/fixtures/):
-// a tiny PixelCNN and a tiny Gated PixelCNN (1 channel, 16 levels) whose
+// a tiny PixelCNN and a tiny Gated PixelCNN (1 channel, 16 levels), and a
+// colour-masked RGB Gated PixelCNN (v2-gated-rgb.tamez), whose
 // weights come from a fixed linear congruential generator, not from LibTorch's
 // initialisation, so they can be rebuilt exactly by any later version of tame.
 // The fixture files were written by the first container version's encoder;
@@ -88,6 +89,50 @@ inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_net() {
   return net;
 }
 
+/// The RGB Gated PixelCNN of v2-gated-rgb.tamez: hidden 6, two layers, its
+/// horizontal stack and head masked by colour as the torch model's are
+/// (feature o has colour o % 3; the first layer's centre tap reads colours
+/// before its own, the others' up to their own), so that colour c's
+/// conditional does not read colours >= c of its pixel.
+inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_rgb_net() {
+  constexpr int64_t C = 3, n = 6;
+  Weights w(20261203);
+  // Zeroes the weights from the centre tap's (last) inputs that the mask drops.
+  auto mask = [&](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
+    for (int64_t ci = 0; ci < in_ch; ++ci)
+      for (int64_t o = 0; o < d.out; ++o) {
+        const bool keep = mask_a ? ci % C < o % C : ci % C <= o % C;
+        float& v = d.w[(centre_from + ci) * d.out + o];
+        if (!keep) v = v * 0.0f;
+      }
+  };
+  auto net = std::make_shared<GatedPixelCNNEngine::Net>();
+  net->hidden = n;
+  for (int l = 0; l < 2; ++l) {
+    GatedPixelCNNEngine::Layer layer;
+    const int64_t in = l == 0 ? C : n, k = l == 0 ? 5 : 3;
+    layer.first = l == 0;
+    std::vector<steps::Tap> v, h;
+    for (int64_t dy = -k / 2; dy <= 0; ++dy)
+      for (int64_t dx = -k / 2; dx <= k / 2; ++dx) v.push_back({dy, dx});
+    for (int64_t dx = -k / 2; dx <= 0; ++dx) h.push_back({0, dx});
+    layer.v = w.conv(v, in, 2 * n);
+    layer.h = w.conv(h, in, 2 * n);
+    mask(layer.h.dense, (static_cast<int64_t>(h.size()) - 1) * in, in, l == 0);
+    layer.v2h = w.dense(2 * n, 2 * n);
+    if (l > 0) {
+      layer.hout = w.dense(n, n);
+      mask(layer.hout, 0, n, false);
+    }
+    net->layers.push_back(std::move(layer));
+  }
+  net->out1 = w.dense(n, 8);
+  mask(net->out1, 0, n, false);
+  net->out2 = w.dense(8, kLevels * C);
+  mask(net->out2, 0, 8, false);
+  return net;
+}
+
 /// Images [kImages][1][8][8] with values < 16: gradients with a few edges.
 inline std::vector<uint8_t> fixture_images() {
   std::vector<uint8_t> x;
@@ -95,6 +140,17 @@ inline std::vector<uint8_t> fixture_images() {
     for (int64_t i = 0; i < kHeight; ++i)
       for (int64_t j = 0; j < kWidth; ++j)
         x.push_back(static_cast<uint8_t>((i * (b + 1) + j * 2 + (i * j > 12 + b ? 7 : 0)) % 16));
+  return x;
+}
+
+/// Two RGB images [2][3][7][9] with values < 16.
+inline std::vector<uint8_t> fixture_rgb_images() {
+  std::vector<uint8_t> x;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < 7; ++i)
+        for (int64_t j = 0; j < 9; ++j)
+          x.push_back(static_cast<uint8_t>((i * (b + 2) + j * (c + 1) + (i > j ? 5 * c : 0)) % 16));
   return x;
 }
 

@@ -6,6 +6,10 @@
 // fixture_images(), 5 images in blocks of 2, with the engines of
 // fixture_engines.h, whose weights come from a fixed generator: the files pin
 // down the coder, the CDF arithmetic and the engines' float kernels together.
+// tests/codec/fixtures/v2-gated-rgb.tamez was written by the version-2 encoder
+// at edad6f3, before the engines computed each colour's step on that colour's
+// features alone, from fixture_rgb_images() (2 RGB images of 7x9, blocks of 1)
+// with gated_rgb_net(): it pins down that split.
 #include <gtest/gtest.h>
 
 #include "fixture_engines.h"
@@ -69,6 +73,19 @@ TEST(CodecFixtures, EncoderWritesTheVersion1Payloads) {
           << kind << " block " << b;
     EXPECT_EQ(decode_images(*e, v2, 1).images.values, fixture_list(kind).values);
   }
+}
+
+// The colour-split engine (each colour's step computes only its own features)
+// decodes the file the full-pass engine wrote, and writes it again byte for byte.
+TEST(CodecFixtures, ColourFileOfTheFullPassEngine) {
+  const std::string file = read_file(std::string(TAME_FIXTURE_DIR) + "/v2-gated-rgb.tamez");
+  GatedPixelCNNEngine e(fixtures::gated_rgb_net(), 3, fixtures::kLevels);
+  const auto images = fixtures::fixture_rgb_images();
+  const ImageList list = image_list(images.data(), 2, {3, 7, 9});
+  const auto d = decode_images(e, file, 2);
+  EXPECT_EQ(d.images.values, list.values);
+  ASSERT_EQ(d.header.block_stored, (std::vector<uint8_t>{0, 0}));  // both blocks are rANS-coded
+  EXPECT_EQ(encode_images(e, "gated-rgb", list, 1, 1), file);
 }
 
 // A version-1 file names its model by a fingerprint that also hashed the image

@@ -14,7 +14,9 @@ using steps::dense;
 using steps::gather_taps;
 
 PixelRNNEngine::PixelRNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
-    : StepEngine(channels, levels), net_(std::move(net)) {}
+    : StepEngine(channels, levels),
+      net_(std::move(net)),
+      head_(net_->out1, net_->out2, channels, levels) {}
 
 std::unique_ptr<StepEngine> PixelRNNEngine::clone() const {
   return std::make_unique<PixelRNNEngine>(net_, C_, K_);
@@ -155,7 +157,7 @@ void PixelRNNEngine::compute(SubPixel p, float* logits) {
     dense(L.out, s_.data(), h, n, g_.data(), h);
     for (int64_t k = 0; k < n * h; ++k) cur_[k] = cur_[k] + g_[k];
   }
-  engine_parts::head(N.out1, N.out2, cur_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);
+  head_.logits(cur_.data(), n, p.c, logits);
 }
 
 }  // namespace tame

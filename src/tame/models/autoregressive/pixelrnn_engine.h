@@ -62,13 +62,14 @@ class PixelRNNEngine : public StepEngine {
                   Out out);
 
   std::shared_ptr<const Net> net_;
+  engine_parts::ColourHead head_;
   std::vector<std::vector<float>> in_;  // per layer: its input, one row [n][W][h]
   std::vector<std::vector<float>> h_;   // per layer: states, two rows [n][2][W][h]
   std::vector<std::vector<float>> c_;   // per layer: cells, two rows [n][2][W][h]
   std::vector<std::vector<float>> hb_;  // per layer: right-to-left states, two rows
   std::vector<std::vector<float>> cb_;  // per layer: right-to-left cells, one row [n][W][h]
   int64_t backward_done_ = -1;          // hb_ holds row backward_done_
-  std::vector<float> cur_, rows_, g_, s_, gb_, zero_, t_, o1_, o2_;
+  std::vector<float> cur_, rows_, g_, s_, gb_, zero_;
 };
 
 }  // namespace tame

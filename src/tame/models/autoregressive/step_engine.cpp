@@ -154,7 +154,9 @@ using engine_parts::relu_copy;
 // ---------------------------------------------------------------- PixelCNN
 
 PixelCNNEngine::PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
-    : StepEngine(channels, levels), net_(std::move(net)) {}
+    : StepEngine(channels, levels),
+      net_(std::move(net)),
+      head_(net_->out1, net_->out2, channels, levels) {}
 
 std::unique_ptr<StepEngine> PixelCNNEngine::clone() const {
   return std::make_unique<PixelCNNEngine>(net_, C_, K_);
@@ -194,8 +196,6 @@ void PixelCNNEngine::start(int64_t n) {
   grow(t_, n * h2);
   grow(u_, n * hid);
   grow(e_, n * h2);
-  grow(o1_, n * N.out1.out);
-  grow(o2_, n * N.out2.out);
 }
 
 void PixelCNNEngine::compute(SubPixel p, float* logits) {
@@ -217,14 +217,29 @@ void PixelCNNEngine::compute(SubPixel p, float* logits) {
     dense(B.expand, u_.data(), hid, n, e_.data(), h2);
     for (int64_t k = 0; k < n * h2; ++k) h_[k] = h_[k] + e_[k];
   }
-  engine_parts::head(N.out1, N.out2, h_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);
+  head_.logits(h_.data(), n, p.c, logits);
 }
 
 // ---------------------------------------------------------- Gated PixelCNN
 
 GatedPixelCNNEngine::GatedPixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels,
                                          int64_t levels)
-    : StepEngine(channels, levels), net_(std::move(net)) {}
+    : StepEngine(channels, levels),
+      net_(std::move(net)),
+      head_(net_->out1, net_->out2, channels, levels) {
+  const int64_t hid = net_->hidden;
+  for (const auto& l : net_->layers) {
+    split_.emplace_back();
+    for (int64_t c = 0; c < channels; ++c) {
+      ColourLayer s;
+      s.pre = engine_parts::colour_columns(2 * hid, channels, c);
+      s.out = engine_parts::colour_columns(hid, channels, c);
+      s.h = engine_parts::columns_of(l.h.dense, s.pre);
+      if (!l.first) s.hout = engine_parts::columns_of(l.hout, s.out);
+      split_.back().push_back(std::move(s));
+    }
+  }
+}
 
 std::unique_ptr<StepEngine> GatedPixelCNNEngine::clone() const {
   return std::make_unique<GatedPixelCNNEngine>(net_, C_, K_);
@@ -268,16 +283,14 @@ void GatedPixelCNNEngine::start(int64_t n) {
   v_.assign(L, {});
   for (int64_t l = 0; l < L; ++l) v_[l].assign(n * v_rows_[l] * W_ * hid, 0.0f);
   h_.assign(L, std::vector<float>(n * W_ * hid, 0.0f));
+  g_.assign(L, std::vector<float>(n * hid, 0.0f));
   vh_.assign(L, std::vector<float>(n * W_ * twoN, 0.0f));
   vertical_done_ = -2;
   int64_t max_rows = 0;
   for (const auto& l : N.layers) max_rows = std::max({max_rows, W_ * l.v.dense.in, l.h.dense.in});
   grow(rows_, n * max_rows);
   grow(pre_, n * W_ * twoN);
-  grow(g_, n * hid);
   grow(t_, n * std::max(hid, N.out1.in));
-  grow(o1_, n * N.out1.out);
-  grow(o2_, n * N.out2.out);
 }
 
 void GatedPixelCNNEngine::vertical_row(int64_t r) {
@@ -315,36 +328,43 @@ void GatedPixelCNNEngine::vertical_row(int64_t r) {
   }
 }
 
-// The horizontal stack at (i, j), every layer; h_ holds one row per layer.
-void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j) {
+// The horizontal stack at (i, j), every layer, colour c's outputs: those of
+// colours < c are kept from their steps at this pixel. h_ holds one row per layer.
+void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j, int64_t c) {
   const Net& N = *net_;
   const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
   for (size_t l = 0; l < N.layers.size(); ++l) {
     const Layer& L = N.layers[l];
+    const ColourLayer& S = split_[l][c];
+    const int64_t m2 = S.h.out, m1 = m2 / 2;  // colour c's pre-activations: m1 tanh, m1 gates
     const float* in = l == 0 ? x_.data() : h_[l - 1].data();
     const int64_t in_ch = l == 0 ? C_ : hid, in_rows = l == 0 ? R_ : 1, hin = L.h.dense.in;
     gather_taps(in, n, in_rows, H_, W_, in_ch, i, j, L.h.taps, rows_.data(), hin);
-    dense(L.h.dense, rows_.data(), hin, n, pre_.data(), twoN);
+    dense(S.h, rows_.data(), hin, n, pre_.data(), m2);
     const float* link = vh_[l].data();
+    float* g = g_[l].data();
     for (int64_t b = 0; b < n; ++b) {
-      float* p = pre_.data() + b * twoN;
+      float* p = pre_.data() + b * m2;
       const float* q = link + (b * W_ + j) * twoN;
-      for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + q[m];
+      for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + q[S.pre[m]];
       if (N.conditioned) {
         const float* z = context(b, i, j) + (2 * l + 1) * twoN;
-        for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + z[m];
+        for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + z[S.pre[m]];
       }
-      steps::gate(p, hid, g_.data() + b * hid);
+      float* gc = t_.data() + b * m1;
+      steps::gate(p, m1, gc);
+      for (int64_t m = 0; m < m1; ++m) g[b * hid + S.out[m]] = gc[m];
     }
     float* out = h_[l].data();
     if (L.first) {
-      put_ring(out, n, 1, W_, hid, 0, j, g_.data());
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t m = 0; m < m1; ++m) out[(b * W_ + j) * hid + S.out[m]] = t_[b * m1 + m];
     } else {
-      dense(L.hout, g_.data(), hid, n, t_.data(), hid);
+      dense(S.hout, g, hid, n, t_.data(), m1);
       const float* prev = h_[l - 1].data();
       for (int64_t b = 0; b < n; ++b) {
         const int64_t at = (b * W_ + j) * hid;
-        for (int64_t m = 0; m < hid; ++m) out[at + m] = prev[at + m] + t_[b * hid + m];
+        for (int64_t m = 0; m < m1; ++m) out[at + S.out[m]] = prev[at + S.out[m]] + t_[b * m1 + m];
       }
     }
   }
@@ -357,18 +377,20 @@ void GatedPixelCNNEngine::compute(SubPixel p, float* logits) {
     vertical_row(p.i - 1);
     vertical_done_ = p.i - 1;
   }
-  horizontal(p.i, p.j);
+  horizontal(p.i, p.j, p.c);
   const float* top = h_.back().data();
   for (int64_t b = 0; b < n; ++b)
     std::copy_n(top + (b * W_ + p.j) * hid, hid, pre_.data() + b * hid);
-  engine_parts::head(N.out1, N.out2, pre_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);
+  head_.logits(pre_.data(), n, p.c, logits);
 }
 
 // ------------------------------------------------- PixelCNN with a context
 
 ConditionedPixelCNNEngine::ConditionedPixelCNNEngine(std::shared_ptr<const Net> net,
                                                      int64_t channels, int64_t levels)
-    : StepEngine(channels, levels), net_(std::move(net)) {}
+    : StepEngine(channels, levels),
+      net_(std::move(net)),
+      head_(net_->out1, net_->out2, channels, levels) {}
 
 std::unique_ptr<StepEngine> ConditionedPixelCNNEngine::clone() const {
   return std::make_unique<ConditionedPixelCNNEngine>(net_, C_, K_);
@@ -405,8 +427,6 @@ void ConditionedPixelCNNEngine::start(int64_t n) {
   grow(rows_, n * max_in);
   grow(h_, n * F);
   grow(t_, n * F);
-  grow(o1_, n * N.out1.out);
-  grow(o2_, n * N.out2.out);
 }
 
 void ConditionedPixelCNNEngine::compute(SubPixel p, float* logits) {
@@ -437,7 +457,7 @@ void ConditionedPixelCNNEngine::compute(SubPixel p, float* logits) {
       }
     }
   }
-  engine_parts::head(N.out1, N.out2, h_.data(), n, K_, C_, p.c, t_, o1_, o2_, logits);  // h >= 0
+  head_.logits(h_.data(), n, p.c, logits);  // h >= 0
 }
 
 }  // namespace tame

@@ -31,9 +31,13 @@
 // layers included, and computes each position when it is first read; the
 // step order stays the engine's, so the codec and the sampler don't change.
 //
-// Within a pixel, the step for colour c runs the whole position again with
-// colours >= c not yet known (held at 0); the channel masks make the outputs of
-// colour c independent of them, so C colours cost C position passes.
+// Within a pixel, the step for colour c runs the position again with colours
+// >= c not yet known (held at 0); the channel masks make the outputs of colour
+// c independent of them. The head (engine_parts::ColourHead) and the Gated
+// PixelCNN's horizontal stack compute only colour c's features at its step and
+// keep the earlier colours' from theirs, bit for bit what the full pass gives,
+// so there C colours cost one pass; the plain PixelCNN's blocks and PixelRNN's
+// layers still run the whole position once per colour.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +46,7 @@
 #include <vector>
 
 #include "tame/codec/image_coder.h"
+#include "tame/models/autoregressive/engine_parts.h"
 #include "tame/nn/step_kernels.h"
 
 namespace tame {
@@ -187,9 +192,10 @@ class PixelCNNEngine : public StepEngine {
 
  private:
   std::shared_ptr<const Net> net_;
+  engine_parts::ColourHead head_;
   std::vector<int64_t> rows_of_;           // per block: ring rows of its cache
   std::vector<std::vector<float>> cache_;  // per block: relu(reduce(relu(h))) [n][rows][W][h]
-  std::vector<float> rows_, h_, t_, u_, e_, o1_, o2_;
+  std::vector<float> rows_, h_, t_, u_, e_;
 };
 
 /// The Gated PixelCNN of gated_pixelcnn.h, step by step. The vertical stack of
@@ -228,15 +234,26 @@ class GatedPixelCNNEngine : public StepEngine {
 
  private:
   void vertical_row(int64_t r);  // the vertical stack on row r, and v2h of it for row r + 1
-  void horizontal(int64_t i, int64_t j);
+  void horizontal(int64_t i, int64_t j, int64_t c);
+
+  // A layer's horizontal stack restricted to colour c's outputs (as
+  // ColourHead does for the head): the step for colour c computes only
+  // those, so C colours cost one pass of the stack, not C.
+  struct ColourLayer {
+    steps::Dense h, hout;           // columns_of(layer.h, pre), columns_of(layer.hout, out)
+    std::vector<int64_t> pre, out;  // colour c's pre-activations (2n) and outputs (n)
+  };
 
   std::shared_ptr<const Net> net_;
-  std::vector<int64_t> v_rows_;         // per layer: ring rows of its vertical output
+  engine_parts::ColourHead head_;
+  std::vector<std::vector<ColourLayer>> split_;  // [layer][colour]
+  std::vector<int64_t> v_rows_;                  // per layer: ring rows of its vertical output
   std::vector<std::vector<float>> v_;   // per layer: gated vertical output [n][rows][W][hidden]
   std::vector<std::vector<float>> h_;   // per layer: horizontal output, one row [n][W][hidden]
+  std::vector<std::vector<float>> g_;   // per layer: the gate's output at the pixel [n][hidden]
   std::vector<std::vector<float>> vh_;  // per layer: v2h of row i-1's vertical pre-activation
   int64_t vertical_done_ = -1;          // vh_ holds the link for row vertical_done_ + 1
-  std::vector<float> rows_, pre_, g_, t_, o1_, o2_;
+  std::vector<float> rows_, pre_, t_;
 };
 
 /// The PixelCNN decoder of VLAE (latent/vlae.h), step by step: a mask-A input
@@ -265,9 +282,10 @@ class ConditionedPixelCNNEngine : public StepEngine {
 
  private:
   std::shared_ptr<const Net> net_;
+  engine_parts::ColourHead head_;
   std::vector<int64_t> rows_of_;           // per layer: ring rows of its input
   std::vector<std::vector<float>> cache_;  // per layer: its input h [n][rows][W][F]
-  std::vector<float> rows_, h_, t_, o1_, o2_;
+  std::vector<float> rows_, h_, t_;
 };
 
 }  // namespace tame
