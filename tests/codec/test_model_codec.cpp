@@ -83,8 +83,9 @@ TEST(ModelCodec, ReportsProgressPerBlock) {
   auto images = test_images(*e, 11, 5, 4);
   for (int threads : {1, 3}) {
     std::vector<int64_t> seen;
-    auto record = [&](int64_t done, int64_t total) {
+    auto record = [&](int64_t done, int64_t total, const char* unit) {
       EXPECT_EQ(total, 11);
+      EXPECT_STREQ(unit, "images");
       seen.push_back(done);
     };
     EncodeOptions o;
@@ -140,9 +141,14 @@ TEST(ModelCodec, LargeImagesAreCodedAsTiles) {
     const std::string file = encode_images(*e, name, images, o, &tiled);
     o.threads = 3;
     EXPECT_EQ(encode_images(*e, name, images, o), file) << name;
-    const auto back = decode_images(*e, file, 2);
+    std::vector<std::string> units;  // what the progress counts: tiles, 20 of them
+    const auto back = decode_images(*e, file, 2, [&](int64_t, int64_t total, const char* unit) {
+      EXPECT_EQ(total, 20);
+      units.push_back(unit);
+    });
     EXPECT_EQ(back.images.values, images.values) << name;
     EXPECT_EQ(back.header.tile, 16);
+    EXPECT_EQ(units, std::vector<std::string>(20, "tiles"));  // one call per block
     // 37x53: 3 x 4 tiles; 1x40: 3; 33x1: 3; 16x16 and 5x7 whole, in one block.
     EXPECT_EQ(back.header.units.size(), 12u + 3 + 3 + 2);
     EXPECT_EQ(back.header.block_first.size(), 12u + 3 + 3 + 1 + 1);

@@ -29,19 +29,19 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // Progress of long coding work on stderr: nothing in the first 2 seconds (so
-// short runs and their errors print no more than before), then the images
-// done, the rate and the time left.
+// short runs and their errors print no more than before), then the units
+// done (images, or tiles when an image is split), the rate and the time left.
 CodecProgress show_progress(Progress& progress, const char* what) {
   const auto start = std::chrono::steady_clock::now();
-  return [&progress, what, start](int64_t done, int64_t total) {
+  return [&progress, what, start](int64_t done, int64_t total, const char* unit) {
     const double s = seconds_since(start);
     if (s < 2.0) return;
     const double rate = static_cast<double>(done) / s;
-    char line[160];
-    std::snprintf(line, sizeof line, "%s: %lld/%lld images (%.0f%%), %.0f images/s, ETA %s", what,
-                  static_cast<long long>(done), static_cast<long long>(total),
-                  100.0 * static_cast<double>(done) / static_cast<double>(total), rate,
-                  format_duration(static_cast<double>(total - done) / rate).c_str());
+    char line[192];
+    std::snprintf(line, sizeof line, "%s: %lld/%lld %s (%.0f%%), %.*f %s/s, ETA %s", what,
+                  static_cast<long long>(done), static_cast<long long>(total), unit,
+                  100.0 * static_cast<double>(done) / static_cast<double>(total), rate < 10 ? 2 : 0,
+                  rate, unit, format_duration(static_cast<double>(total - done) / rate).c_str());
     progress.update(line, done == total);
   };
 }

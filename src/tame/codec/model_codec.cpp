@@ -14,20 +14,23 @@ namespace tame {
 
 namespace {
 
-// Counts coded images across the worker threads and reports them, one call at a time.
+// Counts coded units (images, or tiles) across the worker threads and reports
+// them, one call at a time.
 class BlockCounter {
  public:
-  BlockCounter(const CodecProgress& progress, int64_t total) : progress_(progress), total_(total) {}
-  void add(int64_t images) {
+  BlockCounter(const CodecProgress& progress, int64_t units, int64_t images)
+      : progress_(progress), total_(units), unit_(units > images ? "tiles" : "images") {}
+  void add(int64_t units) {
     if (!progress_) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    done_ += images;
-    progress_(done_, total_);
+    done_ += units;
+    progress_(done_, total_, unit_);
   }
 
  private:
   const CodecProgress& progress_;
   int64_t total_, done_ = 0;
+  const char* unit_;
   std::mutex mutex_;
 };
 
@@ -351,7 +354,8 @@ std::string encode_images(const ImageCoder& coder, const std::string& model_name
   std::vector<std::string> payload(blocks);
   std::vector<EncodeStats> part(blocks);
   std::vector<uint8_t> stored(blocks, 0);
-  BlockCounter counter{o.progress, static_cast<int64_t>(units.size())};
+  BlockCounter counter{o.progress, static_cast<int64_t>(units.size()),
+                       static_cast<int64_t>(images.sizes.size())};
   run_parallel(blocks, o.threads, [&](int64_t bi) {
     const ImageSize size = units[first[bi]].size;
     ImageBlock b{size, count[bi], std::vector<uint16_t>(count[bi] * size.dims())};
@@ -603,7 +607,8 @@ DecodedImages decode_images(const ImageCoder& coder, const std::string& file, in
   out.images.names = h.names;
   out.images.values.assign(offset.back(), 0);
   const int64_t blocks = static_cast<int64_t>(h.block_first.size());
-  BlockCounter counter{progress, static_cast<int64_t>(h.units.size())};
+  BlockCounter counter{progress, static_cast<int64_t>(h.units.size()),
+                       static_cast<int64_t>(h.sizes.size())};
   run_parallel(blocks, threads, [&](int64_t bi) {
     const auto* data = reinterpret_cast<const uint8_t*>(file.data()) + h.block_offset[bi];
     const ImageSize size = h.units[h.block_first[bi]].size;

@@ -99,8 +99,9 @@ ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageS
 Codec<ImageBlock> block_codec(const StepEngine& engine, int64_t n, ImageSize size);
 
 /// Called after each block, one call at a time, from the thread that coded
-/// it: the images (tiles, for a split image) coded so far and in all.
-using CodecProgress = std::function<void(int64_t done, int64_t total)>;
+/// it: the units coded so far and in all, and what they are: "images", or
+/// "tiles" when some image is split (a whole image then counts as one tile).
+using CodecProgress = std::function<void(int64_t done, int64_t total, const char* unit)>;
 
 struct EncodeOptions {
   /// Units per block (1..coder.max_block()), 0: the coder's default_block();
