@@ -5,11 +5,14 @@
 # averaging (scripts/photos.py) to 640x400 RGB PNGs, so that JPEG's 8x8 blocks
 # are gone (Grey is a grey photograph, stored as RGB like the others). Whole images are held out: Kite, Path and summer_1am form the test
 # split, the other nine the training split. The same packages give the same
-# bytes; the script prints each file's SHA-256.
-#   scripts/make_photos.sh [OUT_DIR]     (default data/photos)
+# bytes; the script prints each file's SHA-256. GREY=1 writes the same
+# photographs as 8-bit grey (BT.601 luma of the downscaled pixels, in integers).
+#   scripts/make_photos.sh [OUT_DIR]     (default data/photos; GREY=1: data/photos-grey)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+GREY=${GREY:-0}
 OUT=${1:-data/photos}
+[ "$GREY" = 1 ] && OUT=${1:-data/photos-grey}
 missing=()
 [ -d /usr/share/wallpapers/Kite ] || missing+=(plasma-workspace-wallpapers)
 command -v djpeg >/dev/null || missing+=(libjpeg-turbo-progs)
@@ -27,8 +30,8 @@ for split in train test; do
   names=$TRAIN; [ $split = test ] && names=$TEST
   for name in $names; do
     djpeg -pnm -rgb -dct int "/usr/share/wallpapers/$name/contents/images/2560x1600.jpg" > "$TMP/$name.ppm"
-    python3 scripts/photos.py "$TMP/$name.ppm" "$OUT/$split/$name.png" 4
+    python3 scripts/photos.py "$TMP/$name.ppm" "$OUT/$split/$name.png" 4 $([ "$GREY" = 1 ] && echo grey)
     echo "$(sha256sum "$OUT/$split/$name.png" | cut -c1-16)  $split/$name.png"
   done
 done
-echo "make_photos: png:$OUT (640x400 RGB; 9 train, 3 test)"
+echo "make_photos: png:$OUT (640x400 $([ "$GREY" = 1 ] && echo grey || echo RGB); 9 train, 3 test)"

@@ -2,9 +2,11 @@
 """Downscales a binary PPM (P6) by an integer factor with area averaging and
 writes it as an 8-bit RGB PNG: each output pixel is the rounded mean of a
 factor x factor block, (sum + n/2) // n in integers, so the bytes are the same
-on every machine. Standard library only.
+on every machine. With "grey", the downscaled pixels become 8-bit grey by the
+ITU-R BT.601 luma in integers, (299 R + 587 G + 114 B + 500) // 1000.
+Standard library only.
 
-    photos.py IN.ppm OUT.png FACTOR
+    photos.py IN.ppm OUT.png FACTOR [grey]
 """
 import struct
 import sys
@@ -56,13 +58,20 @@ def downscale(width, height, pixels, f):
     return w, h, bytes(out)
 
 
-def write_png(path, width, height, rgb):
+def to_grey(rgb):
+    return bytes((299 * rgb[i] + 587 * rgb[i + 1] + 114 * rgb[i + 2] + 500) // 1000
+                 for i in range(0, len(rgb), 3))
+
+
+def write_png(path, width, height, rgb, channels=3):
     def chunk(kind, body):
         return (struct.pack(">I", len(body)) + kind + body +
                 struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-    raw = b"".join(b"\x00" + rgb[y * width * 3:(y + 1) * width * 3] for y in range(height))
+    row = width * channels
+    raw = b"".join(b"\x00" + rgb[y * row:(y + 1) * row] for y in range(height))
+    colour_type = 2 if channels == 3 else 0
     png = (b"\x89PNG\r\n\x1a\n" +
-           chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+           chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)) +
            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
     with open(path + ".tmp", "wb") as f:
         f.write(png)
@@ -71,7 +80,11 @@ def write_png(path, width, height, rgb):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5) or sys.argv[4:] not in ([], ["grey"]):
         sys.exit(__doc__)
     w, h, px = read_ppm(sys.argv[1])
-    write_png(sys.argv[2], *downscale(w, h, px, int(sys.argv[3])))
+    w, h, px = downscale(w, h, px, int(sys.argv[3]))
+    if sys.argv[4:] == ["grey"]:
+        write_png(sys.argv[2], w, h, to_grey(px), channels=1)
+    else:
+        write_png(sys.argv[2], w, h, px)
