@@ -133,6 +133,42 @@ inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_rgb_net() {
   return net;
 }
 
+/// The RGB plain PixelCNN of v2-pixelcnn-rgb.tamez: 2h = 12, two blocks,
+/// every layer masked by colour as the torch model's are (the input's centre
+/// tap reads colours before its own, every later layer up to its own).
+inline std::shared_ptr<const PixelCNNEngine::Net> pixelcnn_rgb_net() {
+  constexpr int64_t C = 3, h = 6;
+  Weights w(20261204);
+  auto mask = [&](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
+    for (int64_t ci = 0; ci < in_ch; ++ci)
+      for (int64_t o = 0; o < d.out; ++o) {
+        const bool keep = mask_a ? ci % C < o % C : ci % C <= o % C;
+        float& v = d.w[(centre_from + ci) * d.out + o];
+        if (!keep) v = v * 0.0f;
+      }
+  };
+  auto net = std::make_shared<PixelCNNEngine::Net>();
+  const auto in_taps = mask_taps(5, true);
+  net->input = w.conv(in_taps, C, 2 * h);
+  mask(net->input.dense, (static_cast<int64_t>(in_taps.size()) - 1) * C, C, true);
+  for (int b = 0; b < 2; ++b) {
+    PixelCNNEngine::Block block;
+    block.reduce = w.dense(2 * h, h);
+    mask(block.reduce, 0, 2 * h, false);
+    const auto taps = mask_taps(3, true);
+    block.conv = w.conv(taps, h, h);
+    mask(block.conv.dense, (static_cast<int64_t>(taps.size()) - 1) * h, h, false);
+    block.expand = w.dense(h, 2 * h);
+    mask(block.expand, 0, h, false);
+    net->blocks.push_back(std::move(block));
+  }
+  net->out1 = w.dense(2 * h, 8);
+  mask(net->out1, 0, 2 * h, false);
+  net->out2 = w.dense(8, kLevels * C);
+  mask(net->out2, 0, 8, false);
+  return net;
+}
+
 /// Images [kImages][1][8][8] with values < 16: gradients with a few edges.
 inline std::vector<uint8_t> fixture_images() {
   std::vector<uint8_t> x;

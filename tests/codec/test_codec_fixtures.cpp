@@ -9,7 +9,9 @@
 // tests/codec/fixtures/v2-gated-rgb.tamez was written by the version-2 encoder
 // at edad6f3, before the engines computed each colour's step on that colour's
 // features alone, from fixture_rgb_images() (2 RGB images of 7x9, blocks of 1)
-// with gated_rgb_net(): it pins down that split.
+// with gated_rgb_net(): it pins down that split. v2-pixelcnn-rgb.tamez was
+// written in the same way with pixelcnn_rgb_net() at 310b2ce, before the plain
+// PixelCNN's blocks were split by colour.
 #include <gtest/gtest.h>
 
 #include "fixture_engines.h"
@@ -75,17 +77,26 @@ TEST(CodecFixtures, EncoderWritesTheVersion1Payloads) {
   }
 }
 
-// The colour-split engine (each colour's step computes only its own features)
-// decodes the file the full-pass engine wrote, and writes it again byte for byte.
+// The colour-split engines (each colour's step computes only its own
+// features) decode the files the full-pass engines wrote, and write them again
+// byte for byte.
 TEST(CodecFixtures, ColourFileOfTheFullPassEngine) {
-  const std::string file = read_file(std::string(TAME_FIXTURE_DIR) + "/v2-gated-rgb.tamez");
-  GatedPixelCNNEngine e(fixtures::gated_rgb_net(), 3, fixtures::kLevels);
   const auto images = fixtures::fixture_rgb_images();
   const ImageList list = image_list(images.data(), 2, {3, 7, 9});
-  const auto d = decode_images(e, file, 2);
-  EXPECT_EQ(d.images.values, list.values);
-  ASSERT_EQ(d.header.block_stored, (std::vector<uint8_t>{0, 0}));  // both blocks are rANS-coded
-  EXPECT_EQ(encode_images(e, "gated-rgb", list, 1, 1), file);
+  for (const std::string kind : {"gated-rgb", "pixelcnn-rgb"}) {
+    SCOPED_TRACE(kind);
+    std::unique_ptr<StepEngine> e;
+    if (kind == "gated-rgb")
+      e = std::make_unique<GatedPixelCNNEngine>(fixtures::gated_rgb_net(), 3, fixtures::kLevels);
+    else
+      e = std::make_unique<PixelCNNEngine>(fixtures::pixelcnn_rgb_net(), 3, fixtures::kLevels);
+    const std::string path = std::string(TAME_FIXTURE_DIR) + "/v2-" + kind + ".tamez";
+    const std::string file = read_file(path);
+    const auto d = decode_images(*e, file, 2);
+    EXPECT_EQ(d.images.values, list.values);
+    ASSERT_EQ(d.header.block_stored, (std::vector<uint8_t>{0, 0}));  // both blocks are rANS-coded
+    EXPECT_EQ(encode_images(*e, kind, list, 1, 1), file);
+  }
 }
 
 // A version-1 file names its model by a fingerprint that also hashed the image
