@@ -89,6 +89,20 @@ inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_net() {
   return net;
 }
 
+/// Zeroes the weights from the centre tap's inputs (in_ch of them, from row
+/// centre_from of d's weights) that a colour mask over C colours drops:
+/// feature o has colour o % C; mask A keeps colours before the output's,
+/// mask B up to it.
+inline void mask_colours(steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a,
+                         int64_t C) {
+  for (int64_t ci = 0; ci < in_ch; ++ci)
+    for (int64_t o = 0; o < d.out; ++o) {
+      const bool keep = mask_a ? ci % C < o % C : ci % C <= o % C;
+      float& v = d.w[(centre_from + ci) * d.out + o];
+      if (!keep) v = v * 0.0f;
+    }
+}
+
 /// The RGB Gated PixelCNN of v2-gated-rgb.tamez: hidden 6, two layers, its
 /// horizontal stack and head masked by colour as the torch model's are
 /// (feature o has colour o % 3; the first layer's centre tap reads colours
@@ -97,14 +111,8 @@ inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_net() {
 inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_rgb_net() {
   constexpr int64_t C = 3, n = 6;
   Weights w(20261203);
-  // Zeroes the weights from the centre tap's (last) inputs that the mask drops.
-  auto mask = [&](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
-    for (int64_t ci = 0; ci < in_ch; ++ci)
-      for (int64_t o = 0; o < d.out; ++o) {
-        const bool keep = mask_a ? ci % C < o % C : ci % C <= o % C;
-        float& v = d.w[(centre_from + ci) * d.out + o];
-        if (!keep) v = v * 0.0f;
-      }
+  auto mask = [](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
+    mask_colours(d, centre_from, in_ch, mask_a, C);
   };
   auto net = std::make_shared<GatedPixelCNNEngine::Net>();
   net->hidden = n;
@@ -139,13 +147,8 @@ inline std::shared_ptr<const GatedPixelCNNEngine::Net> gated_rgb_net() {
 inline std::shared_ptr<const PixelCNNEngine::Net> pixelcnn_rgb_net() {
   constexpr int64_t C = 3, h = 6;
   Weights w(20261204);
-  auto mask = [&](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
-    for (int64_t ci = 0; ci < in_ch; ++ci)
-      for (int64_t o = 0; o < d.out; ++o) {
-        const bool keep = mask_a ? ci % C < o % C : ci % C <= o % C;
-        float& v = d.w[(centre_from + ci) * d.out + o];
-        if (!keep) v = v * 0.0f;
-      }
+  auto mask = [](steps::Dense& d, int64_t centre_from, int64_t in_ch, bool mask_a) {
+    mask_colours(d, centre_from, in_ch, mask_a, C);
   };
   auto net = std::make_shared<PixelCNNEngine::Net>();
   const auto in_taps = mask_taps(5, true);
