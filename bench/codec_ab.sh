@@ -4,18 +4,20 @@
 # build/). Prints JSON lines: bench_codec of the Fashion-MNIST run FASHION_RUN
 # (old, new, old, new), then the encode and decode seconds of PHOTOS with the
 # run PHOTO_RUN (old, new), and whether the two builds' files are identical.
+# FASHION_RUN= (empty) skips the Fashion-MNIST part.
 #
 #   OLD=/tmp/build-old FASHION_RUN=runs/demo PHOTO_RUN=runs/photo-gated bench/codec_ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=${OLD:?set OLD to the build directory of the earlier commit} NEW=${NEW:-build}
-FASHION_RUN=${FASHION_RUN:-runs/demo} PHOTO_RUN=${PHOTO_RUN:-} LIMIT=${LIMIT:-2000} THREADS=${THREADS:-2}
+FASHION_RUN=${FASHION_RUN-runs/demo} PHOTO_RUN=${PHOTO_RUN:-} LIMIT=${LIMIT:-2000} THREADS=${THREADS:-2}
 PHOTOS=${PHOTOS:-"data/photos/test/Kite.png data/photos/test/Path.png data/photos/test/summer_1am.png"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 
 for b in "$OLD" "$NEW" "$OLD" "$NEW"; do
+  [[ -n $FASHION_RUN ]] || break
   echo "{\"build\":\"$b\",\"codec\":$("$b/bench_codec" "$FASHION_RUN" --threads "$THREADS" --limit "$LIMIT" --naive 0 | tail -1)}"
 done
 [[ -n $PHOTO_RUN ]] || exit 0
