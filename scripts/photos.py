@@ -4,9 +4,10 @@ writes it as an 8-bit RGB PNG: each output pixel is the rounded mean of a
 factor x factor block, (sum + n/2) // n in integers, so the bytes are the same
 on every machine. With "grey", the downscaled pixels become 8-bit grey by the
 ITU-R BT.601 luma in integers, (299 R + 587 G + 114 B + 500) // 1000.
-Standard library only.
+With "crop=S", the central S x S pixels of the downscaled image are kept
+(offsets rounded down). Standard library only.
 
-    photos.py IN.ppm OUT.png FACTOR [grey]
+    photos.py IN.ppm OUT.png FACTOR [grey] [crop=S]
 """
 import struct
 import sys
@@ -79,12 +80,26 @@ def write_png(path, width, height, rgb, channels=3):
     os.replace(path + ".tmp", path)
 
 
+def crop_centre(width, height, rgb, side):
+    if side > min(width, height):
+        sys.exit(f"crop={side}: larger than the {width}x{height} image")
+    x0, y0 = (width - side) // 2, (height - side) // 2
+    return b"".join(rgb[((y0 + y) * width + x0) * 3:((y0 + y) * width + x0 + side) * 3]
+                    for y in range(side))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) not in (4, 5) or sys.argv[4:] not in ([], ["grey"]):
+    options = sys.argv[4:]
+    grey = "grey" in options
+    crops = [o for o in options if o.startswith("crop=") and o[5:].isdigit()]
+    if len(sys.argv) < 4 or len(options) != grey + len(crops) or len(crops) > 1:
         sys.exit(__doc__)
     w, h, px = read_ppm(sys.argv[1])
     w, h, px = downscale(w, h, px, int(sys.argv[3]))
-    if sys.argv[4:] == ["grey"]:
+    if crops:
+        side = int(crops[0][5:])
+        px, w, h = crop_centre(w, h, px, side), side, side
+    if grey:
         write_png(sys.argv[2], w, h, to_grey(px), channels=1)
     else:
         write_png(sys.argv[2], w, h, px)
