@@ -16,10 +16,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 
-for b in "$OLD" "$NEW" "$OLD" "$NEW"; do
-  [[ -n $FASHION_RUN ]] || break
-  echo "{\"build\":\"$b\",\"codec\":$("$b/bench_codec" "$FASHION_RUN" --threads "$THREADS" --limit "$LIMIT" --naive 0 | tail -1)}"
-done
+if [[ -n $FASHION_RUN ]]; then
+  for b in "$OLD" "$NEW" "$OLD" "$NEW"; do
+    echo "{\"build\":\"$b\",\"codec\":$("$b/bench_codec" "$FASHION_RUN" --threads "$THREADS" --limit "$LIMIT" --naive 0 | tail -1)}"
+  done
+fi
 [[ -n $PHOTO_RUN ]] || exit 0
 for n in old new; do
   b=$OLD
