@@ -224,20 +224,27 @@ TEST(StepEngine, VlaeDecoderMatchesTheTorchNetwork) {
 }
 
 // The step kernel computes bias + sum_k in[k] w[k] in the order k = 0, 1, ...:
-// bit-identical to the plain loop, for row and column counts off the blocking.
+// bit-identical to the plain loop at every vector width this CPU runs, for
+// row and column counts off every blocking (blocks of 6, 4, 2 and 1 rows;
+// ragged column blocks, which read past a row's last column into the next
+// one's weights while that stays inside w, and pad the last rows' columns).
 TEST(StepKernels, DenseFollowsItsSummationOrder) {
   std::mt19937 rng(1);
   std::normal_distribution<float> N;
+  const auto widths = steps::widths();
+  EXPECT_EQ(widths.front(), steps::Width::baseline);
+  EXPECT_EQ(steps::width(), widths.back());
   for (auto [rows, in, out] :
-       {std::tuple{7, 13, 37}, std::tuple{4, 64, 256}, std::tuple{1, 3, 5}}) {
+       {std::tuple{7, 13, 37}, std::tuple{4, 64, 256}, std::tuple{1, 3, 5}, std::tuple{2, 5, 3},
+        std::tuple{5, 1, 17}, std::tuple{3, 9, 33}, std::tuple{13, 40, 100}, std::tuple{11, 2, 95},
+        std::tuple{1, 200, 31}}) {
     steps::Dense d;
     d.in = in;
     d.out = out;
     for (int k = 0; k < in * out; ++k) d.w.push_back(N(rng));
     for (int m = 0; m < out; ++m) d.b.push_back(N(rng));
-    std::vector<float> x(rows * in), y(rows * out), ref(rows * out);
+    std::vector<float> x(rows * in), ref(rows * out);
     for (auto& v : x) v = N(rng);
-    steps::dense(d, x.data(), in, rows, y.data(), out);
     for (int r = 0; r < rows; ++r)
       for (int m = 0; m < out; ++m) {
         float acc = d.b[m];
@@ -247,9 +254,49 @@ TEST(StepKernels, DenseFollowsItsSummationOrder) {
         }
         ref[r * out + m] = acc;
       }
-    EXPECT_EQ(std::memcmp(y.data(), ref.data(), sizeof(float) * y.size()), 0)
-        << rows << "x" << in << "x" << out;
+    for (auto w : widths) {
+      // Written into a wider output (stride out + 3) whose gaps must stay untouched.
+      const int stride = out + 3;
+      std::vector<float> y(rows * stride, -7.0f);
+      steps::dense_at(w, d, x.data(), in, rows, y.data(), stride);
+      for (int r = 0; r < rows; ++r) {
+        EXPECT_EQ(std::memcmp(y.data() + r * stride, ref.data() + r * out, sizeof(float) * out), 0)
+            << steps::name(w) << " " << rows << "x" << in << "x" << out << " row " << r;
+        for (int g = out; g < stride; ++g) EXPECT_EQ(y[r * stride + g], -7.0f) << steps::name(w);
+      }
+    }
+    std::vector<float> y(rows * out);
+    steps::dense(d, x.data(), in, rows, y.data(), out);
+    EXPECT_EQ(std::memcmp(y.data(), ref.data(), sizeof(float) * y.size()), 0);
   }
+}
+
+// The discretized logistic's bin masses, vectorized at every width (with its
+// shortcut for chunks of bins far in a tail), give the bits of the scalar
+// definition, for broad and sharp components, means inside and outside
+// [-1, 1], and level counts off the vector widths.
+TEST(StepKernels, LogisticMassesMatchTheScalarDefinition) {
+  for (int64_t levels : {2, 3, 17, 256, 1000}) {
+    std::vector<float> mass(levels);
+    for (float inv_scale : {0.5f, 3.0f, 30.0f, 300.0f, 3000.0f, 1e5f})
+      for (float mean = -1.3f; mean <= 1.3f; mean += 0.0617f)
+        for (auto w : steps::widths()) {
+          steps::logistic_masses_at(w, mean, inv_scale, levels, mass.data());
+          for (int64_t k = 0; k < levels; ++k) {
+            const float want = steps::logistic_bin_mass(mean, inv_scale, k, levels);
+            ASSERT_EQ(std::memcmp(&mass[k], &want, sizeof want), 0)
+                << steps::name(w) << " levels " << levels << " mean " << mean << " 1/s "
+                << inv_scale << " k " << k << ": " << mass[k] << " vs " << want;
+          }
+        }
+  }
+  // Far in the tails the sigmoid is the clamped exponential's (a subnormal,
+  // which the kernels give without computing it).
+  for (float x : {-88.0f, -100.0f, -1e30f})
+    EXPECT_EQ(steps::det_sigmoid(x), 1.0f / (1.0f + steps::det_exp(88.0f))) << x;
+  EXPECT_GT(steps::det_sigmoid(-88.0f), 0.0f);
+  EXPECT_LT(steps::det_sigmoid(-88.0f), 1.18e-38f);
+  EXPECT_EQ(steps::det_sigmoid(-87.9f), 1.0f / (1.0f + steps::det_exp(87.9f)));
 }
 
 TEST(StepKernels, NonlinearitiesAreAccurate) {
@@ -269,18 +316,24 @@ TEST(StepKernels, NonlinearitiesAreAccurate) {
   EXPECT_EQ(steps::det_sigmoid(0.0f), 0.5f);
 }
 
-// The vectorized kernels (the AVX2 clone on machines that have it) give the
-// bits of the scalar functions, which are built for the baseline ISA.
+// The vectorized kernels, at every width this CPU runs, give the bits of the
+// scalar functions, which are built for the baseline ISA.
 TEST(StepKernels, VectorAndScalarFormsAgreeBitForBit) {
   std::vector<float> x;
   for (float v = -100.0f; v <= 100.0f; v += 0.0731f) x.push_back(v);
-  std::vector<float> e(x.size()), g(x.size() / 2);
-  steps::exp_shifted(x.data(), static_cast<int64_t>(x.size()), 0.5f, e.data());
+  std::vector<float> e(x.size()), g(x.size() / 2), sg(x.size());
   const int64_t half = static_cast<int64_t>(x.size() / 2);
-  steps::gate(x.data(), half, g.data());
-  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(e[i], steps::det_exp(x[i] - 0.5f)) << x[i];
-  for (int64_t i = 0; i < half; ++i) {
-    const float t = steps::det_tanh(x[i]), s = steps::det_sigmoid(x[half + i]);
-    ASSERT_EQ(g[i], t * s) << x[i];
+  for (auto w : steps::widths()) {
+    steps::exp_shifted_at(w, x.data(), static_cast<int64_t>(x.size()), 0.5f, e.data());
+    steps::gate_at(w, x.data(), half, g.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(e[i], steps::det_exp(x[i] - 0.5f)) << steps::name(w) << " " << x[i];
+    for (int64_t i = 0; i < half; ++i) {
+      const float t = steps::det_tanh(x[i]), s = steps::det_sigmoid(x[half + i]);
+      ASSERT_EQ(g[i], t * s) << steps::name(w) << " " << x[i];
+    }
   }
+  // The widest width's sigmoid, as the engines call it.
+  steps::sigmoid(x.data(), static_cast<int64_t>(x.size()), sg.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(sg[i], steps::det_sigmoid(x[i])) << x[i];
 }

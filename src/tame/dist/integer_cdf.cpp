@@ -36,7 +36,7 @@ void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t preci
 }
 
 std::vector<float>& scratch(int which, int64_t size) {
-  thread_local std::vector<float> buffers[6];
+  thread_local std::vector<float> buffers[2];
   if (static_cast<int64_t>(buffers[which].size()) < size) buffers[which].resize(size);
   return buffers[which];
 }
@@ -89,58 +89,10 @@ double mixture_cdf(const float* weights, const float* logits, int64_t components
   return value < 0 ? 0.0 : std::log2(total) - std::log2(static_cast<double>(mass[value]));
 }
 
-namespace {
-// The mass of level k under the logistic (mean, 1 / inv_scale), a difference
-// of det_sigmoid values on the side of the mean's nearer tail, never < 0.
-float logistic_bin_mass(float mean, float inv_scale, int64_t k, int64_t levels) {
-  const float d = 1.0f / static_cast<float>(levels - 1);
-  const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
-  const float lo = (centre - d - mean) * inv_scale, hi = (centre + d - mean) * inv_scale;
-  const bool first = k == 0, last = k == levels - 1;
-  float m;
-  if (centre >= mean)  // 1 - F on this side: sigmoid(-t), both ends small
-    m = (first ? 1.0f : steps::det_sigmoid(-lo)) - (last ? 0.0f : steps::det_sigmoid(-hi));
-  else
-    m = (last ? 1.0f : steps::det_sigmoid(hi)) - (first ? 0.0f : steps::det_sigmoid(lo));
-  return m > 0.0f ? m : 0.0f;
-}
-
-// logistic_bin_mass of every level k < levels into mass: the same operations
-// on each level, the sigmoids through the vectorized kernel (the same bits as
-// det_sigmoid), so the same values.
-void logistic_masses(float mean, float inv_scale, int64_t levels, float* mass) {
-  std::vector<float>& a = scratch(2, levels);
-  std::vector<float>& b = scratch(3, levels);
-  std::vector<float>& sa = scratch(4, levels);
-  std::vector<float>& sb = scratch(5, levels);
-  const float d = 1.0f / static_cast<float>(levels - 1);
-  for (int64_t k = 0; k < levels; ++k) {
-    const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
-    const float lo = (centre - d - mean) * inv_scale, hi = (centre + d - mean) * inv_scale;
-    if (centre >= mean) {
-      a[k] = -lo;
-      b[k] = -hi;
-    } else {
-      a[k] = hi;
-      b[k] = lo;
-    }
-  }
-  steps::sigmoid(a.data(), levels, sa.data());
-  steps::sigmoid(b.data(), levels, sb.data());
-  for (int64_t k = 0; k < levels; ++k) {
-    const float centre = 2.0f * static_cast<float>(k) * d - 1.0f;
-    const bool first = k == 0, last = k == levels - 1;
-    const float m = centre >= mean ? (first ? 1.0f : sa[k]) - (last ? 0.0f : sb[k])
-                                   : (last ? 1.0f : sa[k]) - (first ? 0.0f : sb[k]);
-    mass[k] = m > 0.0f ? m : 0.0f;
-  }
-}
-}  // namespace
-
 void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precision, uint32_t* cdf) {
   const float inv_scale = steps::det_exp(-log_scale);
   float* mass = scratch(0, levels).data();
-  logistic_masses(mean, inv_scale, levels, mass);
+  steps::logistic_masses(mean, inv_scale, levels, mass);
   double sum = 0;
   for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(mass[k]);
   masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
@@ -173,7 +125,7 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
     double wm = static_cast<double>(steps::det_exp(logits[m] - top));
     for (int64_t j = 0; j < c; ++j)
       wm = wm * static_cast<double>(
-                    logistic_bin_mass(location(j, m), inv_scale(j, m), earlier[j], levels));
+                    steps::logistic_bin_mass(location(j, m), inv_scale(j, m), earlier[j], levels));
     w[m] = wm;
     w_sum = w_sum + wm;
   }
@@ -186,7 +138,7 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
   std::fill_n(mass, levels, 0.0f);
   for (int64_t m = 0; m < M; ++m) {
     const float weight = static_cast<float>(w[m] / w_sum);
-    logistic_masses(location(c, m), inv_scale(c, m), levels, component);
+    steps::logistic_masses(location(c, m), inv_scale(c, m), levels, component);
     for (int64_t k = 0; k < levels; ++k) mass[k] = mass[k] + weight * component[k];
   }
   double total = 0;

@@ -8,7 +8,7 @@
 //  1. Every output element is bias + sum_k in[k] * w[k], summed for k = 0, 1, ...
 //     in that order, with a separate multiply and add (the library is built with
 //     -ffp-contract=off, so no fused multiply-add). Blocking over rows or
-//     columns and the vector width (SSE or AVX2) only choose which elements are
+//     columns and the vector width (SSE, AVX2 or AVX-512) only choose which elements are
 //     computed together, never the order within one element.
 //  2. Rows (images) never interact, so a result doesn't depend on the batch it
 //     was computed in. Threads split whole images.
@@ -60,6 +60,19 @@ void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int
 void dense(const Dense& d, const float* in, int64_t in_stride, int64_t rows, float* out,
            int64_t out_stride);
 
+/// The vector widths the kernels below are built for. Every width gives the
+/// same bits; the kernels take the widest this CPU runs, or the one the
+/// environment variable TAME_CPU_CAPABILITY names (baseline, avx2, avx512),
+/// and the *_at forms a given one (tests and benchmarks compare them).
+enum class Width { baseline, avx2, avx512 };
+/// The widths this CPU runs, narrowest first (baseline is always there).
+std::vector<Width> widths();
+const char* name(Width w);
+/// The width the kernels use in this process.
+Width width();
+void dense_at(Width w, const Dense& d, const float* in, int64_t in_stride, int64_t rows, float* out,
+              int64_t out_stride);
+
 /// Elementwise, deterministic: exp (relative error ~2e-7, inputs clamped to
 /// [-87, 88]), tanh and logistic sigmoid built from it.
 float det_exp(float x);
@@ -73,6 +86,17 @@ void exp_shifted(const float* x, int64_t n, float shift, float* out);
 void sigmoid(const float* in, int64_t n, float* out);
 /// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.
 void gate(const float* in, int64_t n, float* out);
+void exp_shifted_at(Width w, const float* x, int64_t n, float shift, float* out);
+void gate_at(Width w, const float* in, int64_t n, float* out);
+
+/// The mass of level k < levels of the discretized logistic (mean, scale 1 /
+/// inv_scale) on [-1, 1] (level k's centre 2k / (levels - 1) - 1, the end
+/// levels taking the tails): a difference of det_sigmoid values on the side
+/// of the mean's nearer tail, never < 0.
+float logistic_bin_mass(float mean, float inv_scale, int64_t k, int64_t levels);
+/// logistic_bin_mass of every level into mass[levels], vectorized (the same bits).
+void logistic_masses(float mean, float inv_scale, int64_t levels, float* mass);
+void logistic_masses_at(Width w, float mean, float inv_scale, int64_t levels, float* mass);
 
 /// One LSTM cell on n units, deterministic: gates [i | f | o | g] (4n
 /// pre-activations), c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o)
