@@ -156,7 +156,22 @@ using engine_parts::relu_copy;
 PixelCNNEngine::PixelCNNEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
     : StepEngine(channels, levels),
       net_(std::move(net)),
-      head_(net_->out1, net_->out2, channels, levels) {}
+      head_(net_->out1, net_->out2, channels, levels) {
+  const int64_t h2 = net_->input.dense.out;
+  const int64_t hid = net_->blocks.empty() ? 0 : net_->blocks[0].reduce.out;
+  for (int64_t c = 0; c < channels; ++c) {
+    narrow_.push_back(engine_parts::colour_columns(hid, channels, c));
+    wide_.push_back(engine_parts::colour_columns(h2, channels, c));
+    input_.push_back(engine_parts::columns_of(net_->input.dense, wide_[c]));
+  }
+  for (const auto& b : net_->blocks) {
+    split_.emplace_back();
+    for (int64_t c = 0; c < channels; ++c)
+      split_.back().push_back({engine_parts::columns_of(b.reduce, narrow_[c]),
+                               engine_parts::columns_of(b.conv.dense, narrow_[c]),
+                               engine_parts::columns_of(b.expand, wide_[c])});
+  }
+}
 
 std::unique_ptr<StepEngine> PixelCNNEngine::clone() const {
   return std::make_unique<PixelCNNEngine>(net_, C_, K_);
@@ -183,41 +198,63 @@ void PixelCNNEngine::start(int64_t n) {
   const Net& N = *net_;
   const int64_t h2 = N.input.dense.out;
   cache_.assign(N.blocks.size(), {});
+  mid_.assign(N.blocks.size(), {});
+  in_.assign(N.blocks.size() + 1, std::vector<float>(n * h2, 0.0f));
   rows_of_.assign(N.blocks.size(), 1);
-  int64_t max_in = N.input.dense.in, hid = h2;
+  int64_t max_in = N.input.dense.in, hid = 0;
   for (size_t b = 0; b < N.blocks.size(); ++b) {
     hid = N.blocks[b].reduce.out;
     rows_of_[b] = reach(N.blocks[b].conv) + 1;
     cache_[b].assign(n * rows_of_[b] * W_ * hid, 0.0f);
+    mid_[b].assign(n * hid, 0.0f);
     max_in = std::max(max_in, N.blocks[b].conv.dense.in);
   }
   grow(rows_, n * max_in);
-  grow(h_, n * h2);
   grow(t_, n * h2);
-  grow(u_, n * hid);
-  grow(e_, n * h2);
+  grow(u_, n * std::max(h2, hid));
 }
 
+// Colour c's step: every layer computes colour c's outputs at the pixel only.
+// Each reads its input at the pixel whole: the earlier colours' features from
+// their steps, the later colours' (stale) through weights the masks set to 0.
 void PixelCNNEngine::compute(SubPixel p, float* logits) {
   const Net& N = *net_;
-  const int64_t n = n_, h2 = N.input.dense.out, i = p.i, j = p.j;
+  const int64_t n = n_, h2 = N.input.dense.out, i = p.i, j = p.j, c = p.c;
+  const std::vector<int64_t>&narrow = narrow_[c], &wide = wide_[c];
+  const int64_t m1 = static_cast<int64_t>(narrow.size()), m2 = static_cast<int64_t>(wide.size());
+  auto put = [n](const float* src, int64_t m, const std::vector<int64_t>& cols, float* dst,
+                 int64_t stride) {
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t k = 0; k < m; ++k) dst[b * stride + cols[k]] = src[b * m + k];
+  };
   gather_taps(x_.data(), n, R_, H_, W_, C_, i, j, N.input.taps, rows_.data(), N.input.dense.in);
-  dense(N.input.dense, rows_.data(), N.input.dense.in, n, h_.data(), h2);
+  dense(input_[c], rows_.data(), N.input.dense.in, n, u_.data(), m2);
+  put(u_.data(), m2, wide, in_[0].data(), h2);
   for (size_t bi = 0; bi < N.blocks.size(); ++bi) {
     const Block& B = N.blocks[bi];
+    const ColourBlock& S = split_[bi][c];
     const int64_t hid = B.reduce.out, rows = rows_of_[bi];
-    relu_copy(h_.data(), n * h2, t_.data());
-    dense(B.reduce, t_.data(), h2, n, u_.data(), hid);
-    steps::relu_inplace(u_.data(), n * hid);
+    relu_copy(in_[bi].data(), n * h2, t_.data());
+    dense(S.reduce, t_.data(), h2, n, u_.data(), m1);
+    steps::relu_inplace(u_.data(), n * m1);
     float* cache = cache_[bi].data();
-    put_ring(cache, n, rows, W_, hid, i, j, u_.data());
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t k = 0; k < m1; ++k)
+        cache[((b * rows + i % rows) * W_ + j) * hid + narrow[k]] = u_[b * m1 + k];
     gather_taps(cache, n, rows, H_, W_, hid, i, j, B.conv.taps, rows_.data(), B.conv.dense.in);
-    dense(B.conv.dense, rows_.data(), B.conv.dense.in, n, u_.data(), hid);
-    steps::relu_inplace(u_.data(), n * hid);
-    dense(B.expand, u_.data(), hid, n, e_.data(), h2);
-    for (int64_t k = 0; k < n * h2; ++k) h_[k] = h_[k] + e_[k];
+    dense(S.conv, rows_.data(), B.conv.dense.in, n, u_.data(), m1);
+    steps::relu_inplace(u_.data(), n * m1);
+    put(u_.data(), m1, narrow, mid_[bi].data(), hid);
+    dense(S.expand, mid_[bi].data(), hid, n, u_.data(), m2);
+    const float* from = in_[bi].data();
+    float* to = in_[bi + 1].data();
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t k = 0; k < m2; ++k) {
+        const int64_t at = b * h2 + wide[k];
+        to[at] = from[at] + u_[b * m2 + k];
+      }
   }
-  head_.logits(h_.data(), n, p.c, logits);
+  head_.logits(in_.back().data(), n, c, logits);
 }
 
 // ---------------------------------------------------------- Gated PixelCNN

@@ -36,8 +36,9 @@
 // c independent of them. The head (engine_parts::ColourHead) and the Gated
 // PixelCNN's horizontal stack compute only colour c's features at its step and
 // keep the earlier colours' from theirs, bit for bit what the full pass gives,
-// so there C colours cost one pass; the plain PixelCNN's blocks and PixelRNN's
-// layers still run the whole position once per colour.
+// so there C colours cost one pass. The plain PixelCNN's blocks are split
+// in the same way; PixelRNN's layers still run the whole position once per
+// colour.
 #pragma once
 
 #include <cstddef>
@@ -191,11 +192,23 @@ class PixelCNNEngine : public StepEngine {
   size_t layer_bytes() const override;
 
  private:
+  // The layers restricted to colour c's outputs (as ColourHead does for the
+  // head): the step for colour c computes only those, and the features of
+  // the earlier colours at the pixel are kept from their steps.
+  struct ColourBlock {
+    steps::Dense reduce, conv, expand;  // columns_of each: colour c's h and 2h outputs
+  };
+
   std::shared_ptr<const Net> net_;
   engine_parts::ColourHead head_;
-  std::vector<int64_t> rows_of_;           // per block: ring rows of its cache
+  std::vector<std::vector<int64_t>> narrow_, wide_;  // per colour: its columns of h and of 2h
+  std::vector<steps::Dense> input_;                  // per colour: the input layer's columns
+  std::vector<std::vector<ColourBlock>> split_;      // [block][colour]
+  std::vector<int64_t> rows_of_;                     // per block: ring rows of its cache
   std::vector<std::vector<float>> cache_;  // per block: relu(reduce(relu(h))) [n][rows][W][h]
-  std::vector<float> rows_, h_, t_, u_, e_;
+  std::vector<std::vector<float>> in_;   // per block, and the head: its input at the pixel [n][2h]
+  std::vector<std::vector<float>> mid_;  // per block: relu(conv) at the pixel [n][h]
+  std::vector<float> rows_, t_, u_;
 };
 
 /// The Gated PixelCNN of gated_pixelcnn.h, step by step. The vertical stack of
