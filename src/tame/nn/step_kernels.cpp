@@ -147,7 +147,10 @@ TAME_INLINE typename T::Vec sigmoid_direct(typename T::Vec x) {
 // sigmoid(x) for x <= -88, where expv clamps its argument to 88: a constant,
 // and a subnormal one, which the CPU would otherwise produce through a slow
 // microcode assist in every such lane (the far tails of a sharp logistic).
-const float kSigmoidFloor = sigmoid_direct<Sse8>(splat(-88.0f))[0];
+// It is 1 / (1 + expv(88)), written as a literal so that no static
+// initializer can read it unset (the test
+// StepKernels.LogisticMassesMatchTheScalarDefinition checks the two agree).
+constexpr float kSigmoidFloor = 0x1.07b71p-127f;
 
 // 1 / (1 + exp(-x)), the clamped lanes given kSigmoidFloor (the same bits).
 template <class T>
