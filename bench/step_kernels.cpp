@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "flags.h"
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
   // The discretized logistic's 256 bin masses (the PixelCNN++ codec writes
   // one per mixture component and sub-pixel), for a broad component and a
   // sharp one (whose far bins underflow), and the gate over 256 units.
-  std::vector<float> mass(256), ref(256), g(512), gated(256), gref(256);
+  std::vector<float> mass(256), g(512), gated(256);
   for (auto& v : g) v = N(rng);
   const int64_t calls = 20000;
   auto median = [&](auto&& f) {
@@ -88,36 +89,34 @@ int main(int argc, char** argv) {
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
   };
-  for (float inv_scale : {30.0f, 1000.0f}) {
+  // Times kernel(w) at every width; prints one line each, with fields first,
+  // and whether out (what the kernel wrote) has the baseline width's bits.
+  auto compare = [&](const std::string& fields, auto&& kernel, const std::vector<float>& out) {
     double base = 0;
+    std::vector<float> ref;
     for (auto w : steps::widths()) {
-      const double sec = median([&](int64_t c) {
-        steps::logistic_masses_at(w, 0.001f * static_cast<float>(c % 100), inv_scale, 256,
-                                  mass.data());
-      });
+      const double sec = median([&](int64_t c) { kernel(w, c); });
       if (w == steps::Width::baseline) {
         base = sec;
-        ref = mass;
+        ref = out;
       }
       std::printf(
-          "{\"kernel\":\"logistic_masses\",\"levels\":256,\"inv_scale\":%g,\"width\":\"%s\","
-          "\"seconds\":%.3e,\"speedup\":%.2f,\"same_bits\":%s}\n",
-          inv_scale, steps::name(w), sec, base / sec,
-          std::memcmp(mass.data(), ref.data(), sizeof(float) * 256) == 0 ? "true" : "false");
+          "{%s,\"width\":\"%s\",\"seconds\":%.3e,\"speedup\":%.2f,\"same_bits\":%s}\n",
+          fields.c_str(), steps::name(w), sec, base / sec,
+          std::memcmp(out.data(), ref.data(), sizeof(float) * out.size()) == 0 ? "true" : "false");
     }
-  }
-  double base = 0;
-  for (auto w : steps::widths()) {
-    const double sec = median([&](int64_t) { steps::gate_at(w, g.data(), 256, gated.data()); });
-    if (w == steps::Width::baseline) {
-      base = sec;
-      gref = gated;
-    }
-    std::printf(
-        "{\"kernel\":\"gate\",\"units\":256,\"width\":\"%s\",\"seconds\":%.3e,"
-        "\"speedup\":%.2f,\"same_bits\":%s}\n",
-        steps::name(w), sec, base / sec,
-        std::memcmp(gated.data(), gref.data(), sizeof(float) * 256) == 0 ? "true" : "false");
-  }
+  };
+  for (float inv_scale : {30.0f, 1000.0f})
+    compare(
+        "\"kernel\":\"logistic_masses\",\"levels\":256,\"inv_scale\":" +
+            std::to_string(static_cast<int>(inv_scale)),
+        [&](steps::Width w, int64_t c) {
+          steps::logistic_masses_at(w, 0.001f * static_cast<float>(c % 100), inv_scale, 256,
+                                    mass.data());
+        },
+        mass);
+  compare(
+      "\"kernel\":\"gate\",\"units\":256",
+      [&](steps::Width w, int64_t) { steps::gate_at(w, g.data(), 256, gated.data()); }, gated);
   return 0;
 }

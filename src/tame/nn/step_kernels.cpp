@@ -1,11 +1,11 @@
 #include "tame/nn/step_kernels.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <utility>
 
 // The 32-byte vectors never cross a non-inlined call, so the ABI note is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -246,36 +246,33 @@ TAME_INLINE void dense_block(const Dense& d, const float* in, int64_t in_stride,
       for (int v = 0; v < V; ++v) acc[r][v] = acc[r][v] + av * wv[v];
     }
   };
-  if (ncols == L * V) {
-    for (int64_t k = 0; k < d.in; ++k, w += M) {
-      Vec wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = loadv<Vec>(w + L * v);
-      step(wv, k);
-    }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) storev(out + r * out_stride + m0 + L * v, acc[r][v]);
-  } else {
-    // A block past the last column reads on into the next input's weights
-    // (lanes that are computed but never stored) while that stays inside w;
-    // the last inputs copy their columns into a zero-padded buffer instead.
-    const int64_t end = d.in * M;
-    int64_t k = 0;
-    for (; k < d.in && k * M + m0 + L * V <= end; ++k, w += M) {
-      Vec wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = loadv<Vec>(w + L * v);
-      step(wv, k);
-    }
-    for (; k < d.in; ++k, w += M) {
-      float tmp[L * V] = {};
-      std::memcpy(tmp, w, sizeof(float) * ncols);
-      Vec wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = loadv<Vec>(tmp + L * v);
-      step(wv, k);
-    }
-    for (int r = 0; r < R; ++r) {
+  // Inputs k < direct load their L V weights in place: for a ragged block
+  // (ncols < L V) that reads on into the next input's weights (lanes computed
+  // but never stored) while it stays inside w; the last inputs of a ragged
+  // block copy their columns into a zero-padded buffer instead.
+  const int64_t room = d.in * M - m0 - L * V;  // w's floats past the last direct read
+  const int64_t direct = ncols == L * V ? d.in : room < 0 ? 0 : std::min(d.in, room / M + 1);
+  int64_t k = 0;
+  for (; k < direct; ++k, w += M) {
+    Vec wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = loadv<Vec>(w + L * v);
+    step(wv, k);
+  }
+  for (; k < d.in; ++k, w += M) {
+    float tmp[L * V] = {};
+    std::memcpy(tmp, w, sizeof(float) * ncols);
+    Vec wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = loadv<Vec>(tmp + L * v);
+    step(wv, k);
+  }
+  for (int r = 0; r < R; ++r) {
+    float* o = out + r * out_stride + m0;
+    if (ncols == L * V) {
+      for (int v = 0; v < V; ++v) storev(o + L * v, acc[r][v]);
+    } else {
       float tmp[L * V];
       for (int v = 0; v < V; ++v) storev(tmp + L * v, acc[r][v]);
-      std::memcpy(out + r * out_stride + m0, tmp, sizeof(float) * ncols);
+      std::memcpy(o, tmp, sizeof(float) * ncols);
     }
   }
 }
@@ -298,31 +295,31 @@ TAME_INLINE void dense_rows(const Dense& d, const float* in, int64_t in_stride, 
     dense_block<T, R, 1>(d, in, in_stride, out, out_stride, m0, tail);
 }
 
-// Six rows at a time (V vectors of columns), then four, two (2 V) and one
-// (2 V): each weight loaded is used by as many rows as there are.
-template <class T, int V>
+// Six rows at a time (2 vectors of columns), then four (2), two (4) and one
+// (4): each weight loaded is used by as many rows as there are.
+template <class T>
 TAME_INLINE void dense_all(const Dense& d, const float* in, int64_t in_stride, int64_t rows,
                            float* out, int64_t out_stride) {
   int64_t r = 0;
-  auto at = [&](int64_t r) { return std::make_pair(in + r * in_stride, out + r * out_stride); };
   for (; r + 6 <= rows; r += 6)
-    dense_rows<T, 6, V>(d, at(r).first, in_stride, at(r).second, out_stride);
+    dense_rows<T, 6, 2>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
   if (rows - r >= 4) {
-    dense_rows<T, 4, V>(d, at(r).first, in_stride, at(r).second, out_stride);
+    dense_rows<T, 4, 2>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
     r += 4;
   }
   if (rows - r >= 2) {
-    dense_rows<T, 2, 2 * V>(d, at(r).first, in_stride, at(r).second, out_stride);
+    dense_rows<T, 2, 4>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
     r += 2;
   }
-  if (rows - r == 1) dense_rows<T, 1, 2 * V>(d, at(r).first, in_stride, at(r).second, out_stride);
+  if (rows - r == 1)
+    dense_rows<T, 1, 4>(d, in + r * in_stride, in_stride, out + r * out_stride, out_stride);
 }
 
 struct DenseK {
   template <class T>
   static TAME_INLINE void run(const Dense* d, const float* in, int64_t in_stride, int64_t rows,
                               float* out, int64_t out_stride) {
-    dense_all<T, 2>(*d, in, in_stride, rows, out, out_stride);
+    dense_all<T>(*d, in, in_stride, rows, out, out_stride);
   }
 };
 
