@@ -6,6 +6,12 @@
 //     run's test split (for a bits-back coder, also the chains' start).
 //
 //   bench_codec RUN_DIR [--threads T] [--limit N] [--samples 64] [--naive 0|1]
+//               [--tile S] [--rule 1|2]
+//
+// --tile: code images larger than S x S as tiles (tame compress's default is
+// 256; 0 here, whole images). --rule: a pixelcnn++ coder's frequency rule (1:
+// the bin masses of the files written before the bin edges; 2: the edges, the
+// default), so that one binary times both.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +21,7 @@
 #include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
+#include "tame/models/autoregressive/pixelcnn_pp_engine.h"
 #include "tame/train/run.h"
 
 namespace {
@@ -72,7 +79,8 @@ int main(int argc, char** argv) try {
   if (argc < 2) {
     std::fprintf(
         stderr,
-        "usage: bench_codec RUN_DIR [--threads T] [--limit N] [--samples 64] [--naive 0|1]\n");
+        "usage: bench_codec RUN_DIR [--threads T] [--limit N] [--samples 64] [--naive 0|1] "
+        "[--tile S] [--rule 1|2]\n");
     return 2;
   }
   std::string run_dir = argv[1];
@@ -80,13 +88,18 @@ int main(int argc, char** argv) try {
   int threads = static_cast<int>(flags.integer("--threads", 0));
   int64_t limit = flags.integer("--limit", 0), samples = flags.integer("--samples", 64);
   bool naive = flags.integer("--naive", 1) != 0;
+  const int64_t tile = flags.integer("--tile", 0), rule = flags.integer("--rule", 0);
   if (!flags.ok()) return 2;
   threads = tame::set_threads(threads);
   tame::RunConfig cfg;
   auto model = tame::load_trained_model(run_dir, &cfg, "cpu");
-  auto coder = model->coder();
+  std::unique_ptr<tame::ImageCoder> coder = model->coder();
   if (!coder) throw tame::Error(run_dir + ": model " + cfg.model + " is not a codec");
-  const auto shape = model->shape();
+  if (rule != 0) {
+    auto* pp = dynamic_cast<const tame::PixelCnnPPEngine*>(coder.get());
+    if (!pp) throw tame::Error("--rule takes a pixelcnn++ run");
+    coder = pp->with_rule(static_cast<int>(rule));
+  }
   if (auto ar = std::dynamic_pointer_cast<tame::AutoregressiveModel>(model))
     bench_sampling(*ar, cfg, run_dir, samples, threads, naive);
 
@@ -96,9 +109,13 @@ int main(int argc, char** argv) try {
   const int64_t n = images.size(0), dims = n * images[0].numel();
   tame::EncodeStats stats;
   auto t0 = std::chrono::steady_clock::now();
-  const auto list =
-      tame::image_list(images.data_ptr<uint8_t>(), n, {shape.channels, shape.height, shape.width});
-  auto file = tame::encode_images(*coder, cfg.model, list, 0, threads, &stats);
+  const auto list = tame::image_list(images.data_ptr<uint8_t>(),
+                                     n,  // the test images' own size (photos: 640x400)
+                                     {images.size(1), images.size(2), images.size(3)});
+  tame::EncodeOptions o;
+  o.threads = threads;
+  o.tile = tile;
+  auto file = tame::encode_images(*coder, cfg.model, list, o, &stats);
   const double enc = since(t0);
   t0 = std::chrono::steady_clock::now();
   auto back = tame::decode_images(*coder, file, threads);
@@ -109,6 +126,8 @@ int main(int argc, char** argv) try {
                       {"data", cfg.data + "/test"},
                       {"images", n},
                       {"threads", threads},
+                      {"tile", tile},
+                      {"rule", rule},
                       {"bytes", static_cast<int64_t>(file.size())},
                       {"bpd", stats.file_bits / dims},
                       {"model_bpd", stats.model_bits / dims},

@@ -18,7 +18,10 @@
 #include "tame/codec/model_codec.h"
 #include "tame/error.h"
 #include "tame/io/file.h"
+#include "tame/io/png.h"
+#include "tame/models/autoregressive/autoregressive_model.h"
 #include "tame/test_fixtures.h"
+#include "tame/train/run.h"
 
 using namespace tame;
 
@@ -97,6 +100,52 @@ TEST(CodecFixtures, ColourFileOfTheFullPassEngine) {
     ASSERT_EQ(d.header.block_stored, (std::vector<uint8_t>{0, 0}));  // both blocks are rANS-coded
     EXPECT_EQ(encode_images(*e, kind, list, 1, 1), file);
   }
+}
+
+// v2-pixelcnn-pp/ holds a tiny pixelcnn++ run (2 filters, 2 components,
+// trained on a gradient) and three RGB images of 7x9, 11x5 and 16x16 that the
+// build of fb0c358 compressed with it (`tame compress RUN a.png b.png c.png
+// --block 1`), under the frequency rule of the mixture's masses (rule 1), before
+// the engine coded through the bin edges. The present engine decodes it through
+// earlier_rule(), and that coder writes the same payloads again.
+TEST(CodecFixtures, PixelCnnPPFileOfTheMassRule) {
+  const std::string dir = std::string(TAME_FIXTURE_DIR) + "/v2-pixelcnn-pp";
+  RunConfig cfg;
+  auto model = std::dynamic_pointer_cast<AutoregressiveModel>(load_run_model(dir, {}, &cfg));
+  ASSERT_TRUE(model);
+  auto e = model->step_engine();
+  const std::string file = read_file(dir + "/v2-pixelcnn-pp.tamez");
+  const CodecHeader h = parse_header(file);
+  // a and c are rANS-coded; b, which the model predicts worse than raw, stored.
+  ASSERT_EQ(h.block_stored, (std::vector<uint8_t>{0, 1, 0}));
+  EXPECT_NE(h.fingerprint, e->fingerprint());  // another rule, another fingerprint
+  const auto masses = e->earlier_rule(h.fingerprint);
+  ASSERT_TRUE(masses);
+  EXPECT_EQ(masses->fingerprint(), h.fingerprint);
+  EXPECT_FALSE(e->earlier_rule(h.fingerprint ^ 1));
+  ImageList list;
+  for (const char* name : {"a.png", "b.png", "c.png"}) {
+    const torch::Tensor x = read_png(dir + "/" + name);
+    list.sizes.push_back({x.size(0), x.size(1), x.size(2)});
+    auto flat = x.flatten().to(torch::kInt32);
+    for (int64_t k = 0; k < flat.numel(); ++k)
+      list.values.push_back(static_cast<uint16_t>(flat[k].item<int>()));
+  }
+  const auto d = decode_images(*e, file, 2);
+  EXPECT_EQ(d.images.values, list.values);
+  ASSERT_EQ(d.images.sizes.size(), 3u);
+  EXPECT_EQ(d.images.sizes[1], (ImageSize{3, 11, 5}));
+  const std::string again = encode_images(*masses, "pixelcnn++", list, 1, 1, nullptr, true);
+  const CodecHeader h2 = parse_header(again);
+  ASSERT_EQ(h.block_bytes, h2.block_bytes);
+  for (size_t b = 0; b < h.block_bytes.size(); ++b)
+    EXPECT_EQ(file.substr(h.block_offset[b], h.block_bytes[b]),
+              again.substr(h2.block_offset[b], h2.block_bytes[b]))
+        << "block " << b;
+  // The present rule writes its own file of the same images, which decodes.
+  const std::string now = encode_images(*e, "pixelcnn++", list, 1, 1);
+  EXPECT_EQ(parse_header(now).fingerprint, e->fingerprint());
+  EXPECT_EQ(decode_images(*e, now, 1).images.values, list.values);
 }
 
 // A version-1 file names its model by a fingerprint that also hashed the image

@@ -119,13 +119,107 @@ TEST(LogisticMixture, IntegerTablesMatchThePmf) {
   auto row = f[1].select(1, 1).select(1, 0).contiguous();
   const uint16_t earlier[3] = {static_cast<uint16_t>(x[1][0][1][0].item<int>()),
                                static_cast<uint16_t>(x[1][1][1][0].item<int>()), 0};
+  MixtureEdges edges;
+  edges.prepare(row.data_ptr<float>(), 3, 2, earlier, 3, K, kPrecision);
+  for (int64_t k = 0; k <= K; ++k) ASSERT_EQ(edges.cdf(k), t[1][2][1][0][k].item<int64_t>()) << k;
+  const double want =
+      -d.log_pmf()[1][x[1][2][1][0].item<int>()][2][1][0].item<double>() / std::log(2.0);
+  EXPECT_NEAR(edges.bits(x[1][2][1][0].item<int>()), want, 1e-3);
+  // The tables of the files written before the edges (rule 1) are as close.
   std::vector<uint32_t> cdf(K + 1);
   const double bits = logistic_mixture_cdf(row.data_ptr<float>(), 3, 2, earlier, 3, K, kPrecision,
                                            cdf.data(), x[1][2][1][0].item<int>());
-  for (int64_t k = 0; k <= K; ++k) ASSERT_EQ(cdf[k], t[1][2][1][0][k].item<int64_t>()) << k;
-  EXPECT_NEAR(bits,
-              -d.log_pmf()[1][x[1][2][1][0].item<int>()][2][1][0].item<double>() / std::log(2.0),
-              1e-3);
+  EXPECT_NEAR(bits, want, 1e-3);
+  for (int64_t k = 0; k < K; ++k)
+    ASSERT_NEAR((cdf[k + 1] - cdf[k]) / 16777216.0, (edges.cdf(k + 1) - edges.cdf(k)) / 16777216.0,
+                2e-4)
+        << k;
+}
+
+namespace {
+
+// Checks one conditional's edge table: exact ends, every frequency >= 1,
+// find() the inverse of the table at every boundary and between, and bits()
+// the table's cost to within its resolution where the mass is not tiny.
+void expect_edges_valid(const MixtureEdges& e, int64_t levels, uint32_t precision,
+                        const std::string& what) {
+  std::vector<uint32_t> cdf(levels + 1);
+  e.table(cdf.data());
+  ASSERT_EQ(cdf[0], 0u) << what;
+  ASSERT_EQ(cdf[levels], uint32_t{1} << precision) << what;
+  for (int64_t k = 0; k < levels; ++k) {
+    ASSERT_GE(cdf[k + 1], cdf[k] + 1) << what << " level " << k;
+    ASSERT_EQ(e.cdf(k), cdf[k]);
+    for (uint32_t slot : {cdf[k], cdf[k] + (cdf[k + 1] - cdf[k]) / 2, cdf[k + 1] - 1}) {
+      uint32_t start = 0, end = 0;
+      ASSERT_EQ(e.find(slot, &start, &end), k) << what << " slot " << slot;
+      ASSERT_EQ(start, cdf[k]);
+      ASSERT_EQ(end, cdf[k + 1]);
+    }
+    const double freq = cdf[k + 1] - cdf[k], p = freq / std::ldexp(1.0, precision);
+    if (precision >= 20 && p > 1e-3)
+      EXPECT_NEAR(e.bits(k), precision - std::log2(freq), 0.01) << what << " " << k;
+  }
+}
+
+}  // namespace
+
+// The edge rule's tables are valid for broad and sharp components, locations
+// far outside [-1, 1], weights from extreme logits, 2 to 4096 levels, and the
+// earlier channels' coupling; its binary search finds every level.
+TEST(LogisticMixture, EdgeTablesAreValidForExtremeParameters) {
+  MixtureEdges e;
+  for (int64_t levels : {2, 3, 16, 256, 4096})
+    for (double scale : {0.1, 1.0, 6.0, 60.0})
+      for (int64_t C : {1, 3}) {
+        const int64_t M = 4;
+        auto f = features(1, C, M, 1, 1, scale, 100 + levels).flatten().contiguous();
+        auto fa = f.accessor<float, 1>();
+        // Component 0 as sharp as the floor allows, centred on a level's edge.
+        fa[M] = 1.0f / static_cast<float>(levels - 1);
+        fa[M + C * M] = -20.0f;
+        const uint16_t earlier[3] = {static_cast<uint16_t>(levels / 3),
+                                     static_cast<uint16_t>(levels - 1), 0};
+        for (int64_t c = 0; c < C; ++c) {
+          const std::string what = "levels " + std::to_string(levels) + " scale " +
+                                   std::to_string(scale) + " C " + std::to_string(C) + " c " +
+                                   std::to_string(c);
+          e.prepare(f.data_ptr<float>(), C, c, earlier, M, levels, 24);
+          expect_edges_valid(e, levels, 24, what);
+        }
+      }
+  // The smallest precision the rule allows: 4 counts per level.
+  auto f = features(1, 1, 2, 1, 1, 1.0, 7).flatten().contiguous();
+  e.prepare(f.data_ptr<float>(), 1, 0, nullptr, 2, 16, 6);
+  expect_edges_valid(e, 16, 6, "precision 6");
+  EXPECT_THROW(e.prepare(f.data_ptr<float>(), 1, 0, nullptr, 2, 32, 6), std::invalid_argument);
+}
+
+// Edge tables as a coder sees them: a sharp logistic puts nearly all of
+// 2^24 on its level, and temperature widens the table as it widens the
+// masses.
+TEST(LogisticMixture, EdgeTablesFollowTheMixture) {
+  auto f = torch::zeros({mixture_features(1, 1)});
+  f[1] = 2.0f * 100 / (K - 1) - 1.0f;  // level 100's centre
+  f[2] = -7.0f;
+  MixtureEdges e;
+  e.prepare(f.data_ptr<float>(), 1, 0, nullptr, 1, K, 24);
+  EXPECT_GT(e.cdf(101) - e.cdf(100), 0.95 * 16777216.0);
+  EXPECT_EQ(e.find(1u << 23), 100);
+  auto spread = [&](double t) {
+    MixtureEdges w;
+    auto g = torch::zeros({mixture_features(1, 1)});
+    g[2] = -3.0f;
+    w.prepare(g.data_ptr<float>(), 1, 0, nullptr, 1, K, 24, t);
+    double m = 0, m2 = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const double q = (w.cdf(k + 1) - w.cdf(k)) / 16777216.0;
+      m += q * k;
+      m2 += q * k * k;
+    }
+    return m2 - m * m;
+  };
+  EXPECT_NEAR(spread(2.0) / spread(1.0), 4.0, 0.1);
 }
 
 // Draws of one pixel's R and G follow the joint: the frequencies of R match

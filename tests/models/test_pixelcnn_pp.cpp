@@ -10,6 +10,7 @@
 #include "tame/dist/integer_cdf.h"
 #include "tame/dist/likelihood.h"
 #include "tame/models/autoregressive/pixelcnn_pp.h"
+#include "tame/models/autoregressive/pixelcnn_pp_engine.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 using namespace tame;
@@ -156,6 +157,61 @@ TEST(PixelCnnPP, CachedStepsEqualTheFullNetworkAtAnySize) {
       EXPECT_NEAR(bits, want, 1e-4 * want + 1e-3);
     }
   }
+}
+
+// The coder's symbols are the intervals of the tables cdfs() writes, under
+// either frequency rule: for the true value (with the same -log2 p) and for
+// slots at both ends of every symbol and between. The two rules are two
+// fingerprints and two sets of tables, each within the tables' resolution of
+// the model's NLL.
+TEST(PixelCnnPP, SymbolsAreTheTablesIntervalsUnderEitherRule) {
+  auto m = sharp(3);
+  auto engine = m->step_engine();
+  auto* pp = dynamic_cast<PixelCnnPPEngine*>(engine.get());
+  ASSERT_TRUE(pp);
+  EXPECT_EQ(pp->rule(), PixelCnnPPEngine::kEdgeRule);
+  EXPECT_NE(pp->with_rule(PixelCnnPPEngine::kMassRule)->fingerprint(), pp->fingerprint());
+  EXPECT_EQ(pp->with_rule(PixelCnnPPEngine::kEdgeRule)->fingerprint(), pp->fingerprint());
+  torch::manual_seed(8);
+  auto x = torch::randint(0, 256, {2, 3, 4, 5}).to(torch::kUInt8);
+  auto xa = x.accessor<uint8_t, 4>();
+  double nll = 0;
+  {
+    torch::NoGradGuard g;
+    nll = m->nll(x).sum().item<double>() / std::log(2.0);
+  }
+  std::vector<std::vector<uint32_t>> tables;
+  for (int rule : {PixelCnnPPEngine::kMassRule, PixelCnnPPEngine::kEdgeRule}) {
+    SCOPED_TRACE("rule " + std::to_string(rule));
+    auto e = pp->with_rule(rule);
+    e->begin(2, 4, 5);
+    std::vector<uint16_t> v(2);
+    std::vector<uint32_t> cdf(2 * 257), all;
+    double table_bits = 0, symbol_bits = 0, ideal = 0;
+    while (!e->done()) {
+      const SubPixel p = e->next();
+      for (int64_t b = 0; b < 2; ++b) v[b] = xa[b][p.c][p.i][p.j];
+      table_bits += e->cdfs(24, cdf.data(), v.data());
+      all.insert(all.end(), cdf.begin(), cdf.end());
+      for (int64_t b = 0; b < 2; ++b) {
+        const uint32_t* t = cdf.data() + b * 257;
+        const Symbol s = e->symbol(b, 24, v[b], 0, 1.0, &symbol_bits);
+        ASSERT_EQ(s.value, v[b]);
+        ASSERT_EQ(s.start, t[v[b]]);
+        ASSERT_EQ(s.freq, t[v[b] + 1] - t[v[b]]);
+        ideal += 24 - std::log2(static_cast<double>(s.freq));
+        for (int64_t k : {int64_t{0}, int64_t{v[b]}, int64_t{255}, int64_t{(v[b] * 7 + 3) % 256}})
+          for (uint32_t slot : {t[k], t[k] + (t[k + 1] - t[k]) / 3, t[k + 1] - 1})
+            ASSERT_EQ(e->symbol(b, 24, -1, slot).value, k) << "slot " << slot;
+      }
+      e->observe(v.data());
+    }
+    EXPECT_NEAR(table_bits, symbol_bits, 1e-9 * table_bits);  // summed in another order
+    EXPECT_NEAR(table_bits, nll, 1e-4 * nll + 1e-3);
+    EXPECT_NEAR(ideal, nll, 1e-3 * nll + 0.01);
+    tables.push_back(all);
+  }
+  EXPECT_NE(tables[0], tables[1]);
 }
 
 // One image alone or inside a batch gets bit-identical parameters; the

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "tame/dist/likelihood.h"
 #include "tame/models/autoregressive/autoregressive_model.h"
@@ -297,6 +298,60 @@ TEST(StepKernels, LogisticMassesMatchTheScalarDefinition) {
   EXPECT_GT(steps::det_sigmoid(-88.0f), 0.0f);
   EXPECT_LT(steps::det_sigmoid(-88.0f), 1.18e-38f);
   EXPECT_EQ(steps::det_sigmoid(-87.9f), 1.0f / (1.0f + steps::det_exp(87.9f)));
+}
+
+// The frequency rule of dist/integer_cdf.h's MixtureEdges rests on this:
+// det_sigmoid is not monotone (its exp's range reduction makes it step back
+// now and then), but over every float it never falls more than 2^-24 below a
+// value it took at a smaller input. Inputs in (-2^-26, 2^-26) give exactly
+// 0.5 (exp's polynomial is 1 there), and inputs beyond +-100 the clamped
+// ends, so the scan covers every other float in ascending order.
+TEST(StepKernels, SigmoidFallsByAtMostOneUnitInTheLastPlace) {
+  const float tiny = std::ldexp(1.0f, -26);
+  for (float x : {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-30f, -1e-30f, std::nextafter(tiny, 0.0f),
+                  -std::nextafter(tiny, 0.0f)})
+    ASSERT_EQ(steps::det_sigmoid(x), 0.5f) << x;
+  EXPECT_EQ(steps::det_sigmoid(-1e30f), steps::det_sigmoid(-100.0f));
+  EXPECT_EQ(steps::det_sigmoid(1e30f), steps::det_sigmoid(100.0f));
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+  };
+  constexpr int64_t kChunk = 1 << 16;
+  std::vector<float> x(kChunk), s(kChunk);
+  float highest = 0.0f;
+  double worst = 0;
+  int64_t falls = 0, scanned = 0;
+  // Walks the float bit patterns from `from` towards `to` (ascending values
+  // when the step matches the sign), keeping the highest sigmoid so far.
+  auto scan = [&](uint32_t from, uint32_t to, int step) {
+    for (uint64_t u = from; u != static_cast<uint64_t>(to) + step;) {
+      int64_t n = 0;
+      for (; n < kChunk && u != static_cast<uint64_t>(to) + step; ++n, u += step) {
+        const auto v = static_cast<uint32_t>(u);
+        std::memcpy(&x[n], &v, sizeof v);
+      }
+      steps::sigmoid(x.data(), n, s.data());
+      for (int64_t k = 0; k < n; ++k) {
+        if (s[k] < highest) {
+          ++falls;
+          worst = std::max(worst, static_cast<double>(highest) - s[k]);
+        }
+        highest = std::max(highest, s[k]);
+      }
+      scanned += n;
+    }
+  };
+  scan(bits(-100.0f), bits(-tiny), -1);  // negative values: the pattern falls as they rise
+  // Then the inputs that give 0.5, and the positive ones.
+  worst = std::max(worst, static_cast<double>(highest) - 0.5);
+  highest = std::max(highest, 0.5f);
+  scan(bits(tiny), bits(100.0f), 1);
+  std::printf("det_sigmoid over %lld floats: %lld steps back, the largest %.3g\n",
+              static_cast<long long>(scanned), static_cast<long long>(falls), worst);
+  EXPECT_LE(worst, std::ldexp(1.0, -24));
+  EXPECT_EQ(highest, steps::det_sigmoid(100.0f));
 }
 
 TEST(StepKernels, NonlinearitiesAreAccurate) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,11 @@ class ImageCoder {
   virtual uint64_t fingerprint() const = 0;
   /// What container version 1 stored instead (the engines that had one).
   virtual uint64_t fingerprint_v1(int64_t height, int64_t width) const { return fingerprint(); }
+  /// This model's coder under an earlier frequency rule whose files carry
+  /// `fingerprint` (so that they still decode), or null when none does.
+  virtual std::shared_ptr<const ImageCoder> earlier_rule(uint64_t fingerprint) const {
+    return nullptr;
+  }
   /// The most images one block may hold (what one block costs in memory), and
   /// the block size for `images` units when the caller leaves it to the coder
   /// (never the thread count: a file does not depend on it).

@@ -165,27 +165,21 @@ ImageList image_list(const uint8_t* values, int64_t n, ImageSize size,
 namespace {
 
 // Steps a fresh engine through a block of n images: at every step the engine
-// names, it writes one table per image and `code(b, cdf, value)` returns image
-// b's value (value: the known one when encoding, else -1). This loop is the
-// block's symbol order, written once for the encoder and the decoder.
+// names, `code(engine, b, value)` codes image b's value (value: the known one
+// when encoding, else -1) and returns it. This loop is the block's symbol
+// order, written once for the encoder and the decoder.
 template <class Code>
 std::vector<uint16_t> walk_block(const StepEngine& engine, int64_t n, ImageSize size,
-                                 const float* context, const uint16_t* known, double* model_bits,
-                                 Code code) {
+                                 const float* context, const uint16_t* known, Code code) {
   auto e = engine.clone();
   e->begin(n, size.height, size.width, context);
-  const int64_t K = e->levels(), D = size.dims(), HW = size.height * size.width;
-  std::vector<uint32_t> cdf(n * (K + 1));
+  const int64_t D = size.dims(), HW = size.height * size.width;
   std::vector<uint16_t> values(n);
   while (!e->done()) {
     const SubPixel p = e->next();
     const int64_t at = p.c * HW + p.i * size.width + p.j;
-    if (known)
-      for (int64_t b = 0; b < n; ++b) values[b] = known[b * D + at];
-    const double bits = e->cdfs(kCodecPrecision, cdf.data(), known ? values.data() : nullptr);
-    if (model_bits) *model_bits += bits;
     for (int64_t b = 0; b < n; ++b)
-      values[b] = code(b, cdf.data() + b * (K + 1), known ? int64_t{values[b]} : -1);
+      values[b] = code(*e, b, known ? int64_t{known[b * D + at]} : -1);
     e->observe(values.data());
   }
   return e->images();
@@ -199,12 +193,13 @@ void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& bloc
   // tables are computed forward and pushed in reverse.
   std::vector<uint32_t> start, freq;
   double model_bits = 0, ideal_bits = 0;
-  walk_block(engine, block.n, block.size, context, block.values.data(), &model_bits,
-             [&](int64_t, const uint32_t* cdf, int64_t v) {
-               start.push_back(cdf[v]);
-               freq.push_back(cdf[v + 1] - cdf[v]);
-               ideal_bits += kCodecPrecision - std::log2(static_cast<double>(freq.back()));
-               return static_cast<uint16_t>(v);
+  walk_block(engine, block.n, block.size, context, block.values.data(),
+             [&](StepEngine& e, int64_t b, int64_t v) {
+               const Symbol s = e.symbol(b, kCodecPrecision, v, 0, 1.0, &model_bits);
+               start.push_back(s.start);
+               freq.push_back(s.freq);
+               ideal_bits += kCodecPrecision - std::log2(static_cast<double>(s.freq));
+               return s.value;
              });
   for (size_t t = start.size(); t-- > 0;) rans_push(m, start[t], freq[t], kCodecPrecision);
   if (stats) {
@@ -215,12 +210,13 @@ void push_block(RansMessage& m, const StepEngine& engine, const ImageBlock& bloc
 
 ImageBlock pop_block(RansMessage& m, const StepEngine& engine, int64_t n, ImageSize size,
                      const float* context) {
-  const auto K = static_cast<uint32_t>(engine.levels());
   ImageBlock block{size, n, {}};
-  block.values = walk_block(engine, n, size, context, nullptr, nullptr,
-                            [&](int64_t, const uint32_t* cdf, int64_t) {
-                              return static_cast<uint16_t>(pop_symbol(m, cdf, K, kCodecPrecision));
-                            });
+  block.values =
+      walk_block(engine, n, size, context, nullptr, [&](StepEngine& e, int64_t b, int64_t) {
+        const Symbol s = e.symbol(b, kCodecPrecision, -1, rans_peek(m, kCodecPrecision));
+        rans_pop(m, s.start, s.freq, kCodecPrecision);
+        return s.value;
+      });
   return block;
 }
 
@@ -600,7 +596,13 @@ DecodedImages decode_images(const ImageCoder& coder, const std::string& file, in
   DecodedImages out;
   out.header = parse_header(file);
   const CodecHeader& h = out.header;
-  check_model(coder, h);
+  // A file of this model written under an earlier frequency rule decodes
+  // with the coder of that rule.
+  std::shared_ptr<const ImageCoder> earlier;
+  if (h.version > 1 && h.fingerprint != coder.fingerprint())
+    earlier = coder.earlier_rule(h.fingerprint);
+  const ImageCoder& use = earlier ? *earlier : coder;
+  check_model(use, h);
   std::vector<int64_t> offset(1, 0);
   for (const auto& s : h.sizes) offset.push_back(offset.back() + s.dims());
   out.images.sizes = h.sizes;
@@ -620,7 +622,7 @@ DecodedImages decode_images(const ImageCoder& coder, const std::string& file, in
     } else {
       RansMessage m = rans_deserialize(data, h.block_bytes[bi]);
       values =
-          coder.pop_images(m, h.block_images[bi], size, [&](int64_t k) { counter.add(k); }).values;
+          use.pop_images(m, h.block_images[bi], size, [&](int64_t k) { counter.add(k); }).values;
       if (!rans_empty(m))
         throw Error("block " + std::to_string(bi) + " does not decode cleanly (corrupt data)");
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "tame/nn/step_kernels.h"
@@ -98,9 +99,14 @@ void logistic_cdf(float mean, float log_scale, int64_t levels, uint32_t precisio
   masses_to_cdf(mass, sum > 0 ? sum : 1.0, levels, precision, cdf);
 }
 
-double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t* earlier,
-                            int64_t M, int64_t levels, uint32_t precision, uint32_t* cdf,
-                            int64_t value, double temperature) {
+namespace {
+
+// Channel c's components: locations, inverse scales (times 1/T) and weights
+// softmax(logits)_m prod_{j<c} P_m(x_j) unnormalized, in double (equal when
+// the earlier values have no mass under any component); returns their sum.
+double mixture_components(const float* f, int64_t C, int64_t c, const uint16_t* earlier, int64_t M,
+                          int64_t levels, double temperature, float* loc_c, float* inv_c,
+                          double* w) {
   const float* logits = f;
   const float *loc = f + M, *log_scale = f + M + C * M, *coef = f + M + 2 * C * M;
   const float to_unit = 2.0f / static_cast<float>(levels - 1);
@@ -119,7 +125,6 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
   };
   float top = logits[0];
   for (int64_t m = 1; m < M; ++m) top = logits[m] > top ? logits[m] : top;
-  std::vector<double> w(M);
   double w_sum = 0;
   for (int64_t m = 0; m < M; ++m) {
     double wm = static_cast<double>(steps::det_exp(logits[m] - top));
@@ -128,17 +133,31 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
                     steps::logistic_bin_mass(location(j, m), inv_scale(j, m), earlier[j], levels));
     w[m] = wm;
     w_sum = w_sum + wm;
+    loc_c[m] = location(c, m);
+    inv_c[m] = inv_scale(c, m);
   }
   if (!(w_sum > 0)) {  // the earlier values have no mass under any component: equal weights
-    std::fill(w.begin(), w.end(), 1.0);
+    std::fill_n(w, M, 1.0);
     w_sum = static_cast<double>(M);
   }
+  return w_sum;
+}
+
+}  // namespace
+
+double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t* earlier,
+                            int64_t M, int64_t levels, uint32_t precision, uint32_t* cdf,
+                            int64_t value, double temperature) {
+  std::vector<double> w(M);
+  std::vector<float> loc(M), inv(M);
+  const double w_sum = mixture_components(f, C, c, earlier, M, levels, temperature, loc.data(),
+                                          inv.data(), w.data());
   float* mass = scratch(0, levels).data();
   float* component = scratch(1, levels).data();
   std::fill_n(mass, levels, 0.0f);
   for (int64_t m = 0; m < M; ++m) {
     const float weight = static_cast<float>(w[m] / w_sum);
-    steps::logistic_masses(location(c, m), inv_scale(c, m), levels, component);
+    steps::logistic_masses(loc[m], inv[m], levels, component);
     for (int64_t k = 0; k < levels; ++k) mass[k] = mass[k] + weight * component[k];
   }
   double total = 0;
@@ -146,6 +165,73 @@ double logistic_mixture_cdf(const float* f, int64_t C, int64_t c, const uint16_t
   masses_to_cdf(mass, total > 0 ? total : 1.0, levels, precision, cdf);
   return value < 0 || !(total > 0) ? 0.0
                                    : std::log2(total) - std::log2(static_cast<double>(mass[value]));
+}
+
+void MixtureEdges::prepare(const float* f, int64_t C, int64_t c, const uint16_t* earlier, int64_t M,
+                           int64_t levels, uint32_t precision, double temperature) {
+  if (levels < 2 || precision > 31 ||
+      (uint64_t{1} << precision) < 4 * static_cast<uint64_t>(levels))
+    throw std::invalid_argument("MixtureEdges: 2^precision must be >= 4 levels");
+  levels_ = levels;
+  precision_ = precision;
+  q_ = static_cast<double>((uint64_t{1} << precision) - 2 * static_cast<uint64_t>(levels));
+  loc_.resize(M);
+  inv_scale_.resize(M);
+  x_.resize(M);
+  s_.resize(M);
+  w_.resize(M);
+  const double w_sum = mixture_components(f, C, c, earlier, M, levels, temperature, loc_.data(),
+                                          inv_scale_.data(), w_.data());
+  for (double& w : w_) w = w / w_sum;
+}
+
+uint32_t MixtureEdges::cdf(int64_t k) const {
+  if (k <= 0) return 0;
+  if (k >= levels_) return uint32_t{1} << precision_;
+  // The lower edge of level k, as logistic_bin_mass computes it.
+  const float d = 1.0f / static_cast<float>(levels_ - 1);
+  const float edge = 2.0f * static_cast<float>(k) * d - 1.0f - d;
+  const int64_t M = static_cast<int64_t>(w_.size());
+  float *x = x_.data(), *s = s_.data();
+  for (int64_t m = 0; m < M; ++m) x[m] = (edge - loc_[m]) * inv_scale_[m];
+  steps::sigmoid(x, M, s);
+  double g = 0;
+  for (int64_t m = 0; m < M; ++m) g = g + w_[m] * static_cast<double>(s[m]);
+  const double q = std::min(std::floor(g * q_), q_);
+  return static_cast<uint32_t>(2 * k) + static_cast<uint32_t>(q);
+}
+
+void MixtureEdges::table(uint32_t* out) const {
+  for (int64_t k = 0; k <= levels_; ++k) out[k] = cdf(k);
+}
+
+uint16_t MixtureEdges::find(uint32_t slot, uint32_t* start, uint32_t* end) const {
+  int64_t lo = 0, hi = levels_;  // invariant: cdf(lo) = at_lo <= slot < cdf(hi) = at_hi
+  uint32_t at_lo = 0, at_hi = uint32_t{1} << precision_;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    const uint32_t at = cdf(mid);
+    if (at <= slot) {
+      lo = mid;
+      at_lo = at;
+    } else {
+      hi = mid;
+      at_hi = at;
+    }
+  }
+  if (start) *start = at_lo;
+  if (end) *end = at_hi;
+  return static_cast<uint16_t>(lo);
+}
+
+double MixtureEdges::bits(int64_t value) const {
+  double mass = 0;
+  for (size_t m = 0; m < w_.size(); ++m)
+    mass = mass + w_[m] * static_cast<double>(
+                              steps::logistic_bin_mass(loc_[m], inv_scale_[m], value, levels_));
+  if (mass > 0) return -std::log2(mass);
+  // Beyond float's reach under every component: the table's own cost.
+  return precision_ - std::log2(static_cast<double>(cdf(value + 1) - cdf(value)));
 }
 
 double feature_map_cdf(PixelKind kind, const float* features, int64_t feature_channels,

@@ -3,11 +3,13 @@
 // in every process, at every thread count (fixed operation order, no libm, no
 // fused multiply-add; see nn/step_kernels.h). A table has levels + 1 entries,
 // cdf[0] = 0 < cdf[1] < ... < cdf[levels] = 2^precision: every level keeps a
-// frequency >= 1, so every value is codable. Requires 2^precision >= 2 levels.
+// frequency >= 1, so every value is codable. Requires 2^precision >= 2 levels
+// (MixtureEdges: 4 levels).
 // Free of LibTorch.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace tame {
 
@@ -56,6 +58,46 @@ double logistic_mixture_cdf(const float* features, int64_t channels, int64_t c,
                             const uint16_t* earlier, int64_t components, int64_t levels,
                             uint32_t precision, uint32_t* cdf, int64_t value = -1,
                             double temperature = 1.0);
+/// The same conditional under the frequency rule of the bin edges (the codec's
+/// rule since pixelcnn++'s engine revision 2; logistic_mixture_cdf above is
+/// the rule of the files written before it). With G(k) the mixture's CDF at
+/// the lower edge of level k, sum_m w_m det_sigmoid((x_k - d - loc_m) s_m) in
+/// double (w_m the weights above, normalized in double; x_k - d as
+/// logistic_bin_mass computes it), the table is
+///   cdf[0] = 0, cdf[levels] = 2^precision,
+///   cdf[k] = 2 k + min(floor(G(k) Q), Q), Q = 2^precision - 2 levels.
+/// One entry costs M sigmoids, so a coder needs only the entries around its
+/// value (two to encode, a binary search of log2(levels) to decode), not the
+/// levels x M x 2 sigmoids of the masses. Every level keeps a frequency >= 1
+/// although det_sigmoid is not monotone: over all floats it falls by at most
+/// 2^-24 (one unit in the last place of [0.5, 1); a test scans it), so G falls
+/// by less than 1 / Q between edges and floor(G Q) by at most 1, which the
+/// 2 per level covers. Requires 2^precision >= 4 levels.
+class MixtureEdges {
+ public:
+  /// Channel c's conditional, with the arguments of logistic_mixture_cdf.
+  void prepare(const float* features, int64_t channels, int64_t c, const uint16_t* earlier,
+               int64_t components, int64_t levels, uint32_t precision, double temperature = 1.0);
+  /// cdf[k], 0 <= k <= levels.
+  uint32_t cdf(int64_t k) const;
+  /// The whole table, levels + 1 entries.
+  void table(uint32_t* cdf) const;
+  /// The level v with cdf(v) <= slot < cdf(v + 1), slot < 2^precision; with
+  /// start and end, also cdf(v) and cdf(v + 1).
+  uint16_t find(uint32_t slot, uint32_t* start = nullptr, uint32_t* end = nullptr) const;
+  /// -log2 of the float mixture's probability of `value` (the masses of
+  /// logistic_bin_mass, for reporting).
+  double bits(int64_t value) const;
+
+ private:
+  int64_t levels_ = 0;
+  uint32_t precision_ = 0;
+  double q_ = 0;
+  std::vector<float> loc_, inv_scale_;
+  mutable std::vector<float> x_, s_;  // cdf()'s scratch: one object per thread
+  std::vector<double> w_;
+};
+
 /// The mixture's parameters per pixel: M (1 + 2C + C (C - 1) / 2).
 constexpr int64_t mixture_features(int64_t channels, int64_t components) {
   return components * (1 + 2 * channels + channels * (channels - 1) / 2);

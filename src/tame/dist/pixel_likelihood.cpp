@@ -425,8 +425,8 @@ torch::Tensor DiscretizedLogisticMixture::integer_cdf(uint32_t precision) const 
   auto v = values_.to(torch::kCPU, torch::kInt32).permute({0, 2, 3, 1}).contiguous();
   auto out = torch::empty({B, C, H, W, K + 1}, torch::kLong);
   auto o = out.accessor<int64_t, 5>();
-  std::vector<uint32_t> cdf(K + 1);
   std::vector<uint16_t> earlier(C);
+  MixtureEdges edges;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < H; ++i)
       for (int64_t j = 0; j < W; ++j) {
@@ -434,9 +434,9 @@ torch::Tensor DiscretizedLogisticMixture::integer_cdf(uint32_t precision) const 
         for (int64_t c = 0; c < C; ++c)
           earlier[c] = static_cast<uint16_t>(v.data_ptr<int32_t>()[pixel * C + c]);
         for (int64_t c = 0; c < C; ++c) {
-          logistic_mixture_cdf(f.data_ptr<float>() + pixel * F, C, c, earlier.data(), components_,
-                               K, precision, cdf.data());
-          for (int64_t k = 0; k <= K; ++k) o[b][c][i][j][k] = cdf[k];
+          edges.prepare(f.data_ptr<float>() + pixel * F, C, c, earlier.data(), components_, K,
+                        precision);
+          for (int64_t k = 0; k <= K; ++k) o[b][c][i][j][k] = edges.cdf(k);
         }
       }
   return out;

@@ -92,8 +92,11 @@ Source source(const PixelCnnPPEngine::Term& t, int64_t i, int64_t j) {
 
 }  // namespace
 
-PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels)
-    : StepEngine(channels, levels), net_(std::move(net)) {
+PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels,
+                                   int rule)
+    : StepEngine(channels, levels), net_(std::move(net)), rule_(rule) {
+  if (rule != kMassRule && rule != kEdgeRule)
+    throw std::invalid_argument("PixelCnnPPEngine: unknown frequency rule");
   P_ = mixture_features(channels, net_->mixtures);
   if (channels > kMaxChannels) throw std::invalid_argument("PixelCnnPPEngine: at most 16 channels");
   if (net_->nodes.empty() || net_->head.out != P_)
@@ -116,11 +119,24 @@ PixelCnnPPEngine::PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t chann
 }
 
 std::unique_ptr<StepEngine> PixelCnnPPEngine::clone() const {
-  return std::make_unique<PixelCnnPPEngine>(net_, C_, K_);
+  return std::make_unique<PixelCnnPPEngine>(net_, C_, K_, rule_);
+}
+
+std::unique_ptr<PixelCnnPPEngine> PixelCnnPPEngine::with_rule(int rule) const {
+  return std::make_unique<PixelCnnPPEngine>(net_, C_, K_, rule);
+}
+
+std::shared_ptr<const ImageCoder> PixelCnnPPEngine::earlier_rule(uint64_t fingerprint) const {
+  if (rule_ == kMassRule) return nullptr;
+  std::shared_ptr<const ImageCoder> masses = with_rule(kMassRule);
+  return masses->fingerprint() == fingerprint ? masses : nullptr;
 }
 
 StepEngine::Identity PixelCnnPPEngine::identity() const {
-  return {106, 0, {net_->mixtures, static_cast<int64_t>(net_->nodes.size())}};
+  // Rule 1's identity has no rule in it: its files came first.
+  std::vector<int64_t> geometry{net_->mixtures, static_cast<int64_t>(net_->nodes.size())};
+  if (rule_ != kMassRule) geometry.push_back(rule_);
+  return {106, 0, geometry};
 }
 
 void PixelCnnPPEngine::hash(steps::Fingerprint& f) const {
@@ -340,13 +356,39 @@ void PixelCnnPPEngine::compute(SubPixel p, float* params) {
   std::memcpy(params, pix_.data(), sizeof(float) * n * P_);
 }
 
+void PixelCnnPPEngine::earlier(int64_t b, SubPixel p, uint16_t* out) const {
+  const auto& v = images();
+  for (int64_t c = 0; c < p.c; ++c) out[c] = v[((b * C_ + c) * H_ + p.i) * W_ + p.j];
+}
+
 double PixelCnnPPEngine::write_cdf(int64_t b, SubPixel p, const float* params, uint32_t precision,
                                    double temperature, uint32_t* cdf, int64_t value) const {
-  uint16_t earlier[kMaxChannels] = {};
-  const auto& v = images();
-  for (int64_t c = 0; c < p.c; ++c) earlier[c] = v[((b * C_ + c) * H_ + p.i) * W_ + p.j];
-  return logistic_mixture_cdf(params, C_, p.c, earlier, net_->mixtures, K_, precision, cdf, value,
-                              temperature);
+  uint16_t before[kMaxChannels] = {};
+  earlier(b, p, before);
+  if (rule_ == kMassRule)
+    return logistic_mixture_cdf(params, C_, p.c, before, net_->mixtures, K_, precision, cdf, value,
+                                temperature);
+  edges_.prepare(params, C_, p.c, before, net_->mixtures, K_, precision, temperature);
+  edges_.table(cdf);
+  return value < 0 ? 0.0 : edges_.bits(value);
+}
+
+Symbol PixelCnnPPEngine::code_symbol(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                                     double temperature, int64_t value, uint32_t slot,
+                                     double* bits) const {
+  if (rule_ == kMassRule)
+    return StepEngine::code_symbol(b, p, params, precision, temperature, value, slot, bits);
+  uint16_t before[kMaxChannels] = {};
+  earlier(b, p, before);
+  edges_.prepare(params, C_, p.c, before, net_->mixtures, K_, precision, temperature);
+  uint32_t start = 0, end = 0;
+  if (value < 0) {
+    const uint16_t v = edges_.find(slot, &start, &end);
+    return {start, end - start, v};
+  }
+  if (bits) *bits += edges_.bits(value);
+  start = edges_.cdf(value);
+  return {start, edges_.cdf(value + 1) - start, static_cast<uint16_t>(value)};
 }
 
 }  // namespace tame

@@ -26,13 +26,17 @@
 //
 // The head writes the pixel's mixture parameters (mixture_features(C, M)) once,
 // at colour 0; each colour's conditional is the mixture given the colours
-// before it in the pixel (dist/integer_cdf.h's logistic_mixture_cdf), so the
-// network runs once per pixel, not once per sub-pixel.
+// before it in the pixel, so the network runs once per pixel, not once per
+// sub-pixel. Its tables follow dist/integer_cdf.h's MixtureEdges (rule 2), so
+// a symbol costs a few CDF entries and not the whole table; files written
+// under the masses of logistic_mixture_cdf (rule 1, before revision 2) carry
+// another fingerprint and decode through earlier_rule().
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "tame/dist/integer_cdf.h"
 #include "tame/models/autoregressive/step_engine.h"
 
 namespace tame {
@@ -61,8 +65,15 @@ class PixelCnnPPEngine : public StepEngine {
     std::vector<Node> nodes;  // every input of a node comes before it; the last feeds the head
     steps::Dense head;        // elu(last node) -> mixture_features(C, M)
   };
-  PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels);
+  /// The frequency rules of the tables (see above).
+  static constexpr int kMassRule = 1, kEdgeRule = 2;
+  PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels,
+                   int rule = kEdgeRule);
   std::unique_ptr<StepEngine> clone() const override;
+  std::shared_ptr<const ImageCoder> earlier_rule(uint64_t fingerprint) const override;
+  /// A fresh engine of these weights under another frequency rule.
+  std::unique_ptr<PixelCnnPPEngine> with_rule(int rule) const;
+  int rule() const { return rule_; }
 
  protected:
   Identity identity() const override;
@@ -73,6 +84,8 @@ class PixelCnnPPEngine : public StepEngine {
   size_t layer_bytes() const override;
   double write_cdf(int64_t b, SubPixel p, const float* params, uint32_t precision,
                    double temperature, uint32_t* cdf, int64_t value) const override;
+  Symbol code_symbol(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                     double temperature, int64_t value, uint32_t slot, double* bits) const override;
 
  private:
   struct Cache {
@@ -93,7 +106,12 @@ class PixelCnnPPEngine : public StepEngine {
   int64_t map_height(int64_t in) const;
   int64_t map_width(int64_t in) const;
 
+  // Image b's earlier colours of pixel p.
+  void earlier(int64_t b, SubPixel p, uint16_t* out) const;
+
   std::shared_ptr<const Net> net_;
+  int rule_;
+  mutable MixtureEdges edges_;
   std::vector<char> elu_read_;  // per node: some term reads it through concat_elu
   std::vector<Cache> cache_;
   int64_t pixel_ = 0;  // raster index of the pixel the head is computing

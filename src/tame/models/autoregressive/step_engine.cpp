@@ -66,6 +66,24 @@ double StepEngine::write_cdf(int64_t, SubPixel, const float* params, uint32_t pr
   return categorical_cdf(params, K_, precision, cdf, value, temperature);
 }
 
+Symbol StepEngine::symbol(int64_t b, uint32_t precision, int64_t value, uint32_t slot,
+                          double temperature, double* bits) {
+  const float* p = conditional();
+  return code_symbol(b, next(), p + b * P_, precision, temperature, value, slot, bits);
+}
+
+Symbol StepEngine::code_symbol(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                               double temperature, int64_t value, uint32_t slot,
+                               double* bits) const {
+  table_.resize(K_ + 1);
+  const uint32_t* cdf = table_.data();
+  const double cost = write_cdf(b, p, params, precision, temperature, table_.data(), value);
+  if (bits) *bits += cost;
+  const auto v =
+      static_cast<uint32_t>(value >= 0 ? value : find_symbol(cdf, static_cast<uint32_t>(K_), slot));
+  return {cdf[v], cdf[v + 1] - cdf[v], static_cast<uint16_t>(v)};
+}
+
 void StepEngine::observe(const uint16_t* values) {
   if (!computed_) throw std::logic_error("StepEngine::observe without conditional");
   const SubPixel p = next();
@@ -129,14 +147,17 @@ std::vector<uint16_t> draw_images(const StepEngine& engine, int64_t n, int64_t h
     for (int64_t b = 0; b < count; ++b)
       rng[b] = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(first + b)));
     std::vector<uint16_t> values(count);
-    std::vector<uint32_t> cdf(count * (K + 1));
+    std::vector<uint32_t> cdf(temperature == 0 ? count * (K + 1) : 0);
     while (!e->done()) {
-      e->cdfs(kSamplePrecision, cdf.data(), nullptr, temperature == 0 ? 1.0 : temperature);
-      for (int64_t b = 0; b < count; ++b) {
-        const uint32_t* c = cdf.data() + b * (K + 1);
-        const auto slot = static_cast<uint32_t>(splitmix64(rng[b]++) >> (64 - kSamplePrecision));
-        values[b] =
-            static_cast<uint16_t>(temperature == 0 ? cdf_mode(c, K) : find_symbol(c, K, slot));
+      if (temperature == 0) {  // the mode needs every frequency
+        e->cdfs(kSamplePrecision, cdf.data());
+        for (int64_t b = 0; b < count; ++b)
+          values[b] = static_cast<uint16_t>(cdf_mode(cdf.data() + b * (K + 1), K));
+      } else {
+        for (int64_t b = 0; b < count; ++b) {
+          const auto slot = static_cast<uint32_t>(splitmix64(rng[b]++) >> (64 - kSamplePrecision));
+          values[b] = e->symbol(b, kSamplePrecision, -1, slot, temperature).value;
+        }
       }
       e->observe(values.data());
     }

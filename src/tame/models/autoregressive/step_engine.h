@@ -57,6 +57,13 @@ struct SubPixel {
   int64_t c = 0, i = 0, j = 0;
 };
 
+/// One coded value: its interval [start, start + freq) in a table summing to
+/// 2^precision.
+struct Symbol {
+  uint32_t start = 0, freq = 0;
+  uint16_t value = 0;
+};
+
 /// A step engine is also the coder of its model's images (image_coder.h):
 /// push_images and pop_images step a fresh clone through a block, every
 /// sub-pixel's table in the engine's order (model_codec.cpp).
@@ -100,6 +107,13 @@ class StepEngine : public ImageCoder {
   /// of -log2 p(values[b]) under the float conditional (for reporting).
   double cdfs(uint32_t precision, uint32_t* cdf, const uint16_t* values = nullptr,
               double temperature = 1.0);
+  /// Image b's symbol of the next sub-pixel at temperature T, in the tables
+  /// cdfs() writes: for value >= 0, that value's (adding -log2 p(value) under
+  /// the float conditional to *bits when bits is not null); else the one whose
+  /// interval holds slot < 2^precision. The codec and the sampler code through
+  /// it, so an engine may find a symbol without writing its whole table.
+  Symbol symbol(int64_t b, uint32_t precision, int64_t value, uint32_t slot,
+                double temperature = 1.0, double* bits = nullptr);
   /// Fixes the sub-pixel next() named: values[b] < levels for image b.
   void observe(const uint16_t* values);
   /// The images so far, [n][C][H][W] (unknown sub-pixels are 0).
@@ -139,6 +153,11 @@ class StepEngine : public ImageCoder {
   virtual double write_cdf(int64_t b, SubPixel p, const float* params, uint32_t precision,
                            double temperature, uint32_t* cdf, int64_t value) const;
 
+  /// symbol()'s finder. Default: write_cdf's whole table, then the value's
+  /// interval or a binary search for the slot.
+  virtual Symbol code_symbol(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                             double temperature, int64_t value, uint32_t slot, double* bits) const;
+
   /// Image b's context at pixel (i, j): context_features() floats.
   const float* context(int64_t b, int64_t i, int64_t j) const {
     return context_ + ((b * H_ + i) * W_ + j) * context_features();
@@ -154,6 +173,7 @@ class StepEngine : public ImageCoder {
   std::vector<uint16_t> values_;  // [n][C][H][W]
   int64_t next_ = 0;              // index of the next sub-pixel, raster order
   bool computed_ = false;
+  mutable std::vector<uint32_t> table_;  // code_symbol()'s table
 };
 
 /// Draws n images of height x width through the engine's CDFs (precision
