@@ -1,6 +1,7 @@
 #include "tame/models/autoregressive/pixelcnn_pp_engine.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -19,8 +20,6 @@ int64_t side(int64_t size, int64_t level) {
   for (int64_t l = 0; l < level; ++l) size = (size + 1) / 2;
   return size;
 }
-
-constexpr int64_t kMaxChannels = 16;
 
 float elu(float x) { return x > 0.0f ? x : steps::det_exp(x) - 1.0f; }
 
@@ -356,19 +355,25 @@ void PixelCnnPPEngine::compute(SubPixel p, float* params) {
   std::memcpy(params, pix_.data(), sizeof(float) * n * P_);
 }
 
-void PixelCnnPPEngine::earlier(int64_t b, SubPixel p, uint16_t* out) const {
+void PixelCnnPPEngine::prepare_edges(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                                     double temperature) const {
+  edges_.prepare(params, C_, p.c, earlier(b, p).data(), net_->mixtures, K_, precision, temperature);
+}
+
+std::array<uint16_t, PixelCnnPPEngine::kMaxChannels> PixelCnnPPEngine::earlier(int64_t b,
+                                                                               SubPixel p) const {
+  std::array<uint16_t, kMaxChannels> out{};
   const auto& v = images();
   for (int64_t c = 0; c < p.c; ++c) out[c] = v[((b * C_ + c) * H_ + p.i) * W_ + p.j];
+  return out;
 }
 
 double PixelCnnPPEngine::write_cdf(int64_t b, SubPixel p, const float* params, uint32_t precision,
                                    double temperature, uint32_t* cdf, int64_t value) const {
-  uint16_t before[kMaxChannels] = {};
-  earlier(b, p, before);
   if (rule_ == kMassRule)
-    return logistic_mixture_cdf(params, C_, p.c, before, net_->mixtures, K_, precision, cdf, value,
-                                temperature);
-  edges_.prepare(params, C_, p.c, before, net_->mixtures, K_, precision, temperature);
+    return logistic_mixture_cdf(params, C_, p.c, earlier(b, p).data(), net_->mixtures, K_,
+                                precision, cdf, value, temperature);
+  prepare_edges(b, p, params, precision, temperature);
   edges_.table(cdf);
   return value < 0 ? 0.0 : edges_.bits(value);
 }
@@ -378,9 +383,7 @@ Symbol PixelCnnPPEngine::code_symbol(int64_t b, SubPixel p, const float* params,
                                      double* bits) const {
   if (rule_ == kMassRule)
     return StepEngine::code_symbol(b, p, params, precision, temperature, value, slot, bits);
-  uint16_t before[kMaxChannels] = {};
-  earlier(b, p, before);
-  edges_.prepare(params, C_, p.c, before, net_->mixtures, K_, precision, temperature);
+  prepare_edges(b, p, params, precision, temperature);
   uint32_t start = 0, end = 0;
   if (value < 0) {
     const uint16_t v = edges_.find(slot, &start, &end);

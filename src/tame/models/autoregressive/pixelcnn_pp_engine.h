@@ -33,6 +33,7 @@
 // another fingerprint and decode through earlier_rule().
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -65,6 +66,8 @@ class PixelCnnPPEngine : public StepEngine {
     std::vector<Node> nodes;  // every input of a node comes before it; the last feeds the head
     steps::Dense head;        // elu(last node) -> mixture_features(C, M)
   };
+  /// The most colours an image may have.
+  static constexpr int64_t kMaxChannels = 16;
   /// The frequency rules of the tables (see above).
   static constexpr int kMassRule = 1, kEdgeRule = 2;
   PixelCnnPPEngine(std::shared_ptr<const Net> net, int64_t channels, int64_t levels,
@@ -106,8 +109,11 @@ class PixelCnnPPEngine : public StepEngine {
   int64_t map_height(int64_t in) const;
   int64_t map_width(int64_t in) const;
 
-  // Image b's earlier colours of pixel p.
-  void earlier(int64_t b, SubPixel p, uint16_t* out) const;
+  // Image b's colours of pixel p before colour p.c (the rest 0).
+  std::array<uint16_t, kMaxChannels> earlier(int64_t b, SubPixel p) const;
+  // edges_ for image b's sub-pixel p (rule 2).
+  void prepare_edges(int64_t b, SubPixel p, const float* params, uint32_t precision,
+                     double temperature) const;
 
   std::shared_ptr<const Net> net_;
   int rule_;

@@ -76,8 +76,8 @@ Symbol StepEngine::code_symbol(int64_t b, SubPixel p, const float* params, uint3
                                double temperature, int64_t value, uint32_t slot,
                                double* bits) const {
   table_.resize(K_ + 1);
-  const uint32_t* cdf = table_.data();
-  const double cost = write_cdf(b, p, params, precision, temperature, table_.data(), value);
+  uint32_t* cdf = table_.data();
+  const double cost = write_cdf(b, p, params, precision, temperature, cdf, value);
   if (bits) *bits += cost;
   const auto v =
       static_cast<uint32_t>(value >= 0 ? value : find_symbol(cdf, static_cast<uint32_t>(K_), slot));
