@@ -33,6 +33,11 @@ void from_json(const nlohmann::json& j, IwaeOptions& o) {
   from_json(j, static_cast<VaeOptions&>(o));
 }
 
+template <class T, class = void>
+struct HasEarlier : std::false_type {};
+template <class T>
+struct HasEarlier<T, std::void_t<decltype(T::earlier())>> : std::true_type {};
+
 template <class Options, class Model>
 ModelEntry entry(std::string name, std::string family, std::string summary, nlohmann::json tiny) {
   ModelEntry e;
@@ -42,6 +47,7 @@ ModelEntry entry(std::string name, std::string family, std::string summary, nloh
   e.defaults = Options();
   e.help = Options::help();
   e.tiny = std::move(tiny);
+  if constexpr (HasEarlier<Options>::value) e.earlier = Options::earlier();
   // What the class says of its coder() (the registry test checks it).
   e.codec = Model::kCodec;
   e.make = [](const nlohmann::json& hp, ImageShape shape,
@@ -255,6 +261,17 @@ nlohmann::json resolve_hparams(const std::string& name, const nlohmann::json& ov
                     def.dump());
       hp[it.key()] = val;
     }
+  }
+  return hp;
+}
+
+nlohmann::json stored_hparams(const std::string& name, nlohmann::json hp) {
+  for (const auto& e : model_registry()) {
+    if (e.name != name) continue;
+    if (hp.is_object())
+      for (auto it = e.earlier.begin(); it != e.earlier.end(); ++it)
+        if (!hp.contains(it.key())) hp[it.key()] = it.value();
+    break;
   }
   return hp;
 }

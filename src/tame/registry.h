@@ -28,6 +28,10 @@ struct ModelEntry {
   /// Whether `tame compress` can code images with a trained model (its
   /// coder()): the model class's kCodec.
   bool codec = false;
+  /// The values that hyper-parameters added after a model's first runs take
+  /// in a run stored without them (the options struct's earlier(), if any):
+  /// such a run keeps loading as the model it was.
+  nlohmann::json earlier = nlohmann::json::object();
   std::function<std::shared_ptr<ImageModel>(const nlohmann::json& hparams, ImageShape,
                                             int64_t levels)>
       make;
@@ -43,6 +47,9 @@ const ModelEntry& find_model(const std::string& name);  // Error listing the kno
 /// The defaults of `name` with `overrides` applied; an unknown key or a value
 /// of the wrong type is an Error.
 nlohmann::json resolve_hparams(const std::string& name, const nlohmann::json& overrides);
+/// A stored run's hyper-parameters `hp` completed with the entry's `earlier`
+/// values for the keys it lacks (unchanged for a model not in the registry).
+nlohmann::json stored_hparams(const std::string& name, nlohmann::json hp);
 
 /// Builds a model from fully resolved hyper-parameters.
 std::shared_ptr<ImageModel> make_model(const std::string& name, const nlohmann::json& hparams,

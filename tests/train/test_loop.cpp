@@ -384,34 +384,53 @@ TEST(Loop, PriorTrainsOnAnotherRunsCodes) {
   EXPECT_NE(msg.find("no discrete codes"), std::string::npos) << msg;
 }
 
-// A run written before models owned their optimizers (checkpoint version 1,
-// by tame 0.1.0 at commit 58978ae): it evaluates to the same number, and
-// resuming it for another epoch gives what that tame gave (the one Adam's
-// state loads as the model's "adam").
-TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) {
+namespace {
+
+// A run directory written by an earlier tame (tests/train/fixtures/NAME, on
+// the IDX set of v1-run/data): it evaluates to the number that tame gave, and
+// resuming it for another epoch gives what that tame gave.
+void expect_old_run_as_before(const std::string& name) {
   TempDir tmp;
-  const std::string fixture = std::string(TAME_SOURCE_DIR) + "/tests/train/fixtures/v1-run";
-  std::filesystem::copy(fixture, tmp / "v1", std::filesystem::copy_options::recursive);
-  const std::string run = tmp / "v1/run";
+  const std::string fixtures = std::string(TAME_SOURCE_DIR) + "/tests/train/fixtures/";
+  std::filesystem::copy(fixtures + name, tmp / "old", std::filesystem::copy_options::recursive);
+  std::filesystem::copy(fixtures + "v1-run/data", tmp / "data",
+                        std::filesystem::copy_options::recursive);
+  const std::string run = tmp / "old/run";
   auto cfg_json = nlohmann::json::parse(read_file(run + "/config.json"));
-  cfg_json["data"] = "idx:" + (tmp / "v1/data");
+  cfg_json["data"] = "idx:" + (tmp / "data");
   write_file_atomic(run + "/config.json", cfg_json.dump(2));
   auto expect_eval = [&](const std::string& expected_file) {
     auto r = tame::testing::run_tame("eval " + run + " --json --threads 1", tmp);
     ASSERT_EQ(r.code, 0) << r.err;
     auto got = nlohmann::json::parse(r.out);
-    auto want = nlohmann::json::parse(read_file(tmp / ("v1/" + expected_file)));
+    auto want = nlohmann::json::parse(read_file(tmp / ("old/" + expected_file)));
     // To float rounding: oneDNN and BLAS pick their kernels by CPU (the fixture
     // was written on another machine; an AMD EPYC one differs in the 9th digit),
     // while a checkpoint read wrongly moves the number by far more.
     const double w = want["nll_nats"].get<double>();
-    EXPECT_NEAR(got["nll_nats"].get<double>(), w, 1e-6 * w) << expected_file;
+    EXPECT_NEAR(got["nll_nats"].get<double>(), w, 1e-6 * w) << name << " " << expected_file;
   };
   expect_eval("expected-eval.json");
   auto r = tame::testing::run_tame(
       "train --out " + run + " --resume --epochs 2 --threads 1 --quiet", tmp);
   ASSERT_EQ(r.code, 0) << r.err;
   expect_eval("expected-resumed-eval.json");
+}
+
+}  // namespace
+
+// A run written before models owned their optimizers (checkpoint version 1,
+// by tame 0.1.0 at commit 58978ae; the one Adam's state loads as the model's
+// "adam").
+TEST(Loop, VersionOneRunsEvaluateAndResumeAsBefore) { expect_old_run_as_before("v1-run"); }
+
+// A MADE run written before `made` had direct connections (583fb97): its
+// config and checkpoint lack the `direct` key, which MadeOptions::earlier()
+// reads as false, so it loads as the model it was.
+TEST(Loop, MadeRunsFromBeforeDirectConnectionsLoadAsBefore) {
+  EXPECT_EQ(stored_hparams("made", {{"hidden", 1}})["direct"], false);
+  EXPECT_EQ(resolve_hparams("made", {{"hidden", 1}})["direct"], true);  // new runs have them
+  expect_old_run_as_before("v2-made-run");
 }
 
 // The moving average of the weights: one update is its formula, swapping

@@ -6,6 +6,7 @@
 
 #include "tame/io/container.h"
 #include "tame/io/file.h"
+#include "tame/registry.h"
 
 namespace tame {
 namespace {
@@ -83,7 +84,7 @@ TrainState read_state(const nlohmann::json& meta, const RunConfig& cfg, const Ba
     std::string m = meta.at("model").get<std::string>();
     if (m != cfg.model)
       throw bad("checkpoint is for model '" + m + "', but the run is '" + cfg.model + "'");
-    if (meta.at("hparams") != cfg.hparams)
+    if (stored_hparams(m, meta.at("hparams")) != cfg.hparams)
       throw bad("checkpoint hyper-parameters " + meta.at("hparams").dump() +
                 " differ from the run's " + cfg.hparams.dump());
     auto s = meta.at("image_shape");

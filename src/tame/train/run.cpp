@@ -39,7 +39,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
   RunConfig c;
   try {
     c.model = j.at("model").get<std::string>();
-    c.hparams = j.at("hparams");
+    c.hparams = stored_hparams(c.model, j.at("hparams"));  // a run from before a key existed
     c.data = j.at("data").get<std::string>();
     auto s = j.at("image_shape");
     c.shape = {s.at(0).get<int64_t>(), s.at(1).get<int64_t>(), s.at(2).get<int64_t>()};

@@ -4,16 +4,9 @@ namespace tame {
 
 namespace {
 
-// The FVSBN's conditionals, step by step: dimension d reads the first d
-// sub-pixels through its own map (in = d), then for a low-rank model the
-// rank -> K map of that dimension.
 class FvsbnEngine : public DenseEngine {
  public:
-  struct Net {
-    std::vector<steps::Dense> prefix;  // per d: x_<d -> width
-    std::vector<steps::Dense> up;      // per d: rank -> K (low rank only)
-  };
-  FvsbnEngine(std::shared_ptr<const Net> net, ImageShape shape, int64_t levels)
+  FvsbnEngine(std::shared_ptr<const FvsbnSteps> net, ImageShape shape, int64_t levels)
       : DenseEngine(shape, levels), net_(std::move(net)) {}
   std::unique_ptr<StepEngine> clone() const override {
     return std::make_unique<FvsbnEngine>(net_, shape_, K_);
@@ -22,31 +15,39 @@ class FvsbnEngine : public DenseEngine {
  protected:
   void hash(steps::Fingerprint& f) const override {
     f.add(int64_t{201});
-    for (const auto& d : net_->prefix) f.add(d);
-    for (const auto& d : net_->up) f.add(d);
+    net_->hash(f);
   }
   void reset(int64_t n) override {
-    h_.assign(n * net_->prefix[0].out, 0.0f);
+    h_.assign(n * net_->width(), 0.0f);
     out_.assign(n * outputs_, 0.0f);
   }
   void compute_dim(int64_t d, float* params) override {
-    const auto& prefix = net_->prefix[d];
-    if (net_->up.empty()) {
-      steps::dense(prefix, x(0), D_, n_, out_.data(), outputs_);
-    } else {
-      steps::dense(prefix, x(0), D_, n_, h_.data(), prefix.out);
-      steps::dense(net_->up[d], h_.data(), prefix.out, n_, out_.data(), outputs_);
-    }
+    net_->logits(d, x(0), D_, n_, h_.data(), out_.data(), outputs_);
     write_logits(out_.data(), params);
   }
   size_t layer_bytes() const override { return sizeof(float) * (h_.size() + out_.size()); }
 
  private:
-  std::shared_ptr<const Net> net_;
+  std::shared_ptr<const FvsbnSteps> net_;
   std::vector<float> h_, out_;
 };
 
 }  // namespace
+
+void FvsbnSteps::logits(int64_t d, const float* x, int64_t D, int64_t n, float* h, float* out,
+                        int64_t outputs) const {
+  if (up.empty()) {
+    steps::dense(prefix[d], x, D, n, out, outputs);
+  } else {
+    steps::dense(prefix[d], x, D, n, h, prefix[d].out);
+    steps::dense(up[d], h, prefix[d].out, n, out, outputs);
+  }
+}
+
+void FvsbnSteps::hash(steps::Fingerprint& f) const {
+  for (const auto& d : prefix) f.add(d);
+  for (const auto& d : up) f.add(d);
+}
 
 Fvsbn::Fvsbn(const FvsbnOptions& o, ImageShape shape, int64_t levels)
     : DenseAutoregressiveModel(shape, levels), options(o), rank_(levels == 2 ? 0 : o.rank) {
@@ -69,18 +70,23 @@ torch::Tensor Fvsbn::flat_logits(const torch::Tensor& x) {
 }
 
 std::unique_ptr<StepEngine> Fvsbn::step_engine() {
+  return std::make_unique<FvsbnEngine>(std::make_shared<const FvsbnSteps>(steps()), shape_,
+                                       levels_);
+}
+
+FvsbnSteps Fvsbn::steps() const {
   torch::NoGradGuard g;
   const int64_t w = width();
-  auto net = std::make_shared<FvsbnEngine::Net>();
+  FvsbnSteps net;
   for (int64_t d = 0; d < D_; ++d) {
     // Rows d*w .. (d+1)*w of W read x_<d: the Dense holds them as [d][w].
     auto rows = W_.slice(0, d * w, (d + 1) * w).slice(1, 0, d).t();
-    net->prefix.push_back(
+    net.prefix.push_back(
         {d, w, to_floats(rows), rank_ == 0 ? to_floats(b_[d]) : std::vector<float>(w, 0.0f)});
     if (rank_ > 0)  // U[d] is [K, rank]; the Dense holds [rank][K]
-      net->up.push_back({rank_, outputs_, to_floats(U_[d].t()), to_floats(b_[d])});
+      net.up.push_back({rank_, outputs_, to_floats(U_[d].t()), to_floats(b_[d])});
   }
-  return std::make_unique<FvsbnEngine>(net, shape_, levels_);
+  return net;
 }
 
 }  // namespace tame

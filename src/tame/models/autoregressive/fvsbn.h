@@ -27,11 +27,28 @@ struct FvsbnOptions {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FvsbnOptions, rank)
 
+/// An FVSBN's conditionals step by step: its engine's, and MADE's direct
+/// connections'. Dimension d reads the first d sub-pixels through its own map
+/// (in = d), then for a low-rank model the rank -> K map of that dimension.
+struct FvsbnSteps {
+  std::vector<steps::Dense> prefix;  // per d: x_<d -> width
+  std::vector<steps::Dense> up;      // per d: rank -> K (low rank only)
+  /// Width of the scratch that logits() needs per image.
+  int64_t width() const { return prefix[0].out; }
+  /// Dimension d's logits [n][outputs] of n images whose flat inputs are x
+  /// [n][D]; h is [n][width()] of scratch.
+  void logits(int64_t d, const float* x, int64_t D, int64_t n, float* h, float* out,
+              int64_t outputs) const;
+  void hash(steps::Fingerprint& f) const;
+};
+
 class Fvsbn : public DenseAutoregressiveModel {
  public:
   Fvsbn(const FvsbnOptions& options, ImageShape shape, int64_t levels);
   torch::Tensor flat_logits(const torch::Tensor& x) override;
   std::unique_ptr<StepEngine> step_engine() override;
+  /// The trained weights as step maps.
+  FvsbnSteps steps() const;
   const FvsbnOptions options;
 
  private:

@@ -18,7 +18,8 @@ namespace {
 // output d reads the final units with m < d. Every sum is taken in the order
 // of the steps, so the bits are fixed. The mixture weights w_m, proportional
 // to p_m(x_<d), are updated by each observed value's probability and
-// renormalized, with det_exp only.
+// renormalized, with det_exp only. The direct connections are an FVSBN's
+// steps, computed once per dimension for all images and shared by the draws.
 class MadeEngine : public DenseEngine {
  public:
   struct Draw {
@@ -31,6 +32,7 @@ class MadeEngine : public DenseEngine {
     std::vector<float> w2t, b2;  // [H][H] (w2t[u][v] = W2[v][u]), [H]
     std::vector<float> vt, bv;   // [D][H][K'], [D][K']
     std::vector<Draw> draws;
+    std::shared_ptr<const FvsbnSteps> direct;  // null without direct connections
   };
   MadeEngine(std::shared_ptr<const Net> net, ImageShape shape, int64_t levels)
       : DenseEngine(shape, levels), net_(std::move(net)), M_(net_->draws.size()) {
@@ -45,7 +47,8 @@ class MadeEngine : public DenseEngine {
   void reset(int64_t n) override;
   void compute_dim(int64_t d, float* params) override;
   size_t layer_bytes() const override {
-    return sizeof(float) * (a1_.size() + a2_.size() + hl_.size() + w_.size() + comp_.size());
+    return sizeof(float) * (a1_.size() + a2_.size() + hl_.size() + w_.size() + comp_.size() +
+                            dh_.size() + dout_.size());
   }
   double write_cdf(int64_t, SubPixel, const float* params, uint32_t precision, double temperature,
                    uint32_t* cdf, int64_t value) const override {
@@ -62,6 +65,7 @@ class MadeEngine : public DenseEngine {
   std::vector<float> a1_, a2_, hl_;  // [n][M][H]: pre-activations, the last layer's outputs
   std::vector<float> w_, comp_;      // [n][M]: weights; [n][M][K]: last logits per draw
   std::vector<float> out_, e_;
+  std::vector<float> dh_, dout_;  // the direct connections': scratch, [n][K'] logits
 };
 
 int64_t lower(const std::vector<int64_t>& sorted, int64_t v) {
@@ -77,6 +81,10 @@ void MadeEngine::hash(steps::Fingerprint& f) const {
       f.add(dr.order[l].data(), sizeof(int64_t) * dr.order[l].size());
       f.add(dr.m[l].data(), sizeof(int64_t) * dr.m[l].size());
     }
+  if (net_->direct) {  // after the rest: engines without them keep their fingerprints
+    f.add(int64_t{1});
+    net_->direct->hash(f);
+  }
 }
 
 void MadeEngine::reset(int64_t n) {
@@ -92,6 +100,10 @@ void MadeEngine::reset(int64_t n) {
   comp_.assign(n * M_ * K_, 0.0f);
   out_.resize(outputs_);
   e_.resize(K_);
+  if (net_->direct) {
+    dh_.assign(n * net_->direct->width(), 0.0f);
+    dout_.assign(n * outputs_, 0.0f);
+  }
 }
 
 void MadeEngine::observe_input(int64_t b, int64_t m, int64_t j) {
@@ -141,6 +153,8 @@ void MadeEngine::output(int64_t b, int64_t m, int64_t d, float* logits) {
     const float* v = net_->vt.data() + (d * H + u) * Ko;
     for (int64_t k = 0; k < Ko; ++k) out_[k] = out_[k] + h * v[k];
   }
+  if (net_->direct)
+    for (int64_t k = 0; k < Ko; ++k) out_[k] = out_[k] + dout_[b * Ko + k];
   expand_logits(out_.data(), logits);
 }
 
@@ -164,6 +178,7 @@ void MadeEngine::reweigh(int64_t b, int64_t d) {
 }
 
 void MadeEngine::compute_dim(int64_t d, float* params) {
+  if (net_->direct) net_->direct->logits(d, x(0), D_, n_, dh_.data(), dout_.data(), outputs_);
   for (int64_t b = 0; b < n_; ++b) {
     if (d > 0) {
       reweigh(b, d);
@@ -190,6 +205,8 @@ Made::Made(const MadeOptions& o, ImageShape shape, int64_t levels)
   hidden_ = register_module("hidden", torch::nn::ModuleList());
   for (int64_t l = 0; l < o.layers; ++l) hidden_->push_back(torch::nn::Linear(l == 0 ? D : H, H));
   out_ = register_module("out", torch::nn::Linear(H, D * outputs_));
+  if (o.direct)
+    direct_ = register_module("direct", std::make_shared<Fvsbn>(FvsbnOptions{}, shape, levels));
   // Connectivity draws: m(k) uniform in [lo, D - 2], lo = the least m below.
   for (int64_t mask = 0; mask < o.masks; ++mask) {
     uint64_t state = splitmix64(static_cast<uint64_t>(o.seed) ^ splitmix64(mask + 1));
@@ -232,7 +249,8 @@ torch::Tensor Made::flat_logits(const torch::Tensor& x) {
   }
   const int64_t H = options.hidden;
   auto v = (out_->weight.view({D_, outputs_, H}) * masks.back().unsqueeze(1)).view({-1, H});
-  return F::linear(h, v, out_->bias).view({x.size(0), D_, outputs_});
+  auto out = F::linear(h, v, out_->bias).view({x.size(0), D_, outputs_});
+  return direct_ ? out + direct_->flat_logits(x) : out;
 }
 
 torch::Tensor Made::logits(const torch::Tensor& x) {
@@ -297,6 +315,7 @@ std::unique_ptr<StepEngine> Made::step_engine() {
     }
     net->draws.push_back(std::move(dr));
   }
+  if (direct_) net->direct = std::make_shared<const FvsbnSteps>(direct_->steps());
   return std::make_unique<MadeEngine>(net, shape_, levels_);
 }
 

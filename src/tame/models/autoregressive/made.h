@@ -17,15 +17,22 @@
 // p_m(x_<d): the step engine and the codec code exactly what tame eval reports.
 // Sampling at temperature T tempers each draw's softmax (logits / T) and
 // mixes them with the same weights.
-// Leaves out: order-agnostic training (random input orderings), direct
-// input-to-output connections.
+// With direct=true (the default) each conditional adds the logits of an FVSBN
+// (fvsbn.h) on the same inputs: the direct input-to-output connections of the
+// paper's code, strictly lower triangular in the sub-pixel order and shared by
+// every draw (for K > 2 levels, of rank 16).
+// Leaves out: order-agnostic training (random input orderings), conditioning
+// the hidden units on the mask.
 // Cost: the output layer has D * K' * hidden weights (K' = 1 for binary images,
-// K otherwise); the ensemble's evaluation runs M networks.
+// K otherwise), the direct connections D^2 (binary; half of them live) or
+// 16 D (D + K) (K > 2); the ensemble's evaluation runs M networks, and the
+// direct connections once.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include "tame/models/autoregressive/dense_autoregressive.h"
+#include "tame/models/autoregressive/fvsbn.h"
 
 namespace tame {
 
@@ -34,6 +41,7 @@ struct MadeOptions {
   int64_t layers = 1;
   int64_t masks = 1;
   int64_t seed = 0;
+  bool direct = true;
   /// What each hyper-parameter does: `tame models` prints it.
   static nlohmann::json help() {
     return {
@@ -41,10 +49,14 @@ struct MadeOptions {
         {"layers", "hidden layers: 1 or 2"},
         {"masks", "M: connectivity draws cycled in training, mixed in evaluation"},
         {"seed", "seed of the connectivity draws"},
+        {"direct", "add an FVSBN's logits: direct input-to-output connections (rank 16 for K > 2)"},
     };
   }
+  /// The values of hyper-parameters added since the first runs, for a run
+  /// stored without them: direct connections came later.
+  static nlohmann::json earlier() { return {{"direct", false}}; }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MadeOptions, hidden, layers, masks, seed)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MadeOptions, hidden, layers, masks, seed, direct)
 
 class Made : public DenseAutoregressiveModel {
  public:
@@ -76,6 +88,7 @@ class Made : public DenseAutoregressiveModel {
   std::vector<std::vector<torch::Tensor>> masks_;           // [mask][layer] on the device
   torch::nn::ModuleList hidden_;
   torch::nn::Linear out_{nullptr};
+  std::shared_ptr<Fvsbn> direct_;  // null without direct connections
   int64_t draw_ = 0;
 };
 
