@@ -14,6 +14,7 @@
 #include "tame/models/gan/dcgan.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
+#include "tame/models/latent/vae2.h"
 #include "tame/models/latent/vlae.h"
 #include "tame/models/latent/vqgan.h"
 #include "tame/models/latent/vqvae.h"
@@ -31,6 +32,17 @@ void to_json(nlohmann::json& j, const IwaeOptions& o) {
 }
 void from_json(const nlohmann::json& j, IwaeOptions& o) {
   from_json(j, static_cast<VaeOptions&>(o));
+}
+
+// `iwae2` is the two-layer VAE with the k-sample objective on by default.
+struct Iwae2Options : Vae2Options {
+  Iwae2Options() { k = 5; }
+};
+void to_json(nlohmann::json& j, const Iwae2Options& o) {
+  to_json(j, static_cast<const Vae2Options&>(o));
+}
+void from_json(const nlohmann::json& j, Iwae2Options& o) {
+  from_json(j, static_cast<Vae2Options&>(o));
 }
 
 template <class T, class = void>
@@ -163,6 +175,20 @@ std::vector<ModelEntry> latent_and_gan_entries() {
                               // k = 2 is the least k that runs the k-sample objective; the
                               // logistic likelihood runs the third pixel type
                               {{"latent", 2}, {"hidden", 4}, {"k", 2}, {"likelihood", "logistic"}}),
+      entry<Vae2Options, Vae2>("vae2", "latent",
+                               "VAE with two stochastic layers (Burda et al. 2015's second "
+                               "architecture): MLPs x <-> z1 <-> z2, Gaussian z1 given z2",
+                               // one unit per layer and width keeps every network
+                               {{"latent1", 1}, {"latent2", 1}, {"hidden1", 2}, {"hidden2", 2}}),
+      entry<Iwae2Options, Vae2>("iwae2", "latent",
+                                "IWAE with two stochastic layers (Burda et al. 2015): vae2 "
+                                "trained on the k-sample bound (--set k)",
+                                {{"latent1", 1},
+                                 {"latent2", 1},
+                                 {"hidden1", 2},
+                                 {"hidden2", 2},
+                                 {"k", 2},
+                                 {"likelihood", "logistic"}}),
       entry<VlaeOptions, Vlae>(
           "vlae", "latent",
           "VLAE (Chen et al. 2016): VAE with a small-receptive-field PixelCNN "

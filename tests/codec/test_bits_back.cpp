@@ -1,7 +1,7 @@
-// Bits-back coding of the VAE and VLAE (codec/bits_back.h): the fixed-order networks
-// equal the torch ones, the bucket tables are exact, files round-trip byte for
-// byte whatever the thread count or block split, a file costs the one-draw
-// ELBO plus the chain's start, and damaged or foreign data is refused.
+// Bits-back coding of the VAE, the two-layer VAE and VLAE (codec/bits_back.h): the fixed-order
+// networks equal the torch ones, the bucket tables are exact, files round-trip byte for byte
+// whatever the thread count or block split, a file costs the one-draw ELBO plus the chain's start,
+// and damaged or foreign data is refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,13 +30,15 @@ std::shared_ptr<LatentModel> vae(const nlohmann::json& hp, ImageShape shape, int
 // A VAE (or VLAE, or Gumbel-softmax VAE) trained a little on structured
 // binary 8x8 images, so that its posteriors are narrow and its KL is far from 0.
 std::shared_ptr<LatentModel> trained_vae(const std::string& arch, const torch::Tensor& data) {
-  auto m = arch == "vlae"
-               ? vae({{"latent", 4}, {"hidden", 8}, {"pixel_hidden", 4}}, {1, 8, 8}, 2, 3, "vlae")
-           : arch == "gumbel"
-               ? vae({{"groups", 4}, {"classes", 5}, {"hidden", 8}, {"tau_min", 1.0}}, {1, 8, 8}, 2,
-                     3, "gumbel-vae")
-               : vae({{"arch", arch}, {"latent", 4}, {"hidden", arch == "mlp" ? 32 : 8}}, {1, 8, 8},
-                     2, 3);
+  auto m =
+      arch == "vlae"
+          ? vae({{"latent", 4}, {"hidden", 8}, {"pixel_hidden", 4}}, {1, 8, 8}, 2, 3, "vlae")
+      : arch == "gumbel" ? vae({{"groups", 4}, {"classes", 5}, {"hidden", 8}, {"tau_min", 1.0}},
+                               {1, 8, 8}, 2, 3, "gumbel-vae")
+      : arch == "vae2"   ? vae({{"latent1", 4}, {"latent2", 2}, {"hidden1", 32}, {"hidden2", 8}},
+                               {1, 8, 8}, 2, 3, "vae2")
+                         : vae({{"arch", arch}, {"latent", 4}, {"hidden", arch == "mlp" ? 32 : 8}},
+                               {1, 8, 8}, 2, 3);
   torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
   for (int64_t step = 0; step < 300; ++step) {
     auto batch = data.index_select(0, torch::randint(0, data.size(0), {64}));
@@ -166,7 +168,17 @@ TEST(BitsBack, RoundTripsWhateverTheThreads) {
            {{{"latent", 3}, {"hidden", 4}, {"pixel_hidden", 2}, {"pixel_layers", 2}},
             {3, 4, 8},
             7,
-            "vlae"}}) {
+            "vlae"},
+           // two stochastic layers, binary and 8-bit logistic pixels
+           {{{"latent1", 3}, {"latent2", 2}, {"hidden1", 8}, {"hidden2", 4}}, {1, 8, 8}, 2, "vae2"},
+           {{{"latent1", 2},
+             {"latent2", 3},
+             {"hidden1", 8},
+             {"hidden2", 4},
+             {"likelihood", "logistic"}},
+            {3, 5, 4},
+            256,
+            "vae2"}}) {
     SCOPED_TRACE(c.model + " " + c.hp.dump());
     auto m = vae(c.hp, c.shape, c.levels, 1, c.model);
     auto coder = m->coder();
@@ -195,7 +207,7 @@ TEST(BitsBack, RoundTripsWhateverTheThreads) {
 // the bits agrees with the ideal one.
 TEST(BitsBack, FileCostsTheElboPlusTheChainStart) {
   auto train = binary_digits(512, 5);
-  for (std::string arch : {"mlp", "conv", "vlae", "gumbel"}) {
+  for (std::string arch : {"mlp", "conv", "vlae", "gumbel", "vae2"}) {
     SCOPED_TRACE(arch);
     auto m = trained_vae(arch, train);
     auto x = binary_digits(1000, 11);
@@ -222,9 +234,9 @@ TEST(BitsBack, FileCostsTheElboPlusTheChainStart) {
     EXPECT_NEAR(stats.ideal_bits, elbo_bits, 4 * std::sqrt(variance) + 0.005 * elbo_bits);
     EXPECT_NEAR(payload, stats.ideal_bits + stats.chain_bits + 64, 64);
     EXPECT_NEAR(stats.ideal_bits, stats.model_bits, 1e-3 * stats.model_bits);
-    // 16 (S + 3) bits, S = ceil(4 latents x their prior's bits / 16) + 4: no restart
-    const int64_t prior_bits = arch == "gumbel" ? 3 : kLatentBits;
-    EXPECT_EQ(stats.chain_bits, 16.0 * ((4 * prior_bits + 15) / 16 + 4 + 3));
+    // 16 (S + 3) bits, S = ceil(latents x their prior's bits / 16) + 4: no restart
+    const int64_t prior_bits = arch == "gumbel" ? 3 : kLatentBits, latents = arch == "vae2" ? 6 : 4;
+    EXPECT_EQ(stats.chain_bits, 16.0 * ((latents * prior_bits + 15) / 16 + 4 + 3));
     EXPECT_EQ(decode_images(*m->coder(), file, 2).images.values, as_list(x).values);
   }
 }

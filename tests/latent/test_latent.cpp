@@ -1,6 +1,6 @@
 // The latent-variable family: the Gaussian KL, the estimators, the
-// Gumbel-softmax, the pixel likelihoods, and the ordering of the bounds on a
-// small trained model.
+// Gumbel-softmax, the pixel likelihoods, the ordering of the bounds on a
+// small trained model, and the two-layer VAE against quadrature.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "tame/models/latent/estimators.h"
 #include "tame/models/latent/gumbel_vae.h"
 #include "tame/models/latent/vae.h"
+#include "tame/models/latent/vae2.h"
 #include "tame/models/latent/vlae.h"
 #include "tame/registry.h"
 
@@ -196,7 +197,7 @@ TEST(Latent, GumbelVaeTrainsItsScheduleAndBoundsAreDiscrete) {
   // KL(q || uniform) is E_q[log q - log p], estimated from those draws.
   auto many = m.draw(q, 4000, false);
   auto mc = (m.log_q(q, many) - m.log_prior(many)).mean(0);
-  EXPECT_LT((mc - m.kl(q)).abs().max().item<double>(), 0.1);
+  EXPECT_LT((mc - m.kl(q, many)).abs().max().item<double>(), 0.1);
 }
 
 TEST(Latent, ScoreFunctionVaeTrainsAndItsLossIsTheBound) {
@@ -255,4 +256,69 @@ TEST(Latent, VlaeDecoderIsCausal) {
   // z reaches every position.
   auto dz = (m.params(z, x) - m.params(z + 1.0, x)).abs().amax(1).view({-1});
   EXPECT_GT(dz.min().item<float>(), 0.0f);
+}
+
+// The two-layer VAE with one unit per stochastic layer on 1x1x3 binary images,
+// against quadrature on a grid over (z1, z2): its prior and posterior are
+// normalized densities, p(x) sums to 1 over the 8 images, the prior's draws
+// have the grid's moments, the importance weights p(x, z) / q(z|x) of q's own
+// draws average to p(x) (so log q is the density that draw() samples and
+// log p(x, z) the model's), and the bounds are ordered: ELBO >= the k-sample
+// bound, which is -log p(x) within its spread.
+TEST(Latent, TwoLayerVaeMatchesQuadrature) {
+  torch::manual_seed(7);
+  Vae2Options o;
+  o.latent1 = o.latent2 = 1;
+  o.hidden1 = o.hidden2 = 4;
+  Vae2 m(o, {1, 1, 3}, 2);
+  m.eval();
+  torch::NoGradGuard g;
+  for (auto& p : m.parameters()) p.mul_(2.0);  // sharper, more non-linear conditionals
+  const int64_t n = 801;
+  const double lo = -10, step = 20.0 / (n - 1), log_area = 2 * std::log(step);
+  auto axis = torch::linspace(lo, -lo, n, torch::kDouble).to(torch::kFloat);
+  auto grid =
+      torch::stack(torch::meshgrid({axis, axis}, "ij"), -1).reshape({n * n, 2});  // [z1, z2]
+  auto log_prior = m.log_prior(grid);                                             // [n n]
+  EXPECT_NEAR(torch::logsumexp(log_prior, 0).item<double>() + log_area, 0.0, 1e-3);
+  auto prior = torch::exp(log_prior + log_area);
+  const double mean_z1 = (prior * grid.select(1, 0)).sum().item<double>();
+  EXPECT_NEAR(m.prior_draw(200000).select(1, 0).mean().item<double>(), mean_z1, 0.02);
+
+  auto x = torch::zeros({8, 1, 1, 3}, torch::kUInt8);
+  for (int64_t v = 0; v < 8; ++v)
+    for (int64_t d = 0; d < 3; ++d) x[v][0][0][d] = (v >> d) & 1;
+  auto q = m.encode(x);
+  double total = 0;
+  const int64_t draws = 200000;
+  for (int64_t v = 0; v < 8; ++v) {
+    SCOPED_TRACE(v);
+    auto xv = x[v].unsqueeze(0).expand({n * n, 1, 1, 3});
+    const double log_px =
+        torch::logsumexp(log_prior - m.decode_nll(grid, xv), 0).item<double>() + log_area;
+    total += std::exp(log_px);
+    auto qv = Posterior{q.a.slice(0, v, v + 1), q.b.slice(0, v, v + 1)};
+    const double q_mass =
+        torch::logsumexp(m.log_q(qv, grid.unsqueeze(1)).squeeze(1), 0).item<double>() + log_area;
+    EXPECT_NEAR(q_mass, 0.0, 1e-3);
+    // w / p(x) over q's draws: mean 1, within four standard errors.
+    auto z = m.draw(qv, draws, false);  // [draws, 1, 2]
+    auto log_w = -m.decode_nll(z.squeeze(1), x[v].unsqueeze(0).expand({draws, 1, 1, 3})) +
+                 (m.log_prior(z) - m.log_q(qv, z)).squeeze(1);
+    auto ratio = torch::exp(log_w.to(torch::kDouble) - log_px);
+    const double mean = ratio.mean().item<double>(),
+                 se = ratio.std().item<double>() / std::sqrt(static_cast<double>(draws));
+    EXPECT_NEAR(mean, 1.0, 5 * se + 1e-3);
+    // The k-sample bound is the log of such a mean over k draws: its ratio to
+    // p(x) is 1 within the same spread, sqrt(draws / k) times wider.
+    const int64_t k = 20000;
+    const double elbo = m.nll(x[v].unsqueeze(0).expand({k, 1, 1, 3})).mean().item<double>();
+    const double iw = m.nll_iw(x[v].unsqueeze(0), k).item<double>();
+    std::printf("x=%ld: -log p(x) %.4f, k-sample %.4f, ELBO %.4f nats, w / p(x) %.4f +- %.4f\n",
+                static_cast<long>(v), -log_px, iw, elbo, mean, se);
+    EXPECT_NEAR(std::exp(-iw - log_px), 1.0,
+                5 * se * std::sqrt(static_cast<double>(draws) / k) + 1e-3);
+    EXPECT_LT(iw, elbo - 0.5);  // q is far from the posterior: the bound tightens a lot
+  }
+  EXPECT_NEAR(total, 1.0, 1e-3);
 }

@@ -186,6 +186,11 @@ BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
       nets_.decoder.input().size() != (M > 0 ? L * M : L) || out.height != size.height ||
       out.width != size.width || out.channels != features || M == 1 || M > 65536)
     throw Error("bits-back coder: the networks do not fit " + size.str() + " images");
+  const int64_t L2 = nets_.latent2;
+  if (L2 < 0 ||
+      (L2 > 0 && (M > 0 || nets_.up.input().size() != L || nets_.up.output().size() != 2 * L2 ||
+                  nets_.down.input().size() != L2 || nets_.down.output().size() != 2 * L)))
+    throw Error("bits-back coder: the second latent layer's networks do not fit");
   if (M > 0) {  // the uniform prior over the classes, exact
     const std::vector<float> zeros(M, 0.0f);
     prior_.resize(M + 1);
@@ -205,6 +210,11 @@ uint64_t BitsBackCoder::fingerprint() const {
   nets_.encoder.hash(f);
   nets_.decoder.hash(f);
   if (nets_.engine) f.add(static_cast<int64_t>(nets_.engine->fingerprint()));
+  if (nets_.latent2 > 0) {  // one-layer models keep the fingerprints they had
+    f.add(nets_.latent2);
+    nets_.up.hash(f);
+    nets_.down.hash(f);
+  }
   return f.value();
 }
 
@@ -222,25 +232,45 @@ int64_t BitsBackCoder::Table::find(uint32_t slot) const {
                  : find_symbol(cdf.data(), static_cast<uint32_t>(cdf.size() - 1), slot);
 }
 
-std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) const {
-  const int64_t L = nets_.latent, M = nets_.classes;
-  const std::vector<float> in = unit_image(x, size_, levels_);
-  std::vector<float> out(nets_.encoder.output().size());
-  nets_.encoder.run(in.data(), out.data());
+namespace {
+// Bucket tables of n Gaussians from 2n floats: the means, then the
+// log-variances (clamped to [lo, hi]).
+template <class Table>
+std::vector<Table> gaussian_tables(const std::vector<float>& out, float lo, float hi) {
+  const int64_t n = static_cast<int64_t>(out.size()) / 2;
   std::vector<Table> q;
-  for (int64_t d = 0; d < L; ++d) {
-    if (M > 0) {
-      Table t{std::nullopt, std::vector<uint32_t>(M + 1)};
-      categorical_cdf(out.data() + d * M, M, kPosteriorPrecision, t.cdf.data());
-      q.push_back(std::move(t));
-      continue;
-    }
-    const float logvar = std::min(std::max(out[L + d], nets_.logvar_min), nets_.logvar_max);
+  q.reserve(n);
+  for (int64_t d = 0; d < n; ++d) {
+    const float logvar = std::min(std::max(out[n + d], lo), hi);
     q.push_back(
         {BucketCdf(out[d], static_cast<float>(det_exp_double(0.5 * logvar)), kPosteriorPrecision),
          {}});
   }
   return q;
+}
+}  // namespace
+
+std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) const {
+  const int64_t L = nets_.latent, M = nets_.classes;
+  const std::vector<float> in = unit_image(x, size_, levels_);
+  std::vector<float> out(nets_.encoder.output().size());
+  nets_.encoder.run(in.data(), out.data());
+  if (M == 0) return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max);
+  std::vector<Table> q;
+  for (int64_t d = 0; d < L; ++d) {
+    Table t{std::nullopt, std::vector<uint32_t>(M + 1)};
+    categorical_cdf(out.data() + d * M, M, kPosteriorPrecision, t.cdf.data());
+    q.push_back(std::move(t));
+  }
+  return q;
+}
+
+std::vector<BitsBackCoder::Table> BitsBackCoder::gaussians(const steps::Feedforward& net,
+                                                           const std::vector<uint32_t>& z) const {
+  std::vector<float> in(z.size()), out(net.output().size());
+  for (size_t d = 0; d < z.size(); ++d) in[d] = normal_buckets().medians[z[d]];
+  net.run(in.data(), out.data());
+  return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max);
 }
 
 int64_t BitsBackCoder::subpixel_params() const {
@@ -295,13 +325,10 @@ double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector
                          cdf, value);
 }
 
-void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
-                               double& model) const {
-  const int64_t L = nets_.latent, D = size_.dims();
-  std::vector<uint32_t> z(L), cdf(levels_ + 1);
-  const std::vector<Table> q = posterior(x);
-  // 1. z from the message with q(z|x): the bits the decoder gets back.
-  for (int64_t d = 0; d < L; ++d) {
+void BitsBackCoder::pop_with(RansMessage& m, const std::vector<Table>& q, std::vector<uint32_t>& z,
+                             double& ideal, double& model) {
+  z.resize(q.size());
+  for (size_t d = 0; d < q.size(); ++d) {
     z[d] = static_cast<uint32_t>(q[d].find(rans_peek(m, kPosteriorPrecision)));
     const auto [start, freq] = slot_of(q[d], z[d]);
     rans_pop(m, start, freq, kPosteriorPrecision);
@@ -309,6 +336,27 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
     ideal -= bits;
     model -= bits;
   }
+}
+
+void BitsBackCoder::push_with(RansMessage& m, const std::vector<Table>& q,
+                              const std::vector<uint32_t>& z, double* ideal, double* model) {
+  for (size_t d = q.size(); d-- > 0;) {
+    const auto [start, freq] = slot_of(q[d], z[d]);
+    rans_push(m, start, freq, kPosteriorPrecision);
+    const double bits = kPosteriorPrecision - std::log2(static_cast<double>(freq));
+    if (ideal) *ideal += bits;
+    if (model) *model += bits;
+  }
+}
+
+void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
+                               double& model) const {
+  const int64_t L = nets_.latent, D = size_.dims();
+  std::vector<uint32_t> z(L), z2, cdf(levels_ + 1);
+  // 1. z from the message with q(z|x): the bits the decoder gets back; then
+  // z2 with q(z2|z).
+  pop_with(m, posterior(x), z, ideal, model);
+  if (nets_.latent2 > 0) pop_with(m, gaussians(nets_.up, z), z2, ideal, model);
   // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
   std::vector<float> features;
   decode(z, features);
@@ -326,18 +374,26 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
       push_symbol(m, cdf.data(), x[t], kCodecPrecision);
     }
   }
-  // 3. z with the prior.
-  for (int64_t d = L; d-- > 0;) {
-    const double bits = push_prior(m, z[d]);
+  // 3. z with the prior: p(z|z2), then z2 with its own.
+  if (nets_.latent2 > 0) push_with(m, gaussians(nets_.down, z2), z, &ideal, &model);
+  const std::vector<uint32_t>& top = nets_.latent2 > 0 ? z2 : z;
+  for (size_t d = top.size(); d-- > 0;) {
+    const double bits = push_prior(m, top[d]);
     ideal += bits;
     model += bits;
   }
 }
 
 void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
-  const int64_t L = nets_.latent, D = size_.dims();
-  std::vector<uint32_t> z(L), cdf(levels_ + 1);
-  for (int64_t d = 0; d < L; ++d) z[d] = pop_prior(m);
+  const int64_t L = nets_.latent, L2 = nets_.latent2, D = size_.dims();
+  std::vector<uint32_t> z(L), z2(L2), cdf(levels_ + 1);
+  double unused = 0;
+  if (L2 > 0) {
+    for (int64_t d = 0; d < L2; ++d) z2[d] = pop_prior(m);
+    pop_with(m, gaussians(nets_.down, z2), z, unused, unused);
+  } else {
+    for (int64_t d = 0; d < L; ++d) z[d] = pop_prior(m);
+  }
   std::vector<float> features;
   decode(z, features);
   if (nets_.engine) {
@@ -351,11 +407,8 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
           pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
     }
   }
-  const std::vector<Table> q = posterior(x);
-  for (int64_t d = L; d-- > 0;) {
-    const auto [start, freq] = slot_of(q[d], z[d]);
-    rans_push(m, start, freq, kPosteriorPrecision);
-  }
+  if (L2 > 0) push_with(m, gaussians(nets_.up, z), z2, nullptr, nullptr);
+  push_with(m, posterior(x), z, nullptr, nullptr);
 }
 
 void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeStats* stats,
@@ -365,7 +418,7 @@ void BitsBackCoder::push_images(RansMessage& m, const ImageBlock& block, EncodeS
   int64_t bits = 1;
   while ((int64_t{1} << bits) < values()) ++bits;
   push_chained(
-      m, block, (nets_.latent * bits + kStartBits - 1) / kStartBits + 4,
+      m, block, ((nets_.latent + nets_.latent2) * bits + kStartBits - 1) / kStartBits + 4,
       [this](RansMessage& t, const uint16_t* x, double& ideal, double& model) {
         push_image(t, x, ideal, model);
       },

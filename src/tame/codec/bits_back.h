@@ -129,6 +129,15 @@ struct LatentNets {
   int64_t latent = 0;
   int64_t classes = 0;
   float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp (the model's)
+  /// A second Gaussian layer z2 of latent2 variables above z (latent2 > 0,
+  /// Gaussian z only: the two-layer VAE): `up` maps z's L bucket medians to
+  /// q(z2|z) and `down` maps z2's medians to p(z|z2), each as mu then
+  /// log-variance (clamped as the encoder's). z2 then has the uniform bucket
+  /// prior and z the prior p(z|z2), over the same buckets. The order:
+  /// pop z with q(z|x), pop z2 with q(z2|z), push x with p(x|z), push z with
+  /// p(z|z2), push z2 with p(z2); the net cost is the two-layer one-draw ELBO.
+  int64_t latent2 = 0;
+  steps::Feedforward up, down;
   /// Without an engine, how the decoder's features parameterize each
   /// sub-pixel (dist/integer_cdf.h): parameter j of channel c is feature
   /// j C + c of the pixel, as in dist/pixel_likelihood.h.
@@ -161,6 +170,16 @@ class BitsBackCoder : public ImageCoder {
   };
   // The posterior of image x ([C][H][W]): one table per latent variable.
   std::vector<Table> posterior(const uint16_t* x) const;
+  // Bucket tables of n Gaussians from `net`'s 2n outputs (mu, log-variance)
+  // for the bucket medians of latent values z.
+  std::vector<Table> gaussians(const steps::Feedforward& net, const std::vector<uint32_t>& z) const;
+  // Pops latent values with `q` (bits back; the bits leave ideal and model),
+  // pushes them with `q`, last first (the decoder's mirror of a pop), and
+  // pushes or pops them with `p`, last first (bits added).
+  static void pop_with(RansMessage& m, const std::vector<Table>& q, std::vector<uint32_t>& z,
+                       double& ideal, double& model);
+  static void push_with(RansMessage& m, const std::vector<Table>& q, const std::vector<uint32_t>& z,
+                        double* ideal, double* model);
   // Each latent's values and the prior's bits for value z (a uniform prior).
   int64_t values() const;
   double push_prior(RansMessage& m, uint32_t z) const;  // returns its -log2 p(z)

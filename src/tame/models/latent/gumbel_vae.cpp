@@ -63,7 +63,7 @@ torch::Tensor GumbelVae::log_prior(const torch::Tensor& z) {
                      z.options());
 }
 
-torch::Tensor GumbelVae::kl(const Posterior& q) {
+torch::Tensor GumbelVae::kl(const Posterior& q, const torch::Tensor&) {
   return (torch::exp(q.a) * q.a).sum({-2, -1}) + options.groups * std::log(double(options.classes));
 }
 

@@ -65,7 +65,7 @@ class GumbelVae : public LatentModel {
   torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
   torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor log_prior(const torch::Tensor& z) override;
-  torch::Tensor kl(const Posterior& q) override;
+  torch::Tensor kl(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor prior_draw(int64_t n) override;
   torch::Tensor posterior_mode(const Posterior& q) override;
   torch::Tensor posterior_mean(const Posterior& q) override { return torch::exp(q.a).flatten(1); }

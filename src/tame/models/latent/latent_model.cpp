@@ -246,8 +246,8 @@ torch::Tensor LatentModel::log_weights(const Posterior& q, const torch::Tensor& 
 
 torch::Tensor LatentModel::nll(const torch::Tensor& x) {
   auto q = encode(x);
-  auto z = draw(q, 1, /*reparameterized=*/false)[0];
-  return decode_nll(z, x) + kl(q);
+  auto z = draw(q, 1, /*reparameterized=*/false);
+  return decode_nll(z[0], x) + kl(q, z);
 }
 
 torch::Tensor LatentModel::nll_iw(const torch::Tensor& x, int64_t k) {
@@ -264,8 +264,8 @@ torch::Tensor LatentModel::loss(const torch::Tensor& x) {
   auto q = encode(x);
   torch::Tensor per_image;
   if (k_ == 1) {
-    auto z = draw(q, 1, /*reparameterized=*/true)[0];
-    auto recon = decode_nll(z, x), kl_term = kl(q);
+    auto z = draw(q, 1, /*reparameterized=*/true);
+    auto recon = decode_nll(z[0], x), kl_term = kl(q, z);
     per_image = recon + beta_ * kl_term;
     last_terms_ = {{"recon", recon.mean().item<double>()}, {"kl", kl_term.mean().item<double>()}};
   } else {
@@ -275,7 +275,8 @@ torch::Tensor LatentModel::loss(const torch::Tensor& x) {
     auto log_ratio = log_prior(z) - log_q(q, z);
     auto lw = log_px + beta_ * log_ratio;
     per_image = -(torch::logsumexp(lw, 0) - std::log(static_cast<double>(k_)));
-    last_terms_ = {{"recon", (-log_px).mean().item<double>()}, {"kl", kl(q).mean().item<double>()}};
+    last_terms_ = {{"recon", (-log_px).mean().item<double>()},
+                   {"kl", kl(q, z).mean().item<double>()}};
   }
   return per_image.mean();
 }
@@ -309,9 +310,9 @@ nlohmann::json LatentModel::diagnostics(const torch::Tensor& images) {
   for (int64_t b = 0; b < n; b += 256) {
     auto x = images.slice(0, b, std::min(n, b + 256)).to(device());
     auto q = encode(x);
-    auto z = draw(q, 1, false)[0];
-    recon += decode_nll(z, x).sum().item<double>();
-    kl_sum += kl(q).sum().item<double>();
+    auto z = draw(q, 1, false);
+    recon += decode_nll(z[0], x).sum().item<double>();
+    kl_sum += kl(q, z).sum().item<double>();
     means.push_back(posterior_mean(q).cpu());
   }
   const double N = std::max<int64_t>(1, n);

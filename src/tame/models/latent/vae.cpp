@@ -42,7 +42,9 @@ torch::Tensor Vae::log_q(const Posterior& q, const torch::Tensor& z) {
 
 torch::Tensor Vae::log_prior(const torch::Tensor& z) { return standard_normal_log_prob(z); }
 
-torch::Tensor Vae::kl(const Posterior& q) { return latent::gaussian_kl(q.a, q.b); }
+torch::Tensor Vae::kl(const Posterior& q, const torch::Tensor&) {
+  return latent::gaussian_kl(q.a, q.b);
+}
 
 torch::Tensor Vae::prior_draw(int64_t n) {
   return torch::randn({n, options.latent}, torch::TensorOptions().device(device()));
@@ -75,7 +77,7 @@ torch::Tensor Vae::loss(const torch::Tensor& x) {
   auto log_px = -decode_nll(z[0], x);
   auto lq = log_q(q, z)[0];
   auto surrogate = latent::score_function_surrogate(log_px, lq, baseline_);
-  auto kl_term = kl(q);
+  auto kl_term = kl(q, z);
   if (is_training()) {
     torch::NoGradGuard g;
     if (baseline_.item<float>() == 0.0f)

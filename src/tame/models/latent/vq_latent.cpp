@@ -23,7 +23,7 @@ torch::Tensor VqLatentModel::log_prior(const torch::Tensor& z) {
   return torch::full({z.size(0), z.size(1)}, -uniform_prior_nats(), z.options());
 }
 
-torch::Tensor VqLatentModel::kl(const Posterior& q) {
+torch::Tensor VqLatentModel::kl(const Posterior& q, const torch::Tensor&) {
   return torch::full({q.a.size(0)}, uniform_prior_nats(), q.b.options());
 }
 

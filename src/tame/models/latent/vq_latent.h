@@ -31,7 +31,7 @@ class VqLatentModel : public LatentModel {
   torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
   torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor log_prior(const torch::Tensor& z) override;
-  torch::Tensor kl(const Posterior& q) override;
+  torch::Tensor kl(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor prior_draw(int64_t n) override;
   torch::Tensor posterior_mode(const Posterior& q) override;  // one-hot [B, L, K]
   torch::Tensor posterior_mean(const Posterior& q) override { return posterior_mode(q).flatten(1); }
