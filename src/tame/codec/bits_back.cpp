@@ -197,6 +197,30 @@ BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
     categorical_cdf(zeros.data(), M, kPosteriorPrecision, prior_.data());
   }
   normal_buckets();  // computed once, before threads share it
+  if (L2 > 0) {      // z's grid: the moments of p(z) = E p(z|z2) over fixed z2 points
+    constexpr int64_t kPoints = 256;
+    const auto& medians = normal_buckets().medians;
+    std::vector<float> z2(L2), out(2 * L);
+    std::vector<double> sum(L, 0.0), square(L, 0.0);
+    for (int64_t j = 0; j < kPoints; ++j) {
+      for (int64_t d = 0; d < L2; ++d)
+        z2[d] = medians[splitmix64(static_cast<uint64_t>(j * L2 + d)) & ((1u << kLatentBits) - 1)];
+      nets_.down.run(z2.data(), out.data());
+      for (int64_t d = 0; d < L; ++d) {
+        const double mu = out[d],
+                     logvar = std::min(std::max(out[L + d], nets_.logvar_min), nets_.logvar_max);
+        sum[d] += mu;
+        square[d] += mu * mu + det_exp_double(logvar);
+      }
+    }
+    loc_.resize(L);
+    scale_.resize(L);
+    for (int64_t d = 0; d < L; ++d) {
+      loc_[d] = sum[d] / kPoints;
+      const double var = square[d] / kPoints - loc_[d] * loc_[d];
+      scale_[d] = std::sqrt(std::max(var, 1e-6));  // sqrt is exact in IEEE arithmetic
+    }
+  }
 }
 
 uint64_t BitsBackCoder::fingerprint() const {
@@ -234,17 +258,21 @@ int64_t BitsBackCoder::Table::find(uint32_t slot) const {
 
 namespace {
 // Bucket tables of n Gaussians from 2n floats: the means, then the
-// log-variances (clamped to [lo, hi]).
+// log-variances (clamped to [lo, hi]); with loc and scale (n each), of
+// (v - loc) / scale, the buckets' variable under a grid.
 template <class Table>
-std::vector<Table> gaussian_tables(const std::vector<float>& out, float lo, float hi) {
+std::vector<Table> gaussian_tables(const std::vector<float>& out, float lo, float hi,
+                                   const double* loc = nullptr, const double* scale = nullptr) {
   const int64_t n = static_cast<int64_t>(out.size()) / 2;
   std::vector<Table> q;
   q.reserve(n);
   for (int64_t d = 0; d < n; ++d) {
     const float logvar = std::min(std::max(out[n + d], lo), hi);
-    q.push_back(
-        {BucketCdf(out[d], static_cast<float>(det_exp_double(0.5 * logvar)), kPosteriorPrecision),
-         {}});
+    const double sigma = det_exp_double(0.5 * logvar);
+    const double mu = loc ? (out[d] - loc[d]) / scale[d] : out[d];
+    q.push_back({BucketCdf(static_cast<float>(mu),
+                           static_cast<float>(loc ? sigma / scale[d] : sigma), kPosteriorPrecision),
+                 {}});
   }
   return q;
 }
@@ -255,7 +283,9 @@ std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) co
   const std::vector<float> in = unit_image(x, size_, levels_);
   std::vector<float> out(nets_.encoder.output().size());
   nets_.encoder.run(in.data(), out.data());
-  if (M == 0) return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max);
+  if (M == 0)
+    return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max,
+                                  loc_.empty() ? nullptr : loc_.data(), scale_.data());
   std::vector<Table> q;
   for (int64_t d = 0; d < L; ++d) {
     Table t{std::nullopt, std::vector<uint32_t>(M + 1)};
@@ -265,12 +295,22 @@ std::vector<BitsBackCoder::Table> BitsBackCoder::posterior(const uint16_t* x) co
   return q;
 }
 
+std::vector<float> BitsBackCoder::z_values(const std::vector<uint32_t>& z, bool grid) const {
+  const auto& medians = normal_buckets().medians;
+  std::vector<float> v(z.size());
+  for (size_t d = 0; d < z.size(); ++d)
+    v[d] = !grid || loc_.empty() ? medians[z[d]]
+                                 : static_cast<float>(loc_[d] + scale_[d] * medians[z[d]]);
+  return v;
+}
+
 std::vector<BitsBackCoder::Table> BitsBackCoder::gaussians(const steps::Feedforward& net,
-                                                           const std::vector<uint32_t>& z) const {
-  std::vector<float> in(z.size()), out(net.output().size());
-  for (size_t d = 0; d < z.size(); ++d) in[d] = normal_buckets().medians[z[d]];
+                                                           const std::vector<float>& in,
+                                                           bool grid) const {
+  std::vector<float> out(net.output().size());
   net.run(in.data(), out.data());
-  return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max);
+  return gaussian_tables<Table>(out, nets_.logvar_min, nets_.logvar_max,
+                                grid ? loc_.data() : nullptr, scale_.data());
 }
 
 int64_t BitsBackCoder::subpixel_params() const {
@@ -309,11 +349,10 @@ std::pair<uint32_t, uint32_t> slot_of(const Table& q, int64_t z) {
 void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& features) const {
   const int64_t M = nets_.classes;
   std::vector<float> zf(nets_.decoder.input().size(), 0.0f);
-  for (size_t d = 0; d < z.size(); ++d)
-    if (M > 0)
-      zf[d * M + z[d]] = 1.0f;  // one-hot
-    else
-      zf[d] = normal_buckets().medians[z[d]];
+  if (M > 0)
+    for (size_t d = 0; d < z.size(); ++d) zf[d * M + z[d]] = 1.0f;  // one-hot
+  else
+    zf = z_values(z);
   features.resize(nets_.decoder.output().size());
   nets_.decoder.run(zf.data(), features.data());
 }
@@ -356,7 +395,7 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
   // 1. z from the message with q(z|x): the bits the decoder gets back; then
   // z2 with q(z2|z).
   pop_with(m, posterior(x), z, ideal, model);
-  if (nets_.latent2 > 0) pop_with(m, gaussians(nets_.up, z), z2, ideal, model);
+  if (nets_.latent2 > 0) pop_with(m, gaussians(nets_.up, z_values(z), false), z2, ideal, model);
   // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
   std::vector<float> features;
   decode(z, features);
@@ -375,7 +414,8 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
     }
   }
   // 3. z with the prior: p(z|z2), then z2 with its own.
-  if (nets_.latent2 > 0) push_with(m, gaussians(nets_.down, z2), z, &ideal, &model);
+  if (nets_.latent2 > 0)
+    push_with(m, gaussians(nets_.down, z_values(z2, false), true), z, &ideal, &model);
   const std::vector<uint32_t>& top = nets_.latent2 > 0 ? z2 : z;
   for (size_t d = top.size(); d-- > 0;) {
     const double bits = push_prior(m, top[d]);
@@ -390,7 +430,7 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   double unused = 0;
   if (L2 > 0) {
     for (int64_t d = 0; d < L2; ++d) z2[d] = pop_prior(m);
-    pop_with(m, gaussians(nets_.down, z2), z, unused, unused);
+    pop_with(m, gaussians(nets_.down, z_values(z2, false), true), z, unused, unused);
   } else {
     for (int64_t d = 0; d < L; ++d) z[d] = pop_prior(m);
   }
@@ -407,7 +447,7 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
           pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
     }
   }
-  if (L2 > 0) push_with(m, gaussians(nets_.up, z), z2, nullptr, nullptr);
+  if (L2 > 0) push_with(m, gaussians(nets_.up, z_values(z), false), z2, nullptr, nullptr);
   push_with(m, posterior(x), z, nullptr, nullptr);
 }
 

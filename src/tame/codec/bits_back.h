@@ -130,12 +130,17 @@ struct LatentNets {
   int64_t classes = 0;
   float logvar_min = -12.0f, logvar_max = 8.0f;  // a Gaussian encoder's clamp (the model's)
   /// A second Gaussian layer z2 of latent2 variables above z (latent2 > 0,
-  /// Gaussian z only: the two-layer VAE): `up` maps z's L bucket medians to
-  /// q(z2|z) and `down` maps z2's medians to p(z|z2), each as mu then
-  /// log-variance (clamped as the encoder's). z2 then has the uniform bucket
-  /// prior and z the prior p(z|z2), over the same buckets. The order:
-  /// pop z with q(z|x), pop z2 with q(z2|z), push x with p(x|z), push z with
-  /// p(z|z2), push z2 with p(z2); the net cost is the two-layer one-draw ELBO.
+  /// Gaussian z only: the two-layer VAE): `up` maps z's L values to q(z2|z)
+  /// and `down` maps z2's medians to p(z|z2), each as mu then log-variance
+  /// (clamped as the encoder's). z2 then has the uniform bucket prior and z
+  /// the prior p(z|z2). z has no fixed N(0, 1) scale in such a model (a
+  /// trained one puts posterior means 15 units out), so z's buckets are those
+  /// of N(0, 1) mapped through z = loc + scale u per unit, loc and scale the
+  /// moments of the prior's marginal p(z) = E p(z|z2) over 256 fixed z2 points
+  /// (bucket medians picked by splitmix64), computed from the weights alone
+  /// with the fixed-order kernels. The order: pop z with q(z|x), pop z2 with
+  /// q(z2|z), push x with p(x|z), push z with p(z|z2), push z2 with p(z2);
+  /// the net cost is the two-layer one-draw ELBO.
   int64_t latent2 = 0;
   steps::Feedforward up, down;
   /// Without an engine, how the decoder's features parameterize each
@@ -170,9 +175,13 @@ class BitsBackCoder : public ImageCoder {
   };
   // The posterior of image x ([C][H][W]): one table per latent variable.
   std::vector<Table> posterior(const uint16_t* x) const;
+  // The values that the networks read for buckets z: the medians, or for
+  // the first of two layers (`grid`) their image under the grid, loc + scale u.
+  std::vector<float> z_values(const std::vector<uint32_t>& z, bool grid = true) const;
   // Bucket tables of n Gaussians from `net`'s 2n outputs (mu, log-variance)
-  // for the bucket medians of latent values z.
-  std::vector<Table> gaussians(const steps::Feedforward& net, const std::vector<uint32_t>& z) const;
+  // for inputs `in`; on the grid when `grid` (tables of z under two layers).
+  std::vector<Table> gaussians(const steps::Feedforward& net, const std::vector<float>& in,
+                               bool grid) const;
   // Pops latent values with `q` (bits back; the bits leave ideal and model),
   // pushes them with `q`, last first (the decoder's mirror of a pop), and
   // pushes or pops them with `p`, last first (bits added).
@@ -200,6 +209,8 @@ class BitsBackCoder : public ImageCoder {
   ImageSize size_;
   int64_t levels_;
   std::vector<uint32_t> prior_;  // categorical: the uniform prior's table
+  // Two layers: z's grid per unit, z = loc + scale u (LatentNets::latent2).
+  std::vector<double> loc_, scale_;
 };
 
 }  // namespace tame
