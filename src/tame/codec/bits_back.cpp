@@ -218,7 +218,7 @@ BitsBackCoder::BitsBackCoder(LatentNets nets, ImageSize size, int64_t levels)
     for (int64_t d = 0; d < L; ++d) {
       loc_[d] = sum[d] / kPoints;
       const double var = square[d] / kPoints - loc_[d] * loc_[d];
-      scale_[d] = std::sqrt(std::max(var, 1e-6));  // sqrt is exact in IEEE arithmetic
+      scale_[d] = std::sqrt(std::max(var, 1e-6));  // correctly rounded: the same bits anywhere
     }
   }
 }
