@@ -23,26 +23,19 @@
 namespace tame {
 namespace {
 
-// `iwae` is the VAE with the k-sample objective on by default.
-struct IwaeOptions : VaeOptions {
-  IwaeOptions() { k = 5; }
+// `iwae` and `iwae2`: the options of `vae` and `vae2` with the k-sample
+// objective on by default.
+template <class Base>
+struct KSampleOptions : Base {
+  KSampleOptions() { this->k = 5; }
 };
-void to_json(nlohmann::json& j, const IwaeOptions& o) {
-  to_json(j, static_cast<const VaeOptions&>(o));
+template <class Base>
+void to_json(nlohmann::json& j, const KSampleOptions<Base>& o) {
+  to_json(j, static_cast<const Base&>(o));
 }
-void from_json(const nlohmann::json& j, IwaeOptions& o) {
-  from_json(j, static_cast<VaeOptions&>(o));
-}
-
-// `iwae2` is the two-layer VAE with the k-sample objective on by default.
-struct Iwae2Options : Vae2Options {
-  Iwae2Options() { k = 5; }
-};
-void to_json(nlohmann::json& j, const Iwae2Options& o) {
-  to_json(j, static_cast<const Vae2Options&>(o));
-}
-void from_json(const nlohmann::json& j, Iwae2Options& o) {
-  from_json(j, static_cast<Vae2Options&>(o));
+template <class Base>
+void from_json(const nlohmann::json& j, KSampleOptions<Base>& o) {
+  from_json(j, static_cast<Base&>(o));
 }
 
 template <class T, class = void>
@@ -169,26 +162,28 @@ std::vector<ModelEntry> latent_and_gan_entries() {
                              "pathwise or score-function gradients; --set beta for the beta-VAE",
                              // the conv networks have a fixed depth; two latent units
                              {{"latent", 2}, {"hidden", 4}}),
-      entry<IwaeOptions, Vae>("iwae", "latent",
-                              "IWAE (Burda et al. 2015): the VAE's networks trained on the "
-                              "k-sample importance-weighted bound (--set k)",
-                              // k = 2 is the least k that runs the k-sample objective; the
-                              // logistic likelihood runs the third pixel type
-                              {{"latent", 2}, {"hidden", 4}, {"k", 2}, {"likelihood", "logistic"}}),
+      entry<KSampleOptions<VaeOptions>, Vae>(
+          "iwae", "latent",
+          "IWAE (Burda et al. 2015): the VAE's networks trained on the "
+          "k-sample importance-weighted bound (--set k)",
+          // k = 2 is the least k that runs the k-sample objective; the
+          // logistic likelihood runs the third pixel type
+          {{"latent", 2}, {"hidden", 4}, {"k", 2}, {"likelihood", "logistic"}}),
       entry<Vae2Options, Vae2>("vae2", "latent",
                                "VAE with two stochastic layers (Burda et al. 2015's second "
                                "architecture): MLPs x <-> z1 <-> z2, Gaussian z1 given z2",
                                // one unit per layer and width keeps every network
                                {{"latent1", 1}, {"latent2", 1}, {"hidden1", 2}, {"hidden2", 2}}),
-      entry<Iwae2Options, Vae2>("iwae2", "latent",
-                                "IWAE with two stochastic layers (Burda et al. 2015): vae2 "
-                                "trained on the k-sample bound (--set k)",
-                                {{"latent1", 1},
-                                 {"latent2", 1},
-                                 {"hidden1", 2},
-                                 {"hidden2", 2},
-                                 {"k", 2},
-                                 {"likelihood", "logistic"}}),
+      entry<KSampleOptions<Vae2Options>, Vae2>(
+          "iwae2", "latent",
+          "IWAE with two stochastic layers (Burda et al. 2015): vae2 "
+          "trained on the k-sample bound (--set k)",
+          {{"latent1", 1},
+           {"latent2", 1},
+           {"hidden1", 2},
+           {"hidden2", 2},
+           {"k", 2},
+           {"likelihood", "logistic"}}),
       entry<VlaeOptions, Vlae>(
           "vlae", "latent",
           "VLAE (Chen et al. 2016): VAE with a small-receptive-field PixelCNN "

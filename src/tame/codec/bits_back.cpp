@@ -346,15 +346,17 @@ std::pair<uint32_t, uint32_t> slot_of(const Table& q, int64_t z) {
 }
 }  // namespace
 
-void BitsBackCoder::decode(const std::vector<uint32_t>& z, std::vector<float>& features) const {
+std::vector<float> BitsBackCoder::z_input(const std::vector<uint32_t>& z) const {
   const int64_t M = nets_.classes;
+  if (M == 0) return z_values(z);
   std::vector<float> zf(nets_.decoder.input().size(), 0.0f);
-  if (M > 0)
-    for (size_t d = 0; d < z.size(); ++d) zf[d * M + z[d]] = 1.0f;  // one-hot
-  else
-    zf = z_values(z);
+  for (size_t d = 0; d < z.size(); ++d) zf[d * M + z[d]] = 1.0f;  // one-hot
+  return zf;
+}
+
+void BitsBackCoder::decode(const std::vector<float>& z, std::vector<float>& features) const {
   features.resize(nets_.decoder.output().size());
-  nets_.decoder.run(zf.data(), features.data());
+  nets_.decoder.run(z.data(), features.data());
 }
 
 double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector<float>& params,
@@ -365,15 +367,15 @@ double BitsBackCoder::subpixel_cdf(const float* features, int64_t t, std::vector
 }
 
 void BitsBackCoder::pop_with(RansMessage& m, const std::vector<Table>& q, std::vector<uint32_t>& z,
-                             double& ideal, double& model) {
+                             double* ideal, double* model) {
   z.resize(q.size());
   for (size_t d = 0; d < q.size(); ++d) {
     z[d] = static_cast<uint32_t>(q[d].find(rans_peek(m, kPosteriorPrecision)));
     const auto [start, freq] = slot_of(q[d], z[d]);
     rans_pop(m, start, freq, kPosteriorPrecision);
     const double bits = kPosteriorPrecision - std::log2(static_cast<double>(freq));
-    ideal -= bits;
-    model -= bits;
+    if (ideal) *ideal -= bits;
+    if (model) *model -= bits;
   }
 }
 
@@ -394,11 +396,12 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
   std::vector<uint32_t> z(L), z2, cdf(levels_ + 1);
   // 1. z from the message with q(z|x): the bits the decoder gets back; then
   // z2 with q(z2|z).
-  pop_with(m, posterior(x), z, ideal, model);
-  if (nets_.latent2 > 0) pop_with(m, gaussians(nets_.up, z_values(z), false), z2, ideal, model);
+  pop_with(m, posterior(x), z, &ideal, &model);
+  const std::vector<float> zin = z_input(z);
+  if (nets_.latent2 > 0) pop_with(m, gaussians(nets_.up, zin, false), z2, &ideal, &model);
   // 2. x with p(x|z), last sub-pixel first: the decoder pops them in order.
   std::vector<float> features;
-  decode(z, features);
+  decode(zin, features);
   if (nets_.engine) {
     EncodeStats e;
     push_block(m, *nets_.engine, ImageBlock{size_, 1, std::vector<uint16_t>(x, x + D)}, &e,
@@ -427,15 +430,15 @@ void BitsBackCoder::push_image(RansMessage& m, const uint16_t* x, double& ideal,
 void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
   const int64_t L = nets_.latent, L2 = nets_.latent2, D = size_.dims();
   std::vector<uint32_t> z(L), z2(L2), cdf(levels_ + 1);
-  double unused = 0;
   if (L2 > 0) {
     for (int64_t d = 0; d < L2; ++d) z2[d] = pop_prior(m);
-    pop_with(m, gaussians(nets_.down, z_values(z2, false), true), z, unused, unused);
+    pop_with(m, gaussians(nets_.down, z_values(z2, false), true), z, nullptr, nullptr);
   } else {
     for (int64_t d = 0; d < L; ++d) z[d] = pop_prior(m);
   }
+  const std::vector<float> zin = z_input(z);
   std::vector<float> features;
-  decode(z, features);
+  decode(zin, features);
   if (nets_.engine) {
     const auto values = pop_block(m, *nets_.engine, 1, size_, features.data()).values;
     std::copy(values.begin(), values.end(), x);
@@ -447,7 +450,7 @@ void BitsBackCoder::pop_image(RansMessage& m, uint16_t* x) const {
           pop_symbol(m, cdf.data(), static_cast<uint32_t>(levels_), kCodecPrecision));
     }
   }
-  if (L2 > 0) push_with(m, gaussians(nets_.up, z_values(z), false), z2, nullptr, nullptr);
+  if (L2 > 0) push_with(m, gaussians(nets_.up, zin, false), z2, nullptr, nullptr);
   push_with(m, posterior(x), z, nullptr, nullptr);
 }
 

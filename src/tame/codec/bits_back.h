@@ -182,19 +182,23 @@ class BitsBackCoder : public ImageCoder {
   // for inputs `in`; on the grid when `grid` (tables of z under two layers).
   std::vector<Table> gaussians(const steps::Feedforward& net, const std::vector<float>& in,
                                bool grid) const;
-  // Pops latent values with `q` (bits back; the bits leave ideal and model),
-  // pushes them with `q`, last first (the decoder's mirror of a pop), and
-  // pushes or pops them with `p`, last first (bits added).
+  // Latent values z, one per table of q: pop_with draws them from the message
+  // (bits back: their bits leave *ideal and *model); push_with pushes them,
+  // last first, as a prior's push or as the decoder's mirror of a pop (bits
+  // added). Null accounts are not kept.
   static void pop_with(RansMessage& m, const std::vector<Table>& q, std::vector<uint32_t>& z,
-                       double& ideal, double& model);
+                       double* ideal, double* model);
   static void push_with(RansMessage& m, const std::vector<Table>& q, const std::vector<uint32_t>& z,
                         double* ideal, double* model);
   // Each latent's values and the prior's bits for value z (a uniform prior).
   int64_t values() const;
   double push_prior(RansMessage& m, uint32_t z) const;  // returns its -log2 p(z)
   uint32_t pop_prior(RansMessage& m) const;
-  // Decoder features [H][W][F] of latent values z.
-  void decode(const std::vector<uint32_t>& z, std::vector<float>& features) const;
+  // What the decoder (and `up`) read for latent values z: z_values, or one-hot
+  // classes.
+  std::vector<float> z_input(const std::vector<uint32_t>& z) const;
+  // Decoder features [H][W][F] of that input.
+  void decode(const std::vector<float>& z, std::vector<float>& features) const;
   // Parameters per sub-pixel of a decoder without an engine.
   int64_t subpixel_params() const;
   // Sub-pixel t's table (t = (c H + i) W + j) from the features, its

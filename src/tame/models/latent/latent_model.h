@@ -133,9 +133,10 @@ class LatentModel : public ImageModel {
   virtual torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) = 0;  // [n, B]
   virtual torch::Tensor log_prior(const torch::Tensor& z) = 0;                  // [n, B]
   /// KL(q(z|x) || p(z)) per image, [B], for draws z [n, B, latent...] of q:
-  /// analytic where the model has a closed form (z unused), else the draws'
-  /// estimate mean_n [log q(z_n|x) - log p(z_n)] (hierarchical latents).
-  virtual torch::Tensor kl(const Posterior& q, const torch::Tensor& z) = 0;
+  /// by default the draws' estimate mean_n [log q(z_n|x) - log p(z_n)] (what
+  /// hierarchical latents have); a model with a closed form overrides it and
+  /// leaves z unused.
+  virtual torch::Tensor kl(const Posterior& q, const torch::Tensor& z);
   virtual torch::Tensor prior_draw(int64_t n) = 0;               // [n, latent...]
   virtual torch::Tensor posterior_mode(const Posterior& q) = 0;  // [B, latent...]
   /// A [B, L'] summary of q whose variance over the data counts active units.

@@ -71,10 +71,6 @@ torch::Tensor Vae2::log_prior(const torch::Tensor& z) {
   return standard_normal_log_prob(z2) + latent::gaussian_log_prob(z1_of(z), p1.a, p1.b);
 }
 
-torch::Tensor Vae2::kl(const Posterior& q, const torch::Tensor& z) {
-  return (log_q(q, z) - log_prior(z)).mean(0);
-}
-
 torch::Tensor Vae2::prior_draw(int64_t n) {
   auto z2 = torch::randn({n, options.latent2}, torch::TensorOptions().device(device()));
   return torch::cat({gaussian_draw(down(z2)), z2}, -1);

@@ -11,8 +11,8 @@
 // 784-100-100-(z1: 100)-50-50-(z2: 50). p(x | z1) is one of dist/'s pixel
 // likelihoods (Bernoulli for binarized data). A draw z is the pair
 // concatenated, [z1, z2]; the KL has no closed form, so the ELBO uses the
-// draw's log q - log p, and the k-sample bound (k > 1, `iwae2`) is the
-// training objective of the paper's IWAE. Bits-back coding chains the two
+// draw's log q - log p (LatentModel::kl's default), and the k-sample bound
+// (k > 1, `iwae2`) is the training objective of the paper's IWAE. Bits-back coding chains the two
 // layers (codec/bits_back.h): pop z1 with q(z1|x), pop z2 with q(z2|z1), push
 // x with p(x|z1), z1 with p(z1|z2) and z2 with p(z2).
 // Differs from the paper: Adam with tame's schedule, not its 3^i-epoch
@@ -59,7 +59,6 @@ class Vae2 : public LatentModel {
   torch::Tensor draw(const Posterior& q, int64_t n, bool reparameterized) override;
   torch::Tensor log_q(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor log_prior(const torch::Tensor& z) override;
-  torch::Tensor kl(const Posterior& q, const torch::Tensor& z) override;
   torch::Tensor prior_draw(int64_t n) override;
   /// z1 at q's mean and z2 at q(z2|z1)'s mean given it.
   torch::Tensor posterior_mode(const Posterior& q) override;
