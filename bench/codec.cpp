@@ -56,13 +56,10 @@ void bench_sampling(tame::AutoregressiveModel& model, const tame::RunConfig& cfg
   auto t0 = std::chrono::steady_clock::now();
   tame::draw_images(*engine, samples, shape.height, shape.width, 1.0, 1, threads);
   const double cached = since(t0);
-  nlohmann::json s = {{"bench", "sampling"},
-                      {"model", cfg.model},
-                      {"run", run_dir},
-                      {"images", samples},
-                      {"threads", threads},
-                      {"cached_s", cached},
-                      {"cached_images_per_s", samples / cached}};
+  nlohmann::json s = {{"bench", "sampling"}, {"model", cfg.model},
+                      {"run", run_dir},      {"images", samples},
+                      {"threads", threads},  {"malloc", tame::allocator_name()},
+                      {"cached_s", cached},  {"cached_images_per_s", samples / cached}};
   if (naive) {
     t0 = std::chrono::steady_clock::now();
     sample_naive(model, samples);
@@ -126,6 +123,7 @@ int main(int argc, char** argv) try {
                       {"data", cfg.data + "/test"},
                       {"images", n},
                       {"threads", threads},
+                      {"malloc", tame::allocator_name()},
                       {"tile", tile},
                       {"rule", rule},
                       {"bytes", static_cast<int64_t>(file.size())},

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
       j.update(nlohmann::json{{"levels", levels},
                               {"batch", batch},
                               {"threads", threads},
+                              {"malloc", tame::allocator_name()},
                               {"steps", steps},
                               {"warmup", warmup},
                               {"clip", clip},

@@ -10,6 +10,7 @@ PKGS=(
   libtorch-dev            # LibTorch 1.13 (CPU) with oneDNN and OpenMP
   libgloo-dev             # Gloo's headers: c10d's ProcessGroupGloo.hpp (data-parallel training)
   libopenblas0-pthread    # without it libblas.so.3 is the reference BLAS, 14x slower
+  libgoogle-perftools-dev # tcmalloc, which the executables allocate through (CMakeLists.txt)
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libgtest-dev
   libwebp-dev libjxl-dev  # the codec baselines: WebP lossless and JPEG-XL lossless

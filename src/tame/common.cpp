@@ -55,6 +55,12 @@ std::string first_line(const std::exception& e) {
   return s;
 }
 
+std::string allocator_name() {
+  if (dlsym(RTLD_DEFAULT, "tc_malloc")) return "tcmalloc";
+  if (dlsym(RTLD_DEFAULT, "mallctl")) return "jemalloc";
+  return "libc";
+}
+
 int set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);

@@ -52,4 +52,8 @@ std::string first_line(const std::exception& e);
 /// every hardware thread.
 int set_threads(int threads);
 
+/// The malloc this process allocates through, as found at run time:
+/// "tcmalloc" (what tame's executables link), "jemalloc", or "libc".
+std::string allocator_name();
+
 }  // namespace tame

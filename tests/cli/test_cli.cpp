@@ -10,6 +10,8 @@
 #include <map>
 
 #include "../test_util.h"
+#include "tame/build_info.h"
+#include "tame/common.h"
 #include "tame/data/datasets.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
@@ -108,6 +110,16 @@ TEST_F(Cli, ListsModelsAndData) {
   r = run("data", tmp);
   ASSERT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("fashion-mnist"), std::string::npos);
+}
+
+// The tool and this test binary allocate through the malloc the build links
+// (tcmalloc unless configured with -DTAME_TCMALLOC=OFF), and --version says which.
+TEST_F(Cli, VersionNamesTheMallocTheBuildLinks) {
+  const std::string linked = TAME_LINKS_TCMALLOC ? "tcmalloc" : "libc";
+  EXPECT_EQ(tame::allocator_name(), linked);
+  auto r = run("--version", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("(malloc: " + linked + ")"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, BadInputIsOneLineAndNonZeroExit) {

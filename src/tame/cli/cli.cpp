@@ -14,7 +14,8 @@ int run_cli(int argc, char** argv) {
   g_argv.assign(argv, argv + argc);
   CLI::App app{"tame: likelihood-based deep generative models of images"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("tame ") + TAME_VERSION);
+  app.set_version_flag("--version",
+                       std::string("tame ") + TAME_VERSION + " (malloc: " + allocator_name() + ")");
   add_train(app);
   add_eval(app);
   add_sample(app);
