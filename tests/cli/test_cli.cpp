@@ -115,7 +115,7 @@ TEST_F(Cli, ListsModelsAndData) {
 // The tool and this test binary allocate through the malloc the build links
 // (tcmalloc unless configured with -DTAME_TCMALLOC=OFF), and --version says which.
 TEST_F(Cli, VersionNamesTheMallocTheBuildLinks) {
-  const std::string linked = TAME_LINKS_TCMALLOC ? "tcmalloc" : "libc";
+  const std::string linked = TAME_TCMALLOC ? "tcmalloc" : "libc";
   EXPECT_EQ(tame::allocator_name(), linked);
   auto r = run("--version", tmp);
   ASSERT_EQ(r.code, 0) << r.err;
