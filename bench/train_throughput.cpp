@@ -4,10 +4,12 @@
 // clipping at 1.0 by default, like its --clip), after --warmup steps (the first
 // steps allocate and tune the kernels). Prints one JSON object per model; flows
 // run twice, with uniform and with variational dequantization. --set
-// KEY=VALUE overrides a default of the one --model.
+// KEY=VALUE[,KEY=VALUE...] overrides defaults of the one --model; --precision
+// bf16 steps as `tame train --precision bf16` does (autocast forward).
 //
 //   bench_train_throughput [--steps N] [--warmup N] [--clip C] [--batch B]
-//                          [--threads T] [--model NAME] [--levels K] [--set KEY=VALUE]
+//                          [--threads T] [--model NAME] [--levels K]
+//                          [--set KEY=VALUE[,KEY=VALUE...]] [--precision fp32|bf16]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -16,7 +18,22 @@
 #include "tame/common.h"
 #include "tame/registry.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+/// "a=1,b=2" as the hyper-parameter overrides {"a": 1, "b": 2}.
+nlohmann::json overrides(const std::string& set) {
+  nlohmann::json out = nlohmann::json::object();
+  size_t begin = 0;
+  while (begin <= set.size() && !set.empty()) {
+    const size_t end = std::min(set.find(',', begin), set.size());
+    auto [key, value] = tame::parse_hparam(set.substr(begin, end - begin));
+    out[key] = value;
+    begin = end + 1;
+  }
+  return out;
+}
+
+int run(int argc, char** argv) {
   tame::bench::Flags flags(argc, argv, 1);
   const int64_t steps = flags.integer("--steps", 20);
   const int64_t warmup = flags.integer("--warmup", 5);
@@ -26,16 +43,15 @@ int main(int argc, char** argv) {
   const std::string only = flags.text("--model", "");
   const int64_t levels = flags.integer("--levels", 256);
   const std::string set = flags.text("--set", "");
+  const std::string precision = flags.text("--precision", "fp32");
   if (!flags.ok()) return 2;
+  const torch::ScalarType compute = tame::parse_precision(precision);
   threads = tame::set_threads(threads);
   tame::ImageShape shape{1, 28, 28};
   for (const auto& e : tame::model_registry()) {
     if (!only.empty() && e.name != only) continue;
     std::vector<nlohmann::json> variants = {e.defaults};
-    if (!set.empty()) {
-      auto [key, value] = tame::parse_hparam(set);
-      variants[0] = tame::resolve_hparams(e.name, {{key, value}});
-    }
+    if (!set.empty()) variants[0] = tame::resolve_hparams(e.name, overrides(set));
     if (e.family == "flow") {
       variants.push_back(variants[0]);
       variants.back()["dequantization"] = "variational";
@@ -48,6 +64,7 @@ int main(int argc, char** argv) {
       auto x = torch::randint(0, levels, {batch, 1, 28, 28}).to(torch::kUInt8);
       tame::StepContext ctx;
       ctx.clip = clip;
+      ctx.precision = compute;
       auto step = [&] { model->train_step(x, optimizers, ctx); };
       for (int64_t i = 0; i < warmup; ++i) step();
       auto t0 = std::chrono::steady_clock::now();
@@ -65,6 +82,7 @@ int main(int argc, char** argv) {
                               {"steps", steps},
                               {"warmup", warmup},
                               {"clip", clip},
+                              {"precision", precision},
                               {"parameters", params},
                               {"images_per_s", steps * batch / secs}});
       std::printf("%s\n", j.dump().c_str());
@@ -72,4 +90,15 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_throughput: %s\n", e.what());
+    return 1;
+  }
 }

@@ -644,6 +644,36 @@ TEST_F(Cli, TrainsOnRandomCrops) {
   EXPECT_FALSE(std::filesystem::exists(bad));
 }
 
+// --precision bf16 trains through the CLI and is recorded in config.json; it
+// may change on --resume (it is how a step computes, not what the run is). An
+// unknown precision, on the command line or in a config, is one error line.
+TEST_F(Cli, PrecisionIsRecordedAndMayChangeOnResume) {
+  const std::string tiny = " --set hidden=4 --set blocks=1 --set out_hidden=8";
+  std::string run_dir = tmp / "run-bf16";
+  auto r = train("pixelcnn", run_dir,
+                 "--epochs 2 --batch-size 16 --max-steps 2 --quiet --precision bf16" + tiny);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(config_of(run_dir)["train"]["precision"], "bf16");
+  r = run("train --out " + run_dir + " --resume --precision fp32 --max-steps 2 --threads 1 --quiet",
+          tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(config_of(run_dir)["train"]["precision"], "fp32");
+  r = run("eval " + run_dir + " --json --threads 1", tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::isfinite(nlohmann::json::parse(r.out)["bpd"].get<double>())) << r.out;
+
+  std::string bad = tmp / "run-fp16";
+  r = train("pixelcnn", bad, "--precision fp16" + tiny);
+  expect_clean_failure(r, "--precision");
+  EXPECT_FALSE(std::filesystem::exists(bad));
+
+  auto cfg = config_of(run_dir);
+  cfg["train"]["precision"] = "fp8";
+  tame::write_file_atomic(tame::join_path(run_dir, "config.json"), cfg.dump());
+  r = run("train --out " + run_dir + " --resume --threads 1 --quiet", tmp);
+  expect_clean_failure(r, "unknown precision 'fp8'");
+}
+
 // Binarized sets train on a fresh draw per batch by default; --fixed-binarization
 // keeps the one fixed draw.
 TEST_F(Cli, BinarizedSetsDrawEveryBatchAfreshByDefault) {

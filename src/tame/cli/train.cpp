@@ -54,7 +54,7 @@ struct TrainArgs {
   double beta = 1.0;
   // Options that define the run: they cannot change on --resume.
   std::vector<CLI::Option*> fixed;
-  CLI::Option *o_model, *o_data, *o_epochs, *o_time, *o_eval, *o_dev, *o_k, *o_beta;
+  CLI::Option *o_model, *o_data, *o_epochs, *o_time, *o_eval, *o_dev, *o_k, *o_beta, *o_prec;
 };
 
 // The run's config on --resume: the stored one, with the options that may change.
@@ -71,6 +71,7 @@ RunConfig resumed_config(const TrainArgs& a) {
   if (a.o_time->count()) cfg.time_limit = a.cfg.time_limit;
   if (a.o_eval->count()) cfg.eval_limit = a.cfg.eval_limit;
   if (a.o_dev->count()) cfg.device = a.cfg.device;
+  if (a.o_prec->count()) cfg.precision = a.cfg.precision;
   return cfg;
 }
 
@@ -271,6 +272,13 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   a.o_dev = c->add_option("--device", a.cfg.device, "cpu or cuda")->capture_default_str();
+  a.o_prec = c->add_option("--precision", a.cfg.precision,
+                           "the training forward's compute type: fp32, or bf16 (autocast: "
+                           "convolutions and matrix products in bfloat16, weights, gradients "
+                           "and evaluation in fp32; fast where the CPU has AVX-512 BF16 or "
+                           "AMX); may change on --resume")
+                 ->check(CLI::IsMember({"fp32", "bf16"}))
+                 ->capture_default_str();
   a.o_eval = c->add_option("--eval-limit", a.cfg.eval_limit,
                            "test images evaluated after each epoch (0 = all)");
   c->add_option("--log-every", a.log_every, "steps between metrics.jsonl lines")

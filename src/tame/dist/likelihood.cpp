@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tame/dist/pixel_likelihood.h"
+#include "tame/nn/autocast.h"
 
 namespace tame {
 
@@ -19,7 +20,7 @@ torch::Tensor categorical_nll(const torch::Tensor& logits, const torch::Tensor& 
 }
 
 torch::Tensor standard_normal_log_prob(const torch::Tensor& z) {
-  return (-0.5 * (z.pow(2) + std::log(2 * M_PI))).sum(-1);
+  return (-0.5 * (full_precision(z).pow(2) + std::log(2 * M_PI))).sum(-1);
 }
 
 torch::Tensor categorical_probs(const torch::Tensor& logits, double temperature) {

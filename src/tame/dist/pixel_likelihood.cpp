@@ -4,6 +4,7 @@
 
 #include "tame/dist/integer_cdf.h"
 #include "tame/dist/likelihood.h"
+#include "tame/nn/autocast.h"
 
 namespace tame {
 
@@ -84,7 +85,7 @@ PixelDistribution::PixelDistribution(int64_t levels) : levels_(levels) {
 
 // --- Bernoulli ---------------------------------------------------------------
 
-Bernoulli::Bernoulli(torch::Tensor logits) : PixelDistribution(2), logits_(std::move(logits)) {
+Bernoulli::Bernoulli(torch::Tensor logits) : PixelDistribution(2), logits_(full_precision(logits)) {
   TORCH_CHECK(logits_.dim() == 4, "Bernoulli: expected logits [B, C, H, W], got ", logits_.sizes());
 }
 
@@ -114,7 +115,7 @@ torch::Tensor Bernoulli::mean() const { return torch::sigmoid(logits_); }
 // --- Categorical -------------------------------------------------------------
 
 Categorical::Categorical(torch::Tensor logits)
-    : PixelDistribution(levels_of_logits(logits)), logits_(std::move(logits)) {}
+    : PixelDistribution(levels_of_logits(logits)), logits_(full_precision(logits)) {}
 
 Categorical::Categorical(const torch::Tensor& features, int64_t channels)
     : Categorical(split_features(
@@ -152,8 +153,8 @@ torch::Tensor Categorical::mean() const {
 DiscretizedLogistic::DiscretizedLogistic(torch::Tensor location, const torch::Tensor& log_scale,
                                          int64_t levels)
     : PixelDistribution(levels),
-      location_(std::move(location)),
-      log_scale_(log_scale.clamp_min(kMinLogScale)) {
+      location_(full_precision(location)),
+      log_scale_(full_precision(log_scale).clamp_min(kMinLogScale)) {
   TORCH_CHECK(location_.dim() == 4 && location_.sizes() == log_scale_.sizes(),
               "DiscretizedLogistic: expected location and log-scale [B, C, H, W], got ",
               location_.sizes(), " and ", log_scale_.sizes());
@@ -200,7 +201,7 @@ DiscretizedLogisticMixture::DiscretizedLogisticMixture(const torch::Tensor& feat
                                                        int64_t channels, int64_t levels,
                                                        int64_t components, torch::Tensor values)
     : PixelDistribution(levels),
-      features_(features),
+      features_(full_precision(features)),
       values_(std::move(values)),
       channels_(channels),
       components_(components) {

@@ -90,7 +90,9 @@ StepResult ImageModel::train_step(const torch::Tensor& x, Optimizers& optimizers
               optimizers.size());
   auto& opt = *optimizers.front().optimizer;
   opt.zero_grad();
-  auto loss = this->loss(x) / static_cast<double>(modelled_dims(x));  // nats per dimension
+  auto loss = forward_at_precision(context, x.device(), [&] {
+    return this->loss(x) / static_cast<double>(modelled_dims(x));  // nats per dimension
+  });
   StepResult r;
   r.loss = agreed_loss(loss.item<double>(), context);
   if (!std::isfinite(r.loss)) return r;

@@ -17,6 +17,7 @@
 
 #include "tame/codec/image_coder.h"
 #include "tame/common.h"
+#include "tame/nn/autocast.h"
 
 namespace tame {
 
@@ -38,6 +39,9 @@ using Optimizers = std::vector<NamedOptimizer>;
 struct StepContext {
   int64_t step = 0;  // optimizer steps taken before this one
   double clip = 0;   // gradient-norm clipping threshold (0 = off)
+  /// The forward pass's compute type (`--precision`): kFloat, or kBFloat16 for
+  /// autocast; steps run their forward through forward_at_precision().
+  torch::ScalarType precision = torch::kFloat;
   /// Called on each parameter set after backward() and before clipping: where a
   /// multi-process run averages gradients over its ranks. Empty: one process.
   std::function<void(const std::vector<torch::Tensor>& params)> reduce_gradients;
@@ -51,6 +55,15 @@ struct StepContext {
 /// `loss` itself.
 inline double agreed_loss(double loss, const StepContext& context) {
   return context.agree_loss ? context.agree_loss(loss) : loss;
+}
+
+/// f() (a step's forward pass and loss) run at the context's precision on
+/// `device` (nn/autocast.h); a bf16 result comes back as fp32. Backward and
+/// the optimizer step stay outside.
+template <class F>
+torch::Tensor forward_at_precision(const StepContext& context, const torch::Device& device, F&& f) {
+  AutocastScope scope(context.precision, device);
+  return full_precision(f());
 }
 
 /// What one step did: its loss (nats per dimension; the loop stops on a

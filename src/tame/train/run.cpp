@@ -32,6 +32,7 @@ nlohmann::json RunConfig::to_json() const {
             {"crop", crop},
             {"crops_per_image", crops_per_image},
             {"ema", ema},
+            {"precision", precision},
             {"device", device}}}};
 }
 
@@ -58,6 +59,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.crop = t.value("crop", int64_t{0});
     c.crops_per_image = t.value("crops_per_image", int64_t{1});  // absent before it existed
     c.ema = t.value("ema", 0.0);                                 // absent before it existed
+    c.precision = t.value("precision", std::string("fp32"));     // absent before it existed
     c.device = t.at("device").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": invalid run config (" + std::string(e.what()) + ")");
@@ -72,6 +74,8 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
       c.crops_per_image < 1 || (c.crop == 0 && c.crops_per_image != 1))
     throw Error(where + ": invalid image shape, levels, crop or crops_per_image");
   if (!(c.ema >= 0 && c.ema < 1)) throw Error(where + ": ema must be in [0, 1)");
+  if (c.precision != "fp32" && c.precision != "bf16")
+    throw Error(where + ": unknown precision '" + c.precision + "' (use fp32 or bf16)");
   return c;
 }
 

@@ -34,6 +34,7 @@ struct RunConfig {
   int64_t crops_per_image = 1;  // with crop: an epoch takes this many crops of every image
   std::string device = "cpu";
   double ema = 0;  // decay of the weights' moving average used to evaluate (0 = none)
+  std::string precision = "fp32";  // the training forward's compute type: fp32 or bf16 (autocast)
 
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j, const std::string& where);

@@ -186,6 +186,7 @@ bool Loop::step() {
   StepContext ctx;
   ctx.step = st_.step;
   ctx.clip = cfg_.clip;
+  ctx.precision = parse_precision(cfg_.precision);
   if (opt_.ranks) {
     // The one-process gradient of a batch mean is the shards' gradients
     // weighted by their share of the global batch; so is the loss.

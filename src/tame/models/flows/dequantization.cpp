@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tame/dist/likelihood.h"
+#include "tame/nn/autocast.h"
 #include "tame/nn/masked_conv.h"  // to_step_dense
 
 namespace tame::flows {
@@ -35,7 +36,7 @@ VariationalDequantizer::VariationalDequantizer(ImageShape shape, int64_t levels,
 
 Result VariationalDequantizer::transform(const torch::Tensor& eps, const torch::Tensor& x) {
   auto h = context_->forward(scale_to_unit(x, levels_).to(eps.scalar_type()));
-  auto ms = affine_(h).chunk(2, 1);
+  auto ms = full_precision(affine_(h)).chunk(2, 1);
   auto logs = bounded_log_scale(ms[1], bound_);
   auto z = eps * torch::exp(logs) + ms[0];
   auto logdet = sum_per_example(logs);

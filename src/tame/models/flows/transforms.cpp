@@ -4,6 +4,7 @@
 
 #include "tame/codec/bits_back.h"  // det_exp_double
 #include "tame/error.h"
+#include "tame/nn/autocast.h"
 #include "tame/nn/masked_conv.h"  // to_step_dense
 #include "tame/ranks.h"
 
@@ -70,7 +71,7 @@ ConditionerImpl::ConditionerImpl(int64_t in_channels, int64_t hidden, int64_t ou
 }
 
 torch::Tensor ConditionerImpl::forward(const torch::Tensor& x) {
-  return c3_(torch::relu(c2_(torch::relu(c1_(x)))));
+  return full_precision(c3_(torch::relu(c2_(torch::relu(c1_(x))))));  // scales sum in fp32
 }
 
 AdditiveCoupling::AdditiveCoupling(int64_t channels, int64_t height, int64_t width, MaskKind kind,

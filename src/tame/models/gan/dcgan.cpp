@@ -71,17 +71,24 @@ StepResult Dcgan::train_step(const torch::Tensor& x, Optimizers& optimizers,
   const int64_t B = x.size(0);
   auto real = scale_to_unit(x, levels_);
   // Discriminator: real images towards 1, generated ones towards 0.
-  auto fake = generate(torch::randn({B, options.latent}, real.options()));
+  auto fake = forward_at_precision(context, x.device(), [&] {
+    return generate(torch::randn({B, options.latent}, real.options()));
+  });
   d_opt.zero_grad();
-  auto d_real = discriminate(real), d_fake = discriminate(fake.detach());
-  auto loss_d = (torch::softplus(-d_real) + torch::softplus(d_fake)).mean();
+  torch::Tensor d_real, d_fake;
+  auto loss_d = forward_at_precision(context, x.device(), [&] {
+    d_real = discriminate(real);
+    d_fake = discriminate(fake.detach());
+    return (torch::softplus(-d_real) + torch::softplus(d_fake)).mean();
+  });
   loss_d.backward();
   StepResult r;
   r.grad_norm = finish_gradients(optimizers[1].optimizer->param_groups()[0].params(), context);
   d_opt.step();
   // Generator: the non-saturating loss -log D(G(z)).
   g_opt.zero_grad();
-  auto loss_g = torch::softplus(-discriminate(fake)).mean();
+  auto loss_g = forward_at_precision(context, x.device(),
+                                     [&] { return torch::softplus(-discriminate(fake)).mean(); });
   loss_g.backward();
   finish_gradients(optimizers[0].optimizer->param_groups()[0].params(), context);
   g_opt.step();

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tame/nn/autocast.h"
 #include "tame/ranks.h"
 
 namespace tame {
@@ -20,7 +21,11 @@ Codebook::Codebook(torch::nn::Module& owner, const std::string& prefix, int64_t 
   usage_ = owner.register_buffer(prefix + "usage", torch::zeros({codes}));
 }
 
-Quantized Codebook::quantize(const torch::Tensor& z_e) const {
+// The codebook's distances, averages and restarts run in fp32 even inside a
+// bf16 step (--precision): rounded distances would pick other codes.
+Quantized Codebook::quantize(const torch::Tensor& z_e_in) const {
+  AutocastScope exact(torch::kFloat, z_e_in.device());
+  const auto z_e = full_precision(z_e_in);
   const auto z = z_e.detach(), e = entries_.detach();
   auto d = z.pow(2).sum(1, true) - 2 * torch::matmul(z, e.t()) + e.pow(2).sum(1).unsqueeze(0);
   Quantized q;
@@ -32,8 +37,10 @@ Quantized Codebook::quantize(const torch::Tensor& z_e) const {
   return q;
 }
 
-void Codebook::ema_update(const torch::Tensor& z_e, const torch::Tensor& index) {
+void Codebook::ema_update(const torch::Tensor& z_e_in, const torch::Tensor& index) {
   torch::NoGradGuard g;
+  AutocastScope exact(torch::kFloat, z_e_in.device());
+  const auto z_e = full_precision(z_e_in);
   auto onehot = torch::one_hot(index, codes_).to(z_e.dtype());  // [N, K]
   auto counts = onehot.sum(0), sums = torch::matmul(onehot.t(), z_e.detach());
   sum_over_ranks_({counts, sums});  // a data-parallel run: the global batch's
@@ -56,8 +63,9 @@ void Codebook::clear_usage() {
   usage_.zero_();
 }
 
-int64_t Codebook::restart_unused(const torch::Tensor& z_e) {
+int64_t Codebook::restart_unused(const torch::Tensor& z_e_in) {
   torch::NoGradGuard g;
+  const auto z_e = full_precision(z_e_in);
   auto dead = (usage_ == 0).nonzero().squeeze(1);
   const int64_t n = dead.size(0), rows = z_e.size(0);
   if (n > 0 && rows > 0) {

@@ -2,15 +2,25 @@
 
 #include <cmath>
 
+#include "tame/nn/autocast.h"
+
 namespace tame::latent {
 
-torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& logvar) {
+torch::Tensor gaussian_kl(const torch::Tensor& mu_in, const torch::Tensor& logvar_in) {
+  const auto mu = full_precision(mu_in), logvar = full_precision(logvar_in);
   return 0.5 * (mu.pow(2) + torch::exp(logvar) - 1.0 - logvar).sum(-1);
 }
 
-torch::Tensor gaussian_log_prob(const torch::Tensor& z, const torch::Tensor& mu,
-                                const torch::Tensor& logvar) {
+torch::Tensor gaussian_log_prob(const torch::Tensor& z_in, const torch::Tensor& mu_in,
+                                const torch::Tensor& logvar_in) {
+  const auto z = full_precision(z_in), mu = full_precision(mu_in),
+             logvar = full_precision(logvar_in);
   return (-0.5 * ((z - mu).pow(2) * torch::exp(-logvar) + logvar + std::log(2 * M_PI))).sum(-1);
+}
+
+torch::Tensor gaussian_draw(const torch::Tensor& mu_in, const torch::Tensor& logvar_in) {
+  const auto mu = full_precision(mu_in), logvar = full_precision(logvar_in);
+  return mu + torch::exp(0.5 * logvar) * torch::randn(mu.sizes(), mu.options());
 }
 
 torch::Tensor score_function_surrogate(const torch::Tensor& f, const torch::Tensor& log_q,
@@ -20,9 +30,9 @@ torch::Tensor score_function_surrogate(const torch::Tensor& f, const torch::Tens
 
 torch::Tensor gumbel_softmax(const torch::Tensor& logits, double tau, bool hard) {
   TORCH_CHECK(tau > 0, "gumbel_softmax: the temperature must be positive, got ", tau);
-  auto u = torch::rand_like(logits).clamp(1e-10, 1.0 - 1e-7);
+  auto u = torch::rand_like(full_precision(logits)).clamp(1e-10, 1.0 - 1e-7);
   auto g = -torch::log(-torch::log(u));
-  auto soft = torch::softmax((logits + g) / tau, -1);
+  auto soft = torch::softmax((full_precision(logits) + g) / tau, -1);
   if (!hard) return soft;
   auto index = soft.argmax(-1, /*keepdim=*/true);
   auto one_hot = torch::zeros_like(soft).scatter_(-1, index, 1.0);

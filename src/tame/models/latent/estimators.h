@@ -15,6 +15,11 @@ torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& logvar);
 torch::Tensor gaussian_log_prob(const torch::Tensor& z, const torch::Tensor& mu,
                                 const torch::Tensor& logvar);
 
+/// A draw z = mu + exp(logvar / 2) eps of N(mu, exp(logvar)), mu and logvar
+/// of one shape, eps ~ N(0, I) drawn in fp32 (the same draws whatever
+/// precision the parameters came in), with a path to mu and logvar.
+torch::Tensor gaussian_draw(const torch::Tensor& mu, const torch::Tensor& logvar);
+
 /// A surrogate whose gradient is the score-function estimate of grad E_q[f(z)]
 /// for z ~ q drawn without a path to q's parameters (z detached):
 ///   f + (f - baseline).detach() * (log_q - log_q.detach())

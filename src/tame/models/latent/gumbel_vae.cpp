@@ -41,7 +41,7 @@ std::unique_ptr<ImageCoder> GumbelVae::coder() {
 Posterior GumbelVae::encode(const torch::Tensor& x) {
   auto logits = encoder_.forward(scale_to_unit(x, levels_))
                     .view({x.size(0), options.groups, options.classes});
-  return {torch::log_softmax(logits, -1), {}};
+  return {torch::log_softmax(full_precision(logits), -1), {}};
 }
 
 torch::Tensor GumbelVae::draw(const Posterior& q, int64_t n, bool reparameterized) {

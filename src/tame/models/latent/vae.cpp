@@ -30,9 +30,8 @@ Posterior Vae::encode(const torch::Tensor& x) {
 }
 
 torch::Tensor Vae::draw(const Posterior& q, int64_t n, bool reparameterized) {
-  auto mu = q.a.unsqueeze(0), sigma = torch::exp(0.5 * q.b).unsqueeze(0);
-  auto eps = torch::randn({n, q.a.size(0), q.a.size(1)}, q.a.options());
-  auto z = mu + sigma * eps;
+  auto z = latent::gaussian_draw(q.a.unsqueeze(0).expand({n, -1, -1}),
+                                 q.b.unsqueeze(0).expand({n, -1, -1}));
   return reparameterized ? z : z.detach();
 }
 

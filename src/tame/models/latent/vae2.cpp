@@ -34,10 +34,8 @@ torch::Tensor last_dim(Mlp& net, const torch::Tensor& z) {
   return out.view(sizes);
 }
 
-// A draw of N(mu, exp(logvar)) of mu's shape.
-torch::Tensor gaussian_draw(const Posterior& g) {
-  return g.a + torch::exp(0.5 * g.b) * torch::randn(g.a.sizes(), g.a.options());
-}
+// A draw of the Gaussian g (mean g.a, log-variance g.b) of g.a's shape.
+torch::Tensor gaussian_draw(const Posterior& g) { return latent::gaussian_draw(g.a, g.b); }
 }  // namespace
 
 Posterior Vae2::up(const torch::Tensor& z1) { return gaussian(last_dim(up_, z1)); }

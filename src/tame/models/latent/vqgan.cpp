@@ -116,15 +116,19 @@ StepResult VqGan::train_step(const torch::Tensor& x, Optimizers& optimizers,
   const bool adversarial = context.step >= gan_options.disc_start;
   const double dims = static_cast<double>(shape_.dims());
   ae_opt.zero_grad();
-  auto t = terms(x);
-  auto fake = classifier_input(pixel_mean(t.params), levels_);  // the mean image in [0, 1]
-  auto real = classifier_input(x, levels_);
-  auto perceptual = perceptual_distance(real, fake).mean();
-  auto rec = t.objective.mean() / dims + gan_options.perceptual_weight * perceptual;
+  torch::Tensor fake, real, perceptual;
+  auto rec = forward_at_precision(context, x.device(), [&] {
+    auto t = terms(x);
+    fake = classifier_input(pixel_mean(t.params), levels_);  // the mean image in [0, 1]
+    real = classifier_input(x, levels_);
+    perceptual = perceptual_distance(real, fake).mean();
+    return t.objective.mean() / dims + gan_options.perceptual_weight * perceptual;
+  });
   auto total = rec;
   double lambda = 0, g_loss = 0;
   if (adversarial) {
-    auto gan = -discriminate(2 * fake - 1).mean();
+    auto gan = forward_at_precision(context, x.device(),
+                                    [&] { return -discriminate(2 * fake - 1).mean(); });
     lambda = adaptive_weight(rec, gan);
     total = rec + lambda * gan;
     g_loss = gan.item<double>();
@@ -138,9 +142,11 @@ StepResult VqGan::train_step(const torch::Tensor& x, Optimizers& optimizers,
   double d_loss = 0;
   if (adversarial) {  // hinge: real patches above 1, the mean images below -1
     d_opt.zero_grad();
-    auto loss_d = (torch::relu(1 - discriminate(2 * real - 1)) +
-                   torch::relu(1 + discriminate(2 * fake.detach() - 1)))
-                      .mean();
+    auto loss_d = forward_at_precision(context, x.device(), [&] {
+      return (torch::relu(1 - discriminate(2 * real - 1)) +
+              torch::relu(1 + discriminate(2 * fake.detach() - 1)))
+          .mean();
+    });
     loss_d.backward();
     finish_gradients(d_opt.param_groups()[0].params(), context);
     d_opt.step();
