@@ -6,6 +6,7 @@
 
 #include "tame/io/file.h"
 #include "tame/models/latent/code_prior.h"
+#include "tame/nn/autocast.h"
 #include "tame/registry.h"
 #include "tame/train/checkpoint.h"
 
@@ -74,8 +75,11 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
       c.crops_per_image < 1 || (c.crop == 0 && c.crops_per_image != 1))
     throw Error(where + ": invalid image shape, levels, crop or crops_per_image");
   if (!(c.ema >= 0 && c.ema < 1)) throw Error(where + ": ema must be in [0, 1)");
-  if (c.precision != "fp32" && c.precision != "bf16")
-    throw Error(where + ": unknown precision '" + c.precision + "' (use fp32 or bf16)");
+  try {
+    parse_precision(c.precision);  // the names nn/autocast.h knows
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
   return c;
 }
 
