@@ -93,6 +93,7 @@ class Loop {
   const std::string& dir_;
   RunConfig cfg_;
   torch::Device device_;
+  torch::ScalarType precision_;  // the forward pass's compute type (--precision), parsed once
   std::unique_ptr<BatchSource> batches_;
   torch::Tensor test_images_;
   std::shared_ptr<ImageModel> model_;
@@ -111,6 +112,7 @@ Loop::Loop(const TrainOptions& opt, bool resume)
       dir_(opt.run_dir),
       cfg_(read_run_config(opt.run_dir)),
       device_(parse_device(cfg_.device)),
+      precision_(parse_precision(cfg_.precision)),
       progress_(30.0, opt.quiet || (opt.ranks && opt.ranks->rank() != 0)) {
   set_threads(opt.threads);
   load_data();
@@ -186,7 +188,7 @@ bool Loop::step() {
   StepContext ctx;
   ctx.step = st_.step;
   ctx.clip = cfg_.clip;
-  ctx.precision = parse_precision(cfg_.precision);
+  ctx.precision = precision_;
   if (opt_.ranks) {
     // The one-process gradient of a batch mean is the shards' gradients
     // weighted by their share of the global batch; so is the loss.
