@@ -5,9 +5,13 @@ factor x factor block, (sum + n/2) // n in integers, so the bytes are the same
 on every machine. With "grey", the downscaled pixels become 8-bit grey by the
 ITU-R BT.601 luma in integers, (299 R + 587 G + 114 B + 500) // 1000.
 With "crop=S", the central S x S pixels of the downscaled image are kept
-(offsets rounded down). Standard library only.
+(offsets rounded down). With "tiles=WxH", the downscaled image is cut into
+the whole W x H tiles that fit, row by row from its top-left corner (the
+rest of the right and bottom edges dropped), written as OUT_0.png, OUT_1.png,
+...: images of several sizes become one size, which png:DIR needs. Standard
+library only.
 
-    photos.py IN.ppm OUT.png FACTOR [grey] [crop=S]
+    photos.py IN.ppm OUT.png FACTOR [grey] [crop=S | tiles=WxH]
 """
 import struct
 import sys
@@ -88,18 +92,44 @@ def crop_centre(width, height, rgb, side):
                     for y in range(side))
 
 
+def tiles(width, height, rgb, tw, th):
+    out = []
+    for y0 in range(0, height - th + 1, th):
+        for x0 in range(0, width - tw + 1, tw):
+            out.append(b"".join(rgb[((y0 + y) * width + x0) * 3:((y0 + y) * width + x0 + tw) * 3]
+                                for y in range(th)))
+    if not out:
+        sys.exit(f"tiles={tw}x{th}: larger than the {width}x{height} image")
+    return out
+
+
+def parse_tiles(option):
+    parts = option[6:].split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        sys.exit(__doc__)
+    return int(parts[0]), int(parts[1])
+
+
 if __name__ == "__main__":
     options = sys.argv[4:]
     grey = "grey" in options
     crops = [o for o in options if o.startswith("crop=") and o[5:].isdigit()]
-    if len(sys.argv) < 4 or len(options) != grey + len(crops) or len(crops) > 1:
+    tiling = [parse_tiles(o) for o in options if o.startswith("tiles=")]
+    if (len(sys.argv) < 4 or len(options) != grey + len(crops) + len(tiling) or
+            len(crops) + len(tiling) > 1):
         sys.exit(__doc__)
     w, h, px = read_ppm(sys.argv[1])
     w, h, px = downscale(w, h, px, int(sys.argv[3]))
     if crops:
         side = int(crops[0][5:])
         px, w, h = crop_centre(w, h, px, side), side, side
-    if grey:
-        write_png(sys.argv[2], w, h, to_grey(px), channels=1)
-    else:
-        write_png(sys.argv[2], w, h, px)
+    images = [(sys.argv[2], w, h, px)]
+    if tiling:
+        tw, th = tiling[0]
+        stem = sys.argv[2][:-4] if sys.argv[2].lower().endswith(".png") else sys.argv[2]
+        images = [(f"{stem}_{k}.png", tw, th, t) for k, t in enumerate(tiles(w, h, px, tw, th))]
+    for path, iw, ih, pixels in images:
+        if grey:
+            write_png(path, iw, ih, to_grey(pixels), channels=1)
+        else:
+            write_png(path, iw, ih, pixels)

@@ -336,6 +336,47 @@ TEST(Batches, EveryImageGivesKCropsAnEpoch) {
             std::string::npos);
 }
 
+// --flip: each row is its item's image or that image mirrored left-right,
+// about half of them mirrored, the choice a function of (seed, epoch, item).
+TEST(Batches, FlipsAreDeterministicAndMirror) {
+  auto images = tame::testing::synthetic_images(200, 4, 5, 3);
+  auto idx = torch::arange(200, torch::kLong);
+  auto a = random_flips(images, idx, 7, 0);
+  EXPECT_TRUE(torch::equal(a, random_flips(images, idx, 7, 0)));
+  EXPECT_FALSE(torch::equal(a, random_flips(images, idx, 7, 1)));  // another epoch
+  EXPECT_FALSE(torch::equal(a, random_flips(images, idx, 8, 0)));  // another seed
+  int mirrored = 0;
+  for (int64_t r = 0; r < 200; ++r) {
+    const bool same = torch::equal(a[r], images[r]);
+    const bool flipped = torch::equal(a[r], images[r].flip({2}));
+    EXPECT_TRUE(same || flipped) << r;
+    ASSERT_FALSE(same && flipped) << r;  // synthetic images are not symmetric
+    mirrored += flipped ? 1 : 0;
+  }
+  EXPECT_GT(mirrored, 70);  // Binomial(200, 1/2): 100 +- 7
+  EXPECT_LT(mirrored, 130);
+  // The choice follows the item, not its row: a permuted batch flips the same items.
+  auto rev = torch::arange(199, -1, -1, torch::kLong);
+  EXPECT_TRUE(
+      torch::equal(random_flips(images.index_select(0, rev), rev, 7, 0), a.index_select(0, rev)));
+  // A batch with --flip: the same rows as without, some mirrored.
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 16, 4, 6, 7);
+  auto cfg = config(tmp / "data", "pixelcnn", nlohmann::json::object());
+  cfg.batch_size = 16;
+  Dataset train_set = load_dataset(cfg.data, "train");
+  auto plain = BatchSource(train_set, cfg).batch(0, 0, 0);
+  cfg.flip = true;
+  auto flipped = BatchSource(train_set, cfg).batch(0, 0, 0);
+  int changed = 0;
+  for (int64_t r = 0; r < 16; ++r) {
+    EXPECT_TRUE(torch::equal(flipped[r], plain[r]) || torch::equal(flipped[r], plain[r].flip({2})));
+    changed += torch::equal(flipped[r], plain[r]) ? 0 : 1;
+  }
+  EXPECT_GT(changed, 0);
+  EXPECT_LT(changed, 16);
+}
+
 // Training on random crops stops and resumes exactly.
 TEST(Batches, CropTrainingResumesExactly) {
   TempDir tmp;
@@ -346,6 +387,24 @@ TEST(Batches, CropTrainingResumesExactly) {
   cfg.schedule = "cosine";
   auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "", cfg, 6);
   expect_equal_models(cfg, straight, resumed);
+}
+
+// --flip is recorded in the run's config and resumes exactly; a config from
+// before it existed reads as no flips.
+TEST(Batches, FlippedTrainingResumesExactly) {
+  TempDir tmp;
+  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 10, 9);
+  auto cfg = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
+  cfg.crop = 5;
+  cfg.shape = {1, 5, 5};
+  cfg.flip = true;
+  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "flip-", cfg, 6);
+  expect_equal_models(cfg, straight, resumed);
+  EXPECT_TRUE(read_run_config(straight).flip);
+  auto j = cfg.to_json();
+  EXPECT_TRUE(j["train"]["flip"].get<bool>());
+  j["train"].erase("flip");
+  EXPECT_FALSE(RunConfig::from_json(j, "old").flip);
 }
 
 // codes:RUN serves a trained model's discrete codes as a dataset; a prior
@@ -437,8 +496,8 @@ TEST(Loop, MadeRunsFromBeforeDirectConnectionsLoadAsBefore) {
   expect_old_run_as_before("v2-made-run");
 }
 
-// The moving average of the weights: one update is its formula, swapping
-// exchanges it with the weights and back.
+// The moving average of the weights: one update is its formula (past the
+// warm-up, d = D), swapping exchanges it with the weights and back.
 TEST(WeightAverage, UpdateSwapAndCopy) {
   torch::nn::Linear lin(2, 1);
   {
@@ -450,7 +509,7 @@ TEST(WeightAverage, UpdateSwapAndCopy) {
     torch::NoGradGuard g;
     lin->weight.copy_(torch::tensor({{3.0f, 4.0f}}));
   }
-  avg.update();
+  avg.update(1000);  // (1 + 1000) / (10 + 1000) > 0.9: d = 0.9
   auto want = torch::tensor({{1.2f, 2.2f}});
   EXPECT_TRUE(torch::allclose(avg.averages()[0], want));
   {
@@ -461,6 +520,33 @@ TEST(WeightAverage, UpdateSwapAndCopy) {
   avg.copy_to_model();
   EXPECT_TRUE(torch::allclose(lin->weight, want));
   EXPECT_THROW(WeightAverage(*lin, 1.0), std::invalid_argument);
+}
+
+// The warm-up: the first update keeps 10 % of the initial weights, not D of
+// them, and the decay reaches D exactly where (1 + t) / (10 + t) passes it.
+TEST(WeightAverage, DecayWarmsUpToD) {
+  torch::nn::Linear lin(1, 1);
+  {
+    torch::NoGradGuard g;
+    lin->weight.fill_(0.0f);
+  }
+  WeightAverage avg(*lin, 0.999);
+  EXPECT_DOUBLE_EQ(avg.decay_at(0), 0.1);
+  EXPECT_DOUBLE_EQ(avg.decay_at(10), 11.0 / 20.0);
+  EXPECT_LT(avg.decay_at(8989), 0.999);         // 8990 / 8999
+  EXPECT_DOUBLE_EQ(avg.decay_at(8991), 0.999);  // 8992 / 9001 > 0.999
+  EXPECT_DOUBLE_EQ(avg.decay_at(1000000), 0.999);
+  {
+    torch::NoGradGuard g;
+    lin->weight.fill_(1.0f);
+  }
+  avg.update(0);
+  EXPECT_NEAR(avg.averages()[0].item<float>(), 0.9f, 1e-6);
+  // 100 updates at a constant weight of 1: the warm-up leaves
+  // prod_t d_t = prod (1+t)/(10+t) = 9! 100! / 109! of the initial 0, far
+  // less than the 0.999^100 = 0.905 a constant decay would leave.
+  for (int64_t t = 1; t < 100; ++t) avg.update(t);
+  EXPECT_GT(avg.averages()[0].item<float>(), 0.99f);
 }
 
 // --ema: the loop evaluates with the averages (its last metrics line equals

@@ -245,7 +245,8 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
                   "binarized data: train on the one fixed draw of the training split instead"),
       c->add_option("--ema", a.cfg.ema,
                     "keep a moving average of the weights with this decay (e.g. 0.999) and "
-                    "evaluate, sample and compress with it (0 = off)")
+                    "evaluate, sample and compress with it (0 = off; the decay warms up as "
+                    "min(D, (1+t)/(10+t)) at step t)")
           ->capture_default_str(),
       c->add_option("--crop", a.cfg.crop,
                     "train on random SxS crops, a function of (seed, epoch, image); evaluate on "
@@ -254,6 +255,10 @@ void add_train_options(CLI::App* c, TrainArgs& a) {
                     "with --crop: an epoch takes K crops of every training image, each at an "
                     "offset of its own (a few large images make epochs of many patches)")
           ->capture_default_str(),
+      c->add_flag("--flip", a.cfg.flip,
+                  "mirror each training image (or crop) left-right with probability 1/2, a "
+                  "function of (seed, epoch, item): augmentation for data without a left and a "
+                  "right, such as photographs"),
   };
   c->add_option("--max-steps", a.max_steps,
                 "stop after N steps of this call, with a checkpoint (continue with --resume)");

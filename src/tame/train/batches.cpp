@@ -1,5 +1,8 @@
 #include "tame/train/batches.h"
 
+#include <stdexcept>
+#include <vector>
+
 #include "tame/random.h"
 
 namespace tame {
@@ -32,6 +35,7 @@ torch::Tensor BatchSource::batch(int64_t epoch, int64_t index, int64_t step) {
   const auto& from = cfg_.dynamic_binarization ? data_.source : data_.images;
   auto x = cfg_.crop > 0 ? random_crops(from, idx, cfg_.crop, cfg_.seed, epoch)
                          : from.index_select(0, idx);  // without --crop, items_ is N
+  if (cfg_.flip) x = random_flips(x, idx, cfg_.seed, epoch);
   // Dynamic binarization draws keyed by the step: a resumed run sees the same pixels.
   if (cfg_.dynamic_binarization) x = binarize(x, 2 + step, shard_begin());
   return x;
@@ -55,6 +59,24 @@ torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& ind
         static_cast<int64_t>((h & 0xffffffffULL) % static_cast<uint64_t>(W - size + 1));
     out[r].copy_(images[ip[r] % N].slice(1, top, top + size).slice(2, left, left + size));
   }
+  return out;
+}
+
+torch::Tensor random_flips(const torch::Tensor& x, const torch::Tensor& indices, uint64_t seed,
+                           int64_t epoch) {
+  const int64_t R = indices.size(0);
+  if (x.dim() != 4 || x.size(0) != R)
+    throw std::invalid_argument("random_flips: x must be [R, C, H, W] with one row per index");
+  auto idx = indices.contiguous();
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  const uint64_t key = splitmix64(seed ^ splitmix64(0x666c6970ULL + static_cast<uint64_t>(epoch)));
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < R; ++r)
+    if (splitmix64(key + static_cast<uint64_t>(ip[r])) >> 63) rows.push_back(r);
+  if (rows.empty()) return x;
+  auto out = x.clone();
+  auto pick = torch::tensor(rows, torch::kLong);
+  out.index_copy_(0, pick, x.index_select(0, pick).flip({3}));
   return out;
 }
 

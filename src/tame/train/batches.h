@@ -7,6 +7,8 @@
 //  - cropped to S x S (--crop S) at an offset drawn from splitmix64 of (seed,
 //    epoch, item), so a few large images give many patches, each item its own,
 //    and a resumed run sees the same ones;
+//  - mirrored left-right when the run asks (--flip), with probability 1/2
+//    drawn from splitmix64 of (seed, epoch, item), so resuming stays exact;
 //  - binarized afresh from its 8-bit source when the run asks
 //    (--dynamic-binarization), keyed by the step and the image's row in the
 //    global batch.
@@ -50,6 +52,11 @@ class BatchSource {
 /// must not exceed H or W.
 torch::Tensor random_crops(const torch::Tensor& images, const torch::Tensor& indices, int64_t size,
                            uint64_t seed, int64_t epoch);
+/// Rows r of x (items indices[r]) mirrored left-right (along W) where the bit
+/// that (seed, epoch, indices[r]) gives is 1, about half of them; the others as
+/// they are. x: [R, C, H, W].
+torch::Tensor random_flips(const torch::Tensor& x, const torch::Tensor& indices, uint64_t seed,
+                           int64_t epoch);
 /// The central size x size window of every image (the evaluation's crop).
 torch::Tensor center_crop(const torch::Tensor& images, int64_t size);
 /// The images a run trained on crops is scored on: whole images when the model

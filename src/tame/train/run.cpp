@@ -32,6 +32,7 @@ nlohmann::json RunConfig::to_json() const {
             {"dynamic_binarization", dynamic_binarization},
             {"crop", crop},
             {"crops_per_image", crops_per_image},
+            {"flip", flip},
             {"ema", ema},
             {"precision", precision},
             {"device", device}}}};
@@ -59,6 +60,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& where
     c.dynamic_binarization = t.value("dynamic_binarization", false);  // absent before it existed
     c.crop = t.value("crop", int64_t{0});
     c.crops_per_image = t.value("crops_per_image", int64_t{1});  // absent before it existed
+    c.flip = t.value("flip", false);                             // absent before it existed
     c.ema = t.value("ema", 0.0);                                 // absent before it existed
     c.precision = t.value("precision", std::string("fp32"));     // absent before it existed
     c.device = t.at("device").get<std::string>();

@@ -32,6 +32,8 @@ struct RunConfig {
   int64_t crop =
       0;  // train on random crop x crop patches (evaluate on central ones); 0 = whole images
   int64_t crops_per_image = 1;  // with crop: an epoch takes this many crops of every image
+  bool flip =
+      false;  // mirror each training item left-right with probability 1/2 (seed, epoch, item)
   std::string device = "cpu";
   double ema = 0;  // decay of the weights' moving average used to evaluate (0 = none)
   std::string precision = "fp32";  // the training forward's compute type: fp32 or bf16 (autocast)

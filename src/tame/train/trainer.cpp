@@ -213,7 +213,7 @@ bool Loop::step() {
     append_metrics({{"type", "diverged"}, {"step", st_.step}});
     return false;
   }
-  if (average_) average_->update();
+  if (average_) average_->update(st_.step);
   ++st_.step;
   ++st_.batch_in_epoch;
   window_.add(r, batches_->global_batch());

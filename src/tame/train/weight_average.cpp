@@ -1,5 +1,6 @@
 #include "tame/train/weight_average.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tame {
@@ -21,10 +22,15 @@ void WeightAverage::reset() {
   for (const auto& p : params_) avg_.push_back(p.detach().clone());
 }
 
-void WeightAverage::update() {
+double WeightAverage::decay_at(int64_t step) const {
+  const double t = static_cast<double>(std::max<int64_t>(step, 0));
+  return std::min(decay_, (1.0 + t) / (10.0 + t));
+}
+
+void WeightAverage::update(int64_t step) {
   torch::NoGradGuard g;
-  for (size_t k = 0; k < params_.size(); ++k)
-    avg_[k].mul_(decay_).add_(params_[k].detach(), 1.0 - decay_);
+  const double d = decay_at(step);
+  for (size_t k = 0; k < params_.size(); ++k) avg_[k].mul_(d).add_(params_[k].detach(), 1.0 - d);
 }
 
 void WeightAverage::swap() {

@@ -1,6 +1,11 @@
 // An exponential moving average of a model's parameters (Polyak averaging, as
-// PixelCNN++ evaluates with): after every optimizer step, avg = d avg + (1 - d)
-// w. `tame train --ema D` keeps one; the loop evaluates with the averages
+// PixelCNN++ evaluates with): after optimizer step t (counted from 0),
+// avg = d_t avg + (1 - d_t) w with d_t = min(D, (1 + t) / (10 + t)). The
+// warm-up keeps the first evaluations from averaging in the random initial
+// weights (with a constant 0.999, 15 % of the average is still the
+// initialization after 1,875 steps); from t = (10 D - 1) / (1 - D) on (8,990 for
+// D = 0.999), d_t = D.
+// `tame train --ema D` keeps one; the loop evaluates with the averages
 // swapped in, the checkpoint stores them beside the trained weights
 // ("average.<name>"), and load_trained_model() loads the averages as the
 // model's weights, so `tame eval`, `sample` and `compress` use them.
@@ -17,8 +22,10 @@ class WeightAverage {
  public:
   /// Starts every average at the module's current parameters; 0 <= decay < 1.
   WeightAverage(torch::nn::Module& module, double decay);
-  /// avg = decay avg + (1 - decay) w, for every parameter w.
-  void update();
+  /// avg = d avg + (1 - d) w for every parameter w, d = decay_at(step).
+  void update(int64_t step);
+  /// The decay after optimizer step `step` (from 0): min(decay, (1 + step) / (10 + step)).
+  double decay_at(int64_t step) const;
   /// Restarts the averages at the current parameters.
   void reset();
   /// Exchanges the parameters' values with the averages (twice: back again).
