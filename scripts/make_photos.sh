@@ -42,7 +42,8 @@ trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT/train" "$OUT/test"
 MATE_NAMES="Aqua Blinds Dune FreshFlower Garden GreenMeadow LadyBird RainDrops Storm TwoWings Wood YellowFlower"
 GREY_OPT=$([ "$GREY" = 1 ] && echo grey || true)
-TILE_OPT=$([ "$PLUS" = 1 ] && echo tiles=320x200 || true)
+TRAIN_SIZE=640x400 TILE_OPT=
+[ "$PLUS" = 1 ] && TRAIN_SIZE=320x200 TILE_OPT=tiles=320x200
 # photo JPEG OUT.png [tiles]: decodes, downscales 4x, writes OUT.png (or its tiles OUT_k.png)
 photo() {
   djpeg -pnm -rgb -dct int "$1" > "$TMP/in.ppm"
@@ -59,5 +60,4 @@ for name in $TEST; do
 done
 (cd "$OUT" && sha256sum train/*.png test/*.png | cut -c1-16,65-)
 n_train=$(ls "$OUT/train" | wc -l)
-echo "make_photos: png:$OUT ($([ "$GREY" = 1 ] && echo grey || echo RGB); $n_train train images \
-$([ "$PLUS" = 1 ] && echo "of 320x200" || echo "of 640x400"), 3 test images of 640x400)"
+echo "make_photos: png:$OUT ($([ "$GREY" = 1 ] && echo grey || echo RGB); $n_train train images of $TRAIN_SIZE, 3 test images of 640x400)"

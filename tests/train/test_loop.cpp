@@ -377,7 +377,9 @@ TEST(Batches, FlipsAreDeterministicAndMirror) {
   EXPECT_LT(changed, 16);
 }
 
-// Training on random crops stops and resumes exactly.
+// Training on random crops stops and resumes exactly, with and without
+// --flip; --flip is recorded in the run's config, and a config from before it
+// existed reads as no flips.
 TEST(Batches, CropTrainingResumesExactly) {
   TempDir tmp;
   tame::testing::write_idx_dataset(tmp / "data", 44, 8, 10, 9);
@@ -385,22 +387,13 @@ TEST(Batches, CropTrainingResumesExactly) {
   cfg.crop = 5;
   cfg.shape = {1, 5, 5};
   cfg.schedule = "cosine";
-  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "", cfg, 6);
-  expect_equal_models(cfg, straight, resumed);
-}
-
-// --flip is recorded in the run's config and resumes exactly; a config from
-// before it existed reads as no flips.
-TEST(Batches, FlippedTrainingResumesExactly) {
-  TempDir tmp;
-  tame::testing::write_idx_dataset(tmp / "data", 44, 8, 10, 9);
-  auto cfg = config(tmp / "data", "pixelcnn", {{"hidden", 4}, {"blocks", 1}, {"out_hidden", 8}});
-  cfg.crop = 5;
-  cfg.shape = {1, 5, 5};
-  cfg.flip = true;
-  auto [straight, resumed] = tame::testing::straight_and_resumed(tmp, "flip-", cfg, 6);
-  expect_equal_models(cfg, straight, resumed);
-  EXPECT_TRUE(read_run_config(straight).flip);
+  for (bool flip : {false, true}) {
+    cfg.flip = flip;
+    auto [straight, resumed] =
+        tame::testing::straight_and_resumed(tmp, flip ? "flip-" : "", cfg, 6);
+    expect_equal_models(cfg, straight, resumed);
+    EXPECT_EQ(read_run_config(straight).flip, flip);
+  }
   auto j = cfg.to_json();
   EXPECT_TRUE(j["train"]["flip"].get<bool>());
   j["train"].erase("flip");
