@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tame/dist/integer_cdf.h"
+#include "tame/nn/step_kernels.h"
 
 using namespace tame;
 
@@ -43,6 +44,48 @@ TEST(IntegerCdf, CategoricalKeepsEverySymbol) {
     if (spread == 0.0f) {
       for (int k = 1; k < 256; ++k)
         EXPECT_EQ(cdf[k + 1] - cdf[k], cdf[2] - cdf[1]);  // uniform stays uniform
+    }
+  }
+}
+
+// The table is the documented rule, computed here the plain way: the first
+// maximum, det_exp(l - top), their sum in double in level order, frequencies
+// 1 + floor(e_k (2^p - K) / sum), the remainder to the first largest. Ties
+// for the maximum and for the largest frequency are in the cases.
+TEST(IntegerCdf, CategoricalIsThePlainRule) {
+  for (int64_t K : {2, 7, 256, 1000}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<float> l(K);
+      for (int64_t k = 0; k < K; ++k)
+        l[k] = variant == 0   ? 3.0f * std::sin(0.71f * k)
+               : variant == 1 ? std::floor(2.0f * std::cos(0.3f * k))  // many equal maxima
+               : variant == 2 ? -40.0f + 0.001f * k                    // one at the end
+                              : (k % 5 == 0 ? 30.0f : -30.0f);         // spiky, tied
+      for (uint32_t precision : {16u, 24u, 31u}) {
+        float top = l[0];
+        for (int64_t k = 1; k < K; ++k) top = l[k] > top ? l[k] : top;
+        std::vector<float> e(K);
+        double sum = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          e[k] = steps::det_exp(l[k] - top);
+          sum = sum + static_cast<double>(e[k]);
+        }
+        const uint32_t total = uint32_t{1} << precision;
+        const double scale = static_cast<double>(total - K) / sum;
+        std::vector<uint32_t> want(K + 1, 0);
+        uint32_t used = 0;
+        int64_t best = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          want[k + 1] = 1 + static_cast<uint32_t>(static_cast<double>(e[k]) * scale);
+          used += want[k + 1];
+          if (want[k + 1] > want[best + 1]) best = k;
+        }
+        want[best + 1] += total - used;  // unsigned: an excess is taken away
+        for (int64_t k = 0; k < K; ++k) want[k + 1] += want[k];
+        std::vector<uint32_t> got(K + 1);
+        categorical_cdf(l.data(), K, precision, got.data());
+        ASSERT_EQ(got, want) << "K " << K << " variant " << variant << " precision " << precision;
+      }
     }
   }
 }

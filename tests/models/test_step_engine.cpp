@@ -388,6 +388,15 @@ TEST(StepKernels, VectorAndScalarFormsAgreeBitForBit) {
       ASSERT_EQ(g[i], t * s) << steps::name(w) << " " << x[i];
     }
   }
+  // gate_rows: gate() on each row, through strides, nothing written between rows.
+  const int64_t rows = 5, n = 21, in_stride = 2 * n + 3, out_stride = n + 2;
+  std::vector<float> r_out(rows * out_stride, -7.0f), one(n);
+  steps::gate_rows(x.data(), rows, n, in_stride, r_out.data(), out_stride);
+  for (int64_t r = 0; r < rows; ++r) {
+    steps::gate(x.data() + r * in_stride, n, one.data());
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(r_out[r * out_stride + i], one[i]) << r << " " << i;
+    for (int64_t i = n; i < out_stride; ++i) ASSERT_EQ(r_out[r * out_stride + i], -7.0f);
+  }
   // The widest width's sigmoid, as the engines call it.
   steps::sigmoid(x.data(), static_cast<int64_t>(x.size()), sg.data());
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(sg[i], steps::det_sigmoid(x[i])) << x[i];

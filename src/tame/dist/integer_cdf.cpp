@@ -13,27 +13,45 @@ namespace {
 
 // Frequencies 1 + floor(mass_k * (total - levels) / sum) into cdf[k + 1], the
 // remainder (or excess, from rounding) to the largest, then the running sum.
+// The loops are written so that the compiler can vectorize the first three:
+// each frequency is computed alone, their sum and their maximum don't depend
+// on the order, and "the largest" is the first level holding the maximum.
 void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t precision,
                    uint32_t* cdf) {
   const uint32_t total = uint32_t{1} << precision;
   const double scale = static_cast<double>(total - levels) / sum;
-  uint32_t used = 0;
+  uint32_t* f = cdf + 1;  // frequencies for now
+  // mass_k <= sum and precision <= 31, so the product is in [0, 2^31): the
+  // conversion through int32 is the floor, as through uint32.
+  for (int64_t k = 0; k < levels; ++k)
+    f[k] = 1 + static_cast<uint32_t>(static_cast<int32_t>(static_cast<double>(mass[k]) * scale));
+  uint32_t used = 0, top = 0;
+  for (int64_t k = 0; k < levels; ++k) used += f[k];
+  for (int64_t k = 0; k < levels; ++k) top = f[k] > top ? f[k] : top;
   int64_t best = 0;
-  cdf[0] = 0;
-  for (int64_t k = 0; k < levels; ++k) {
-    const uint32_t f = 1 + static_cast<uint32_t>(static_cast<double>(mass[k]) *
-                                                 scale);  // floor: the product is >= 0
-    cdf[k + 1] = f;                                       // frequencies for now
-    used += f;
-    if (f > cdf[best + 1]) best = k;
-  }
+  while (f[best] != top) ++best;
   // The floors leave a small remainder (under `levels`, up to rounding): give
   // it to the most probable level, or take an excess from it.
   if (used <= total)
-    cdf[best + 1] += total - used;
+    f[best] += total - used;
   else
-    cdf[best + 1] -= used - total;
+    f[best] -= used - total;
+  cdf[0] = 0;
   for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
+}
+
+// The largest of x[0..n), n >= 1, as the loop top = x[k] > top ? x[k] : top
+// gives it (the same value in any order when no x[k] is NaN), in 8 lanes.
+float max_of(const float* x, int64_t n) {
+  float lane[8];
+  std::fill_n(lane, 8, x[0]);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int i = 0; i < 8; ++i) lane[i] = x[k + i] > lane[i] ? x[k + i] : lane[i];
+  for (; k < n; ++k) lane[0] = x[k] > lane[0] ? x[k] : lane[0];
+  float top = lane[0];
+  for (int i = 1; i < 8; ++i) top = lane[i] > top ? lane[i] : top;
+  return top;
 }
 
 std::vector<float>& scratch(int which, int64_t size) {
@@ -52,8 +70,7 @@ double categorical_cdf(const float* logits, int64_t levels, uint32_t precision, 
     for (int64_t k = 0; k < levels; ++k) scaled[k] = logits[k] * inv_t;
     logits = scaled;
   }
-  float top = logits[0];
-  for (int64_t k = 1; k < levels; ++k) top = logits[k] > top ? logits[k] : top;
+  const float top = max_of(logits, levels);
   // e_k in (0, 1]: the maximum gives exactly 1, so the sum is >= 1.
   float* e = scratch(0, levels).data();
   steps::exp_shifted(logits, levels, top, e);

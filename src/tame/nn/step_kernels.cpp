@@ -345,13 +345,18 @@ struct SigmoidK {
 
 struct GateK {
   template <class T>
-  static TAME_INLINE void run(const float* in, int64_t n, float* out) {
-    each<T>(
-        n, [&](int64_t i, int64_t m) __attribute__((always_inline)) {
-          store_part<T>(
-              out + i, tanhv<T>(load_part<T>(in + i, m)) * sigmoidv<T>(load_part<T>(in + n + i, m)),
-              m);
-        });
+  static TAME_INLINE void run(const float* in, int64_t rows, int64_t n, int64_t in_stride,
+                              float* out, int64_t out_stride) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* a = in + r * in_stride;
+      float* o = out + r * out_stride;
+      each<T>(
+          n, [&](int64_t i, int64_t m) __attribute__((always_inline)) {
+            store_part<T>(
+                o + i, tanhv<T>(load_part<T>(a + i, m)) * sigmoidv<T>(load_part<T>(a + n + i, m)),
+                m);
+          });
+    }
   }
 };
 
@@ -457,7 +462,13 @@ void exp_shifted(const float* x, int64_t n, float shift, float* out) {
   run_at<ExpShiftedK>(width(), x, n, shift, out);
 }
 void sigmoid(const float* in, int64_t n, float* out) { run_at<SigmoidK>(width(), in, n, out); }
-void gate(const float* in, int64_t n, float* out) { run_at<GateK>(width(), in, n, out); }
+void gate(const float* in, int64_t n, float* out) {
+  run_at<GateK>(width(), in, int64_t{1}, n, n, out, n);
+}
+void gate_rows(const float* in, int64_t rows, int64_t n, int64_t in_stride, float* out,
+               int64_t out_stride) {
+  run_at<GateK>(width(), in, rows, n, in_stride, out, out_stride);
+}
 
 float logistic_bin_mass(float mean, float inv_scale, int64_t k, int64_t levels) {
   const float d = 1.0f / static_cast<float>(levels - 1);
@@ -484,7 +495,9 @@ void exp_shifted_at(Width w, const float* x, int64_t n, float shift, float* out)
   run_at<ExpShiftedK>(w, x, n, shift, out);
 }
 
-void gate_at(Width w, const float* in, int64_t n, float* out) { run_at<GateK>(w, in, n, out); }
+void gate_at(Width w, const float* in, int64_t n, float* out) {
+  run_at<GateK>(w, in, int64_t{1}, n, n, out, n);
+}
 
 namespace {
 
@@ -560,11 +573,15 @@ void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int
     float* dst = rows + b * row_stride;
     for (const auto& t : taps) {
       const int64_t y = i + t.dy, x = j + t.dx;
-      if (y < 0 || y >= height || x < 0 || x >= width)
+      const bool outside = y < 0 || y >= height || x < 0 || x >= width;
+      const float* src =
+          outside ? nullptr : maps + b * image_stride + ((y % ring) * width + x) * ch;
+      if (ch == 1)  // one grey input: no call per tap
+        *dst = outside ? 0.0f : *src;
+      else if (outside)
         std::memset(dst, 0, sizeof(float) * ch);
       else
-        std::memcpy(dst, maps + b * image_stride + ((y % ring) * width + x) * ch,
-                    sizeof(float) * ch);
+        std::memcpy(dst, src, sizeof(float) * ch);
       dst += ch;
     }
   }

@@ -86,6 +86,10 @@ void exp_shifted(const float* x, int64_t n, float shift, float* out);
 void sigmoid(const float* in, int64_t n, float* out);
 /// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.
 void gate(const float* in, int64_t n, float* out);
+/// gate() on each of `rows` rows: row r reads in + r * in_stride (2n floats)
+/// and writes out + r * out_stride (n floats); the same bits, one call.
+void gate_rows(const float* in, int64_t rows, int64_t n, int64_t in_stride, float* out,
+               int64_t out_stride);
 void exp_shifted_at(Width w, const float* x, int64_t n, float shift, float* out);
 void gate_at(Width w, const float* in, int64_t n, float* out);
 

@@ -365,64 +365,96 @@ void GatedPixelCNNEngine::vertical_row(int64_t r) {
     const float* in = l == 0 ? x_.data() : v_[l - 1].data();
     const int64_t in_ch = l == 0 ? C_ : hid, in_rows = l == 0 ? R_ : v_rows_[l - 1];
     const int64_t vin = L.v.dense.in, rows = v_rows_[l];
-    // Rows of the batch: (image b, column jj) at b * W + jj.
+    // Rows of the batch: (column jj, image b) at jj * n + b, so that vh_
+    // holds the n images' links at a column together, as horizontal() reads them.
     for (int64_t jj = 0; jj < W_; ++jj)
-      gather_taps(in, n, in_rows, H_, W_, in_ch, r, jj, L.v.taps, rows_.data() + jj * vin,
-                  W_ * vin);
+      gather_taps(in, n, in_rows, H_, W_, in_ch, r, jj, L.v.taps, rows_.data() + jj * n * vin, vin);
     dense(L.v.dense, rows_.data(), vin, n * W_, pre_.data(), twoN);
     if (N.conditioned)
       for (int64_t b = 0; b < n; ++b)
         for (int64_t jj = 0; jj < W_; ++jj) {
-          float* p = pre_.data() + (b * W_ + jj) * twoN;
+          float* p = pre_.data() + (jj * n + b) * twoN;
           const float* z = context(b, r, jj) + l * 2 * twoN;
           for (int64_t m = 0; m < twoN; ++m) p[m] = p[m] + z[m];
         }
     dense(L.v2h, pre_.data(), twoN, n * W_, vh_[l].data(), twoN);
+    // Image b's row r: W positions, n rows apart in pre_, hid floats apart in the ring.
     float* v = v_[l].data();
     for (int64_t b = 0; b < n; ++b)
-      for (int64_t jj = 0; jj < W_; ++jj)
-        steps::gate(pre_.data() + (b * W_ + jj) * twoN, hid,
-                    v + ((b * rows + r % rows) * W_ + jj) * hid);
+      steps::gate_rows(pre_.data() + b * twoN, W_, hid, n * twoN,
+                       v + (b * rows + r % rows) * W_ * hid, hid);
   }
 }
 
 // The horizontal stack at (i, j), every layer, colour c's outputs: those of
-// colours < c are kept from their steps at this pixel. h_ holds one row per layer.
+// colours < c are kept from their steps at this pixel. h_ holds one row per layer,
+// [W][n][hidden]: the n images' features at a column together, as vh_ holds the links.
+// Colour c's columns are c, c + C, c + 2C, ... (engine_parts::colour_columns),
+// so the loops below index them by stride; with one colour they are contiguous.
 void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j, int64_t c) {
   const Net& N = *net_;
-  const int64_t n = n_, hid = N.hidden, twoN = 2 * hid;
+  const int64_t n = n_, hid = N.hidden, twoN = 2 * hid, C = C_;
+  // dst[b * dst_stride + c + C k] = src[b * m + k], k < m, for every image b.
+  auto put = [n, c, C](const float* src, int64_t m, float* dst, int64_t dst_stride) {
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t k = 0; k < m; ++k) dst[b * dst_stride + c + C * k] = src[b * m + k];
+  };
   for (size_t l = 0; l < N.layers.size(); ++l) {
     const Layer& L = N.layers[l];
     const ColourLayer& S = split_[l][c];
     const int64_t m2 = S.h.out, m1 = m2 / 2;  // colour c's pre-activations: m1 tanh, m1 gates
-    const float* in = l == 0 ? x_.data() : h_[l - 1].data();
-    const int64_t in_ch = l == 0 ? C_ : hid, in_rows = l == 0 ? R_ : 1, hin = L.h.dense.in;
-    gather_taps(in, n, in_rows, H_, W_, in_ch, i, j, L.h.taps, rows_.data(), hin);
+    const int64_t hin = L.h.dense.in;
+    if (l == 0) {
+      gather_taps(x_.data(), n, R_, H_, W_, C_, i, j, L.h.taps, rows_.data(), hin);
+    } else {  // the taps of row i in h_[l - 1], [W][n][hid]
+      const float* in = h_[l - 1].data();
+      for (int64_t b = 0; b < n; ++b) {
+        float* dst = rows_.data() + b * hin;
+        for (const auto& t : L.h.taps) {
+          const int64_t y = i + t.dy, x = j + t.dx;
+          if (y < 0 || y >= H_ || x < 0 || x >= W_)
+            std::fill_n(dst, hid, 0.0f);
+          else
+            std::copy_n(in + (x * n + b) * hid, hid, dst);
+          dst += hid;
+        }
+      }
+    }
     dense(S.h, rows_.data(), hin, n, pre_.data(), m2);
-    const float* link = vh_[l].data();
-    float* g = g_[l].data();
+    // + the vertical link: colour c's pre-activation m is column S.pre[m] = c + C m.
     for (int64_t b = 0; b < n; ++b) {
-      float* p = pre_.data() + b * m2;
-      const float* q = link + (b * W_ + j) * twoN;
-      for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + q[S.pre[m]];
+      float* __restrict p = pre_.data() + b * m2;
+      const float* __restrict q = vh_[l].data() + (j * n + b) * twoN + c;
+      if (C == 1)
+        for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + q[m];
+      else
+        for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + q[C * m];
       if (N.conditioned) {
         const float* z = context(b, i, j) + (2 * l + 1) * twoN;
         for (int64_t m = 0; m < m2; ++m) p[m] = p[m] + z[S.pre[m]];
       }
-      float* gc = t_.data() + b * m1;
-      steps::gate(p, m1, gc);
-      for (int64_t m = 0; m < m1; ++m) g[b * hid + S.out[m]] = gc[m];
     }
-    float* out = h_[l].data();
-    if (L.first) {
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t m = 0; m < m1; ++m) out[(b * W_ + j) * hid + S.out[m]] = t_[b * m1 + m];
+    // The gate's outputs: the first layer's are its output, the others' feed hout.
+    float* out = h_[l].data() + j * n * hid;  // image b's pixel (i, j) at out + b hid
+    float* gated = L.first ? out : g_[l].data();
+    if (C == 1) {  // colour 0 has every column: gate in place
+      steps::gate_rows(pre_.data(), n, m1, m2, gated, hid);
     } else {
-      dense(S.hout, g, hid, n, t_.data(), m1);
-      const float* prev = h_[l - 1].data();
+      steps::gate_rows(pre_.data(), n, m1, m2, t_.data(), m1);
+      put(t_.data(), m1, gated, hid);
+    }
+    if (!L.first) {
+      dense(S.hout, g_[l].data(), hid, n, t_.data(), m1);
+      const float* prev = h_[l - 1].data() + j * n * hid;
       for (int64_t b = 0; b < n; ++b) {
-        const int64_t at = (b * W_ + j) * hid;
-        for (int64_t m = 0; m < m1; ++m) out[at + S.out[m]] = prev[at + S.out[m]] + t_[b * m1 + m];
+        const int64_t at = b * hid + c;
+        const float* __restrict u = t_.data() + b * m1;
+        float* __restrict o = out + at;
+        const float* __restrict q = prev + at;
+        if (C == 1)
+          for (int64_t m = 0; m < m1; ++m) o[m] = q[m] + u[m];
+        else
+          for (int64_t m = 0; m < m1; ++m) o[C * m] = q[C * m] + u[m];
       }
     }
   }
@@ -436,10 +468,7 @@ void GatedPixelCNNEngine::compute(SubPixel p, float* logits) {
     vertical_done_ = p.i - 1;
   }
   horizontal(p.i, p.j, p.c);
-  const float* top = h_.back().data();
-  for (int64_t b = 0; b < n; ++b)
-    std::copy_n(top + (b * W_ + p.j) * hid, hid, pre_.data() + b * hid);
-  head_.logits(pre_.data(), n, p.c, logits);
+  head_.logits(h_.back().data() + p.j * n * hid, n, p.c, logits);  // [W][n][hid]: n rows
 }
 
 // ------------------------------------------------- PixelCNN with a context

@@ -282,9 +282,9 @@ class GatedPixelCNNEngine : public StepEngine {
   std::vector<std::vector<ColourLayer>> split_;  // [layer][colour]
   std::vector<int64_t> v_rows_;                  // per layer: ring rows of its vertical output
   std::vector<std::vector<float>> v_;   // per layer: gated vertical output [n][rows][W][hidden]
-  std::vector<std::vector<float>> h_;   // per layer: horizontal output, one row [n][W][hidden]
+  std::vector<std::vector<float>> h_;   // per layer: horizontal output, one row [W][n][hidden]
   std::vector<std::vector<float>> g_;   // per layer: the gate's output at the pixel [n][hidden]
-  std::vector<std::vector<float>> vh_;  // per layer: v2h of row i-1's vertical pre-activation
+  std::vector<std::vector<float>> vh_;  // per layer: v2h of row i-1's vertical pre-act. [W][n][2n]
   int64_t vertical_done_ = -1;          // vh_ holds the link for row vertical_done_ + 1
   std::vector<float> rows_, pre_, t_;
 };
