@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "tame/dist/integer_cdf.h"
@@ -87,6 +88,20 @@ TEST(IntegerCdf, CategoricalIsThePlainRule) {
         ASSERT_EQ(got, want) << "K " << K << " variant " << variant << " precision " << precision;
       }
     }
+  }
+}
+
+// Logits that are not numbers (a model whose weights diverged) still give a
+// valid table, so the codec writes a file rather than a broken stream.
+TEST(IntegerCdf, NonFiniteLogitsGiveAValidTable) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::vector<float> l : {std::vector<float>(256, nan), std::vector<float>{nan, 1.0f, 2.0f},
+                               std::vector<float>{1.0f, nan, 2.0f}, std::vector<float>{inf, 0.0f},
+                               std::vector<float>{-inf, -inf, 0.0f}}) {
+    std::vector<uint32_t> cdf(l.size() + 1);
+    categorical_cdf(l.data(), static_cast<int64_t>(l.size()), 24, cdf.data());
+    expect_valid(cdf, 24, "non-finite logits");
   }
 }
 

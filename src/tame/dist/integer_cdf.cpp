@@ -21,10 +21,14 @@ void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t preci
   const uint32_t total = uint32_t{1} << precision;
   const double scale = static_cast<double>(total - levels) / sum;
   uint32_t* f = cdf + 1;  // frequencies for now
-  // mass_k <= sum and precision <= 31, so the product is in [0, 2^31): the
-  // conversion through int32 is the floor, as through uint32.
-  for (int64_t k = 0; k < levels; ++k)
-    f[k] = 1 + static_cast<uint32_t>(static_cast<int32_t>(static_cast<double>(mass[k]) * scale));
+  // mass_k <= sum and precision <= 31, so the product is in [0, 2^31) and the
+  // conversion through int32 is the floor. A product that is not (NaN or
+  // infinite masses, from a model whose weights diverged) counts as 0, so
+  // that the table stays valid.
+  for (int64_t k = 0; k < levels; ++k) {
+    const double x = static_cast<double>(mass[k]) * scale;
+    f[k] = 1 + (x >= 0.0 && x < 2147483648.0 ? static_cast<uint32_t>(static_cast<int32_t>(x)) : 0u);
+  }
   uint32_t used = 0, top = 0;
   for (int64_t k = 0; k < levels; ++k) used += f[k];
   for (int64_t k = 0; k < levels; ++k) top = f[k] > top ? f[k] : top;
