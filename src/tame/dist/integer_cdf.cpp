@@ -97,8 +97,7 @@ double mixture_cdf(const float* weights, const float* logits, int64_t components
       for (int64_t k = 0; k < levels; ++k) scaled[k] = l[k] * inv_t;
       l = scaled.data();
     }
-    float top = l[0];
-    for (int64_t k = 1; k < levels; ++k) top = l[k] > top ? l[k] : top;
+    const float top = max_of(l, levels);
     steps::exp_shifted(l, levels, top, e);
     double sum = 0;
     for (int64_t k = 0; k < levels; ++k) sum = sum + static_cast<double>(e[k]);
@@ -144,8 +143,7 @@ double mixture_components(const float* f, int64_t C, int64_t c, const uint16_t* 
     const float s = steps::det_exp(-std::max(log_scale[j * M + m], kMinLogScale));
     return inv_t == 1.0f ? s : s * inv_t;
   };
-  float top = logits[0];
-  for (int64_t m = 1; m < M; ++m) top = logits[m] > top ? logits[m] : top;
+  const float top = max_of(logits, M);
   double w_sum = 0;
   for (int64_t m = 0; m < M; ++m) {
     double wm = static_cast<double>(steps::det_exp(logits[m] - top));
