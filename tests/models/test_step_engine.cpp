@@ -4,9 +4,11 @@
 // not the image, and VLAE's decoder runs on it given z.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -276,6 +278,41 @@ TEST(StepKernels, DenseFollowsItsSummationOrder) {
 // shortcut for chunks of bins far in a tail), give the bits of the scalar
 // definition, for broad and sharp components, means inside and outside
 // [-1, 1], and level counts off the vector widths.
+// gather_taps reads a cache through its layout: the same maps stored
+// [n][ring][W][ch] and by column first ([ring][W][n][ch]) give the same rows,
+// with zeros for taps outside the image and the ring's slot y % ring.
+TEST(StepKernels, GatherTapsFollowsTheLayout) {
+  const int64_t n = 3, ring = 2, H = 5, W = 4, ch = 2;
+  std::vector<float> image_first(n * ring * W * ch), column_first(image_first.size());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t r = 0; r < ring; ++r)
+      for (int64_t x = 0; x < W; ++x)
+        for (int64_t k = 0; k < ch; ++k) {
+          const float v = static_cast<float>(1000 * b + 100 * r + 10 * x + k + 1);
+          image_first[((b * ring + r) * W + x) * ch + k] = v;
+          column_first[((r * W + x) * n + b) * ch + k] = v;
+        }
+  const std::vector<steps::Tap> taps = {{-1, -1}, {-1, 0}, {-1, 2}, {0, -2}, {0, 0}, {1, 0}};
+  const int64_t stride = static_cast<int64_t>(taps.size()) * ch + 1;  // rows with a gap
+  for (auto [i, j] : {std::pair{3, 1}, std::pair{0, 0}, std::pair{4, 3}}) {
+    std::vector<float> a(n * stride, -7.0f), b(a), want(a);
+    steps::gather_taps(image_first.data(), n, ring, H, W, ch, i, j, taps, a.data(), stride);
+    steps::gather_taps(column_first.data(), n, steps::MapLayout{ch, W * n * ch, n * ch, ring}, H, W,
+                       ch, i, j, taps, b.data(), stride);
+    for (int64_t im = 0; im < n; ++im)
+      for (size_t t = 0; t < taps.size(); ++t) {
+        const int64_t y = i + taps[t].dy, x = j + taps[t].dx;
+        for (int64_t k = 0; k < ch; ++k)
+          want[im * stride + t * ch + k] =
+              y < 0 || y >= H || x < 0 || x >= W
+                  ? 0.0f
+                  : static_cast<float>(1000 * im + 100 * (y % ring) + 10 * x + k + 1);
+      }
+    EXPECT_EQ(a, want) << i << "," << j;
+    EXPECT_EQ(b, want) << i << "," << j;
+  }
+}
+
 TEST(StepKernels, LogisticMassesMatchTheScalarDefinition) {
   for (int64_t levels : {2, 3, 17, 256, 1000}) {
     std::vector<float> mass(levels);
@@ -400,4 +437,37 @@ TEST(StepKernels, VectorAndScalarFormsAgreeBitForBit) {
   // The widest width's sigmoid, as the engines call it.
   steps::sigmoid(x.data(), static_cast<int64_t>(x.size()), sg.data());
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(sg[i], steps::det_sigmoid(x[i])) << x[i];
+  // The CDF writers' frequencies: the plain rule, its sum and its maximum at
+  // every width, for lengths around the vectors' and masses that are tiny,
+  // exact halves, at the top of the range, NaN or infinite.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t len : {1, 7, 17, 256, 1001}) {
+    std::vector<float> mass(len);
+    for (int64_t k = 0; k < len; ++k)
+      mass[k] = k % 11 == 3 ? 1e-30f : k % 13 == 5 ? 0.5f : std::fabs(std::sin(0.37f * k));
+    if (len > 7) {
+      mass[1] = nan;
+      mass[2] = inf;
+      mass[6] = 1.0f;
+    }
+    for (double scale : {1000.0, 2147483647.0, 3e9}) {
+      std::vector<uint32_t> want(len);
+      uint32_t want_sum = 0, want_top = 0;
+      for (int64_t k = 0; k < len; ++k) {
+        const double p = static_cast<double>(mass[k]) * scale;
+        want[k] = 1 + (p >= 0 && p < 2147483648.0 ? static_cast<uint32_t>(std::floor(p)) : 0u);
+        want_sum += want[k];
+        want_top = std::max(want_top, want[k]);
+      }
+      for (auto w : steps::widths()) {
+        std::vector<uint32_t> f(len, 0);
+        uint32_t top = 0;
+        ASSERT_EQ(steps::frequencies_at(w, mass.data(), len, scale, f.data(), &top), want_sum)
+            << steps::name(w) << " " << len << " " << scale;
+        ASSERT_EQ(top, want_top) << steps::name(w);
+        ASSERT_EQ(f, want) << steps::name(w) << " " << len << " " << scale;
+      }
+    }
+  }
 }

@@ -13,25 +13,19 @@ namespace {
 
 // Frequencies 1 + floor(mass_k * (total - levels) / sum) into cdf[k + 1], the
 // remainder (or excess, from rounding) to the largest, then the running sum.
-// The loops are written so that the compiler can vectorize the first three:
-// each frequency is computed alone, their sum and their maximum don't depend
-// on the order, and "the largest" is the first level holding the maximum.
+// The frequencies, their sum and their maximum come from a vectorized kernel
+// (the sum and the maximum don't depend on the order); "the largest" is the
+// first level holding the maximum.
 void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t precision,
                    uint32_t* cdf) {
   const uint32_t total = uint32_t{1} << precision;
   const double scale = static_cast<double>(total - levels) / sum;
   uint32_t* f = cdf + 1;  // frequencies for now
-  // mass_k <= sum and precision <= 31, so the product is in [0, 2^31) and the
-  // conversion through int32 is the floor. A product that is not (NaN or
-  // infinite masses, from a model whose weights diverged) counts as 0, so
-  // that the table stays valid.
-  for (int64_t k = 0; k < levels; ++k) {
-    const double x = static_cast<double>(mass[k]) * scale;
-    f[k] = 1 + (x >= 0.0 && x < 2147483648.0 ? static_cast<uint32_t>(static_cast<int32_t>(x)) : 0u);
-  }
-  uint32_t used = 0, top = 0;
-  for (int64_t k = 0; k < levels; ++k) used += f[k];
-  for (int64_t k = 0; k < levels; ++k) top = f[k] > top ? f[k] : top;
+  // mass_k <= sum and precision <= 31, so every product is in [0, 2^31). One
+  // that is not (NaN or infinite masses, from a model whose weights diverged)
+  // gives frequency 1, so that the table stays valid.
+  uint32_t top = 0;
+  const uint32_t used = steps::frequencies(mass, levels, scale, f, &top);
   int64_t best = 0;
   while (f[best] != top) ++best;
   // The floors leave a small remainder (under `levels`, up to rounding): give
@@ -40,8 +34,13 @@ void masses_to_cdf(const float* mass, double sum, int64_t levels, uint32_t preci
     f[best] += total - used;
   else
     f[best] -= used - total;
+  // The running sum in a register (the same integers as cdf[k + 1] += cdf[k]).
   cdf[0] = 0;
-  for (int64_t k = 0; k < levels; ++k) cdf[k + 1] += cdf[k];
+  uint32_t run = 0;
+  for (int64_t k = 0; k < levels; ++k) {
+    run += f[k];
+    f[k] = run;
+  }
 }
 
 // The largest of x[0..n), n >= 1, as the loop top = x[k] > top ? x[k] : top

@@ -333,6 +333,26 @@ struct ExpShiftedK {
   }
 };
 
+// Plain loops: the target attribute of each width lets the compiler vectorize
+// them; the double product and the conversion are exact at any width.
+struct FrequenciesK {
+  template <class T>
+  static TAME_INLINE void run(const float* mass, int64_t n, double scale, uint32_t* f,
+                              uint32_t* sum_top) {
+    // Through int32, which is the floor on [0, 2^31) and vectorizes.
+    for (int64_t k = 0; k < n; ++k) {
+      const double x = static_cast<double>(mass[k]) * scale;
+      f[k] =
+          1 + (x >= 0.0 && x < 2147483648.0 ? static_cast<uint32_t>(static_cast<int32_t>(x)) : 0u);
+    }
+    uint32_t used = 0, top = 0;
+    for (int64_t k = 0; k < n; ++k) used += f[k];
+    for (int64_t k = 0; k < n; ++k) top = f[k] > top ? f[k] : top;
+    sum_top[0] = used;
+    sum_top[1] = top;
+  }
+};
+
 struct SigmoidK {
   template <class T>
   static TAME_INLINE void run(const float* in, int64_t n, float* out) {
@@ -461,6 +481,16 @@ void relu_inplace(float* x, int64_t n) {
 void exp_shifted(const float* x, int64_t n, float shift, float* out) {
   run_at<ExpShiftedK>(width(), x, n, shift, out);
 }
+uint32_t frequencies(const float* mass, int64_t n, double scale, uint32_t* f, uint32_t* top) {
+  return frequencies_at(width(), mass, n, scale, f, top);
+}
+uint32_t frequencies_at(Width w, const float* mass, int64_t n, double scale, uint32_t* f,
+                        uint32_t* top) {
+  uint32_t sum_top[2];
+  run_at<FrequenciesK>(w, mass, n, scale, f, sum_top);
+  *top = sum_top[1];
+  return sum_top[0];
+}
 void sigmoid(const float* in, int64_t n, float* out) { run_at<SigmoidK>(width(), in, n, out); }
 void gate(const float* in, int64_t n, float* out) {
   run_at<GateK>(width(), in, int64_t{1}, n, n, out, n);
@@ -568,14 +598,20 @@ TAME_CLONES void lstm_cell_backward(const float* gates, const float* c_prev, int
 void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int64_t width,
                  int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
                  int64_t row_stride) {
-  const int64_t image_stride = ring * width * ch;
+  gather_taps(maps, n, MapLayout{ring * width * ch, width * ch, ch, ring}, height, width, ch, i, j,
+              taps, rows, row_stride);
+}
+
+void gather_taps(const float* maps, int64_t n, const MapLayout& at, int64_t height, int64_t width,
+                 int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
+                 int64_t row_stride) {
   for (int64_t b = 0; b < n; ++b) {
     float* dst = rows + b * row_stride;
     for (const auto& t : taps) {
       const int64_t y = i + t.dy, x = j + t.dx;
       const bool outside = y < 0 || y >= height || x < 0 || x >= width;
       const float* src =
-          outside ? nullptr : maps + b * image_stride + ((y % ring) * width + x) * ch;
+          outside ? nullptr : maps + b * at.image + (y % at.ring) * at.row + x * at.column;
       if (ch == 1)  // one grey input: no call per tap
         *dst = outside ? 0.0f : *src;
       else if (outside)

@@ -54,6 +54,17 @@ struct Conv {
 void gather_taps(const float* maps, int64_t n, int64_t ring, int64_t height, int64_t width,
                  int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
                  int64_t row_stride);
+/// Where a cache keeps image b's ch floats of position (y, x): at maps + b *
+/// image + (y % ring) * row + x * column. [n][ring][width][ch] is {ring width
+/// ch, width ch, ch, ring}; one row stored by column first, [width][n][ch],
+/// is {ch, 0, n ch, 1}.
+struct MapLayout {
+  int64_t image, row, column, ring;
+};
+/// gather_taps of maps laid out as `at` says.
+void gather_taps(const float* maps, int64_t n, const MapLayout& at, int64_t height, int64_t width,
+                 int64_t ch, int64_t i, int64_t j, const std::vector<Tap>& taps, float* rows,
+                 int64_t row_stride);
 
 /// out[r * out_stride + m] = b[m] + sum_k in[r * in_stride + k] * w[k][m], for
 /// r < rows, m < d.out, in the order stated above.
@@ -82,6 +93,14 @@ float det_sigmoid(float x);
 void relu_inplace(float* x, int64_t n);
 /// out[k] = det_exp(x[k] - shift), vectorized (the same bits as det_exp).
 void exp_shifted(const float* x, int64_t n, float shift, float* out);
+/// The integer CDF writers' frequencies (dist/integer_cdf.h): f[k] = 1 +
+/// floor(mass[k] * scale), the product in double, for a product in [0, 2^31);
+/// 1 for one that is not (NaN or infinite masses). Returns their sum (modulo
+/// 2^32) and writes their largest to *top. Vectorized: the same integers at
+/// every width.
+uint32_t frequencies(const float* mass, int64_t n, double scale, uint32_t* f, uint32_t* top);
+uint32_t frequencies_at(Width w, const float* mass, int64_t n, double scale, uint32_t* f,
+                        uint32_t* top);
 /// out[i] = det_sigmoid(in[i]), vectorized (the same bits).
 void sigmoid(const float* in, int64_t n, float* out);
 /// Gated activation of PixelCNN: out[i] = tanh(in[i]) * sigmoid(in[n + i]), i < n.

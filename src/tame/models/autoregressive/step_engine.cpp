@@ -404,22 +404,11 @@ void GatedPixelCNNEngine::horizontal(int64_t i, int64_t j, int64_t c) {
     const ColourLayer& S = split_[l][c];
     const int64_t m2 = S.h.out, m1 = m2 / 2;  // colour c's pre-activations: m1 tanh, m1 gates
     const int64_t hin = L.h.dense.in;
-    if (l == 0) {
+    if (l == 0)
       gather_taps(x_.data(), n, R_, H_, W_, C_, i, j, L.h.taps, rows_.data(), hin);
-    } else {  // the taps of row i in h_[l - 1], [W][n][hid]
-      const float* in = h_[l - 1].data();
-      for (int64_t b = 0; b < n; ++b) {
-        float* dst = rows_.data() + b * hin;
-        for (const auto& t : L.h.taps) {
-          const int64_t y = i + t.dy, x = j + t.dx;
-          if (y < 0 || y >= H_ || x < 0 || x >= W_)
-            std::fill_n(dst, hid, 0.0f);
-          else
-            std::copy_n(in + (x * n + b) * hid, hid, dst);
-          dst += hid;
-        }
-      }
-    }
+    else  // the taps of row i in h_[l - 1], [W][n][hid]
+      gather_taps(h_[l - 1].data(), n, steps::MapLayout{hid, 0, n * hid, 1}, H_, W_, hid, i, j,
+                  L.h.taps, rows_.data(), hin);
     dense(S.h, rows_.data(), hin, n, pre_.data(), m2);
     // + the vertical link: colour c's pre-activation m is column S.pre[m] = c + C m.
     for (int64_t b = 0; b < n; ++b) {
