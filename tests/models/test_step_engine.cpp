@@ -274,10 +274,6 @@ TEST(StepKernels, DenseFollowsItsSummationOrder) {
   }
 }
 
-// The discretized logistic's bin masses, vectorized at every width (with its
-// shortcut for chunks of bins far in a tail), give the bits of the scalar
-// definition, for broad and sharp components, means inside and outside
-// [-1, 1], and level counts off the vector widths.
 // gather_taps reads a cache through its layout: the same maps stored
 // [n][ring][W][ch] and by column first ([ring][W][n][ch]) give the same rows,
 // with zeros for taps outside the image and the ring's slot y % ring.
@@ -313,6 +309,10 @@ TEST(StepKernels, GatherTapsFollowsTheLayout) {
   }
 }
 
+// The discretized logistic's bin masses, vectorized at every width (with its
+// shortcut for chunks of bins far in a tail), give the bits of the scalar
+// definition, for broad and sharp components, means inside and outside
+// [-1, 1], and level counts off the vector widths.
 TEST(StepKernels, LogisticMassesMatchTheScalarDefinition) {
   for (int64_t levels : {2, 3, 17, 256, 1000}) {
     std::vector<float> mass(levels);

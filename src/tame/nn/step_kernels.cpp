@@ -338,7 +338,7 @@ struct ExpShiftedK {
 struct FrequenciesK {
   template <class T>
   static TAME_INLINE void run(const float* mass, int64_t n, double scale, uint32_t* f,
-                              uint32_t* sum_top) {
+                              uint32_t* sum, uint32_t* largest) {
     // Through int32, which is the floor on [0, 2^31) and vectorizes.
     for (int64_t k = 0; k < n; ++k) {
       const double x = static_cast<double>(mass[k]) * scale;
@@ -348,8 +348,8 @@ struct FrequenciesK {
     uint32_t used = 0, top = 0;
     for (int64_t k = 0; k < n; ++k) used += f[k];
     for (int64_t k = 0; k < n; ++k) top = f[k] > top ? f[k] : top;
-    sum_top[0] = used;
-    sum_top[1] = top;
+    *sum = used;
+    *largest = top;
   }
 };
 
@@ -486,10 +486,9 @@ uint32_t frequencies(const float* mass, int64_t n, double scale, uint32_t* f, ui
 }
 uint32_t frequencies_at(Width w, const float* mass, int64_t n, double scale, uint32_t* f,
                         uint32_t* top) {
-  uint32_t sum_top[2];
-  run_at<FrequenciesK>(w, mass, n, scale, f, sum_top);
-  *top = sum_top[1];
-  return sum_top[0];
+  uint32_t sum = 0;
+  run_at<FrequenciesK>(w, mass, n, scale, f, &sum, top);
+  return sum;
 }
 void sigmoid(const float* in, int64_t n, float* out) { run_at<SigmoidK>(width(), in, n, out); }
 void gate(const float* in, int64_t n, float* out) {
