@@ -390,6 +390,44 @@ TEST_F(Cli, CompressesImagesOfAnySize) {
         << k;
 }
 
+// A folder on the command line stands for the images directly inside it, in
+// name order; hidden files, other files and subfolders are left out.
+TEST_F(Cli, CompressesTheImagesOfAFolder) {
+  const std::string run_dir = tiny_run("gated-pixelcnn", data(), tmp);
+  const std::string dir = tmp / "photos";
+  tame::make_directories(dir + "/sub");
+  const auto a = tame::testing::synthetic_images(1, 6, 9, 11)[0];
+  const auto b = tame::testing::synthetic_images(1, 8, 8, 12)[0];
+  const auto c = tame::testing::synthetic_images(1, 5, 7, 13)[0];
+  // a.PGM as a binary PGM, written by hand; b.png; c.png outside the folder.
+  std::string pgm = "P5\n9 6\n255\n";
+  pgm.append(reinterpret_cast<const char*>(a.contiguous().data_ptr<uint8_t>()), a.numel());
+  tame::write_file_atomic(dir + "/a.PGM", pgm);
+  tame::write_png(dir + "/b.png", b);
+  tame::write_png(tmp / "c.png", c);
+  for (const std::string junk : {"/.hidden.png", "/notes.txt", "/sub/d.png"})
+    tame::write_file_atomic(dir + junk, "not an image");
+
+  auto r = run("compress " + run_dir + " " + dir + " " + (tmp / "c.png") + " --out " +
+                   (tmp / "f.tamez") + " --verify --json",
+               tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["images"], 3);
+  r = run("decompress " + run_dir + " " + (tmp / "f.tamez") + " --out " + (tmp / "back"), tmp);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(files_in(tmp / "back"), (std::vector<std::string>{"a.png", "b.png", "c.png"}));
+  EXPECT_TRUE(torch::equal(tame::read_png(tmp / "back/a.png"), a));
+  EXPECT_TRUE(torch::equal(tame::read_png(tmp / "back/b.png"), b));
+  EXPECT_TRUE(torch::equal(tame::read_png(tmp / "back/c.png"), c));
+
+  // A folder without images is one clear line, and writes nothing.
+  tame::make_directories(tmp / "empty");
+  expect_clean_failure(
+      run("compress " + run_dir + " " + (tmp / "empty") + " --out " + (tmp / "g.tamez"), tmp),
+      "no .png, .pgm or .ppm files");
+  EXPECT_FALSE(tame::file_exists(tmp / "g.tamez"));
+}
+
 TEST_F(Cli, CompressesADatasetSplit) {
   const std::string run_dir = tiny_run("pixelcnn", data(), tmp);
   auto r = run("compress " + run_dir + " --data " + data() + " --split test --limit 7 --out " +

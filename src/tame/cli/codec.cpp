@@ -1,4 +1,4 @@
-// tame compress   RUN_DIR INPUT... --out FILE   (PNG/PGM/PPM files)
+// tame compress   RUN_DIR INPUT... --out FILE   (PNG/PGM/PPM files, or folders of them)
 // tame compress   RUN_DIR --data SPEC --split test [--limit N] --out FILE
 // tame decompress RUN_DIR FILE --out DIR
 #include <chrono>
@@ -109,11 +109,27 @@ Inputs read_split(const CompressArgs& a, const CodecModel& m) {
   return in;
 }
 
+// The input paths with each folder replaced by the PNG, PGM and PPM files
+// directly inside it, in name order.
+std::vector<std::string> expand_folders(const std::vector<std::string>& inputs) {
+  std::vector<std::string> paths;
+  for (const auto& path : inputs) {
+    if (!is_directory(path)) {
+      paths.push_back(path);
+      continue;
+    }
+    const auto inside = files_in_directory(path, image_extensions());
+    if (inside.empty()) throw Error(path + ": no .png, .pgm or .ppm files in this folder");
+    paths.insert(paths.end(), inside.begin(), inside.end());
+  }
+  return paths;
+}
+
 Inputs read_files(const CompressArgs& a, const CodecModel& m) {
   Inputs in;
   std::set<std::string> seen;
   const auto out_path = std::filesystem::weakly_canonical(a.out);
-  for (const auto& path : a.inputs) {
+  for (const auto& path : expand_folders(a.inputs)) {
     if (std::filesystem::weakly_canonical(path) == out_path)
       throw Error(path + ": --out would overwrite an input");
     auto img = read_image(path).unsqueeze(0);
@@ -274,7 +290,8 @@ void add_compress(CLI::App& app) {
                 "a prior trained on codes:RUN_DIR: code with the pair (each image's codes with the "
                 "prior, the image given them)");
   c->add_option("inputs", a->inputs,
-                "PNG, PGM or PPM files (any size for a fully convolutional model)");
+                "PNG, PGM or PPM files (any size for a fully convolutional model), or folders: "
+                "a folder stands for the .png, .pgm and .ppm files directly inside it");
   c->add_option("--out", a->out, "compressed file to write")->required();
   c->add_option("--data", a->data,
                 "compress a dataset split instead of files (e.g. fashion-mnist)");

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -12,6 +11,7 @@
 #include "tame/data/idx.h"
 #include "tame/io/file.h"
 #include "tame/io/png.h"
+#include "tame/io/pnm.h"
 
 namespace tame {
 namespace {
@@ -135,14 +135,7 @@ torch::Tensor load_cifar(const std::string& dir, const std::string& split) {
 }
 
 torch::Tensor load_png_dir(const std::string& dir) {
-  std::vector<std::string> paths;
-  if (!is_directory(dir)) throw Error(dir + ": no such directory");
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    auto ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (e.is_regular_file() && ext == ".png") paths.push_back(e.path().string());
-  }
-  std::sort(paths.begin(), paths.end());
+  const std::vector<std::string> paths = files_in_directory(dir, {".png"});
   if (paths.empty()) throw Error(dir + ": no .png files");
   std::vector<torch::Tensor> images;
   for (const auto& p : paths) {

@@ -1,6 +1,8 @@
 #include "tame/io/pnm.h"
 
+#include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "tame/common.h"
 #include "tame/io/file.h"
@@ -58,6 +60,29 @@ torch::Tensor read_image(const std::string& path) {
     return decode_pnm(bytes, path);
   if (bytes.compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0) return decode_png(bytes, path);
   throw Error(path + ": not a PNG, PGM or PPM file");
+}
+
+const std::vector<std::string>& image_extensions() {
+  static const std::vector<std::string> extensions = {".png", ".pgm", ".ppm", ".pnm"};
+  return extensions;
+}
+
+std::vector<std::string> files_in_directory(const std::string& dir,
+                                            const std::vector<std::string>& extensions) {
+  if (!is_directory(dir)) throw Error(dir + ": no such directory");
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    auto ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (name[0] != '.' && e.is_regular_file() &&
+        std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
+      paths.push_back(e.path().string());
+  }
+  if (ec) throw Error(dir + ": cannot list (" + ec.message() + ")");
+  std::sort(paths.begin(), paths.end());
+  return paths;
 }
 
 }  // namespace tame

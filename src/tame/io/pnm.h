@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace tame {
 
@@ -15,5 +16,15 @@ torch::Tensor read_pnm(const std::string& path);
 
 /// A PNG or binary PGM/PPM file as uint8 [C, H, W].
 torch::Tensor read_image(const std::string& path);
+
+/// The extensions of the files read_image reads: .png, .pgm, .ppm, .pnm.
+const std::vector<std::string>& image_extensions();
+
+/// The regular files directly inside `dir` (not in its subfolders) whose
+/// extension, in any case, is one of `extensions`, in name order; hidden files
+/// (names starting with '.') are left out, as a shell's `*` does. An Error if
+/// `dir` is not a directory; an empty list if it holds no such file.
+std::vector<std::string> files_in_directory(const std::string& dir,
+                                            const std::vector<std::string>& extensions);
 
 }  // namespace tame
