@@ -424,7 +424,7 @@ TEST_F(Cli, CompressesTheImagesOfAFolder) {
   tame::make_directories(tmp / "empty");
   expect_clean_failure(
       run("compress " + run_dir + " " + (tmp / "empty") + " --out " + (tmp / "g.tamez"), tmp),
-      "no .png, .pgm or .ppm files");
+      "no .png, .pgm, .ppm or .pnm files");
   EXPECT_FALSE(tame::file_exists(tmp / "g.tamez"));
 }
 

@@ -119,7 +119,7 @@ std::vector<std::string> expand_folders(const std::vector<std::string>& inputs) 
       continue;
     }
     const auto inside = files_in_directory(path, image_extensions());
-    if (inside.empty()) throw Error(path + ": no .png, .pgm or .ppm files in this folder");
+    if (inside.empty()) throw Error(path + ": no .png, .pgm, .ppm or .pnm files in this folder");
     paths.insert(paths.end(), inside.begin(), inside.end());
   }
   return paths;
@@ -291,7 +291,7 @@ void add_compress(CLI::App& app) {
                 "prior, the image given them)");
   c->add_option("inputs", a->inputs,
                 "PNG, PGM or PPM files (any size for a fully convolutional model), or folders: "
-                "a folder stands for the .png, .pgm and .ppm files directly inside it");
+                "a folder stands for the .png, .pgm, .ppm and .pnm files directly inside it");
   c->add_option("--out", a->out, "compressed file to write")->required();
   c->add_option("--data", a->data,
                 "compress a dataset split instead of files (e.g. fashion-mnist)");

@@ -76,7 +76,8 @@ std::vector<std::string> files_in_directory(const std::string& dir,
     const std::string name = e.path().filename().string();
     auto ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (name[0] != '.' && e.is_regular_file() &&
+    std::error_code type_ec;  // an entry that cannot be stat'ed is left out
+    if (name[0] != '.' && e.is_regular_file(type_ec) &&
         std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
       paths.push_back(e.path().string());
   }
