@@ -118,8 +118,14 @@ std::vector<std::string> expand_folders(const std::vector<std::string>& inputs) 
       paths.push_back(path);
       continue;
     }
-    const auto inside = files_in_directory(path, image_extensions());
-    if (inside.empty()) throw Error(path + ": no .png, .pgm, .ppm or .pnm files in this folder");
+    const auto& ext = image_extensions();
+    const auto inside = files_in_directory(path, ext);
+    if (inside.empty()) {
+      std::string names = ext[0];
+      for (size_t i = 1; i < ext.size(); ++i)
+        names += (i + 1 < ext.size() ? ", " : " or ") + ext[i];
+      throw Error(path + ": no " + names + " files in this folder");
+    }
     paths.insert(paths.end(), inside.begin(), inside.end());
   }
   return paths;
